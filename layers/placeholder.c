@@ -1,0 +1,2 @@
+/* placeholder until the module lands */
+int cb_layers_placeholder;
