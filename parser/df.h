@@ -238,6 +238,9 @@ bool df_ignore_match(const struct df_ignore *ig, const char *relpath);
  * excluded directory instead of skipping it). */
 bool df_ignore_may_reinclude(const struct df_ignore *ig, const char *reldir);
 struct df_ignore *df_ignore_free(struct df_ignore *ig); /* NULL-safe; returns NULL */
+/* Owned (free()): the ignore file a named Dockerfile brings, "<dockerfile>.dockerignore" (BuildKit
+ * reads it instead of the context's .dockerignore when it exists). */
+char *df_ignore_path_for(const char *dockerfile);
 
 /* Lint. base_cuda_version is what the caller resolved from the base image config (CUDA_VERSION,
  * "11.8.0") or NULL (the rules fall back to the FROM tag text). strict is recorded for callers;
