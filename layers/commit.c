@@ -160,7 +160,8 @@ static int add_xattrs(struct tarw *t, struct archive_entry *e, int dir_fd, const
                         continue;
                 names[cnt++] = p;
         }
-        qsort(names, cnt, sizeof(names[0]), cmp_str);
+        if (cnt > 1)
+                qsort(names, cnt, sizeof(names[0]), cmp_str);
         _cleanup_free_ char *val = cb_xmalloc(XATTR_LIST_MAX_BYTES);
         for (size_t i = 0; i < cnt; i++) {
                 ssize_t vl;
@@ -390,7 +391,8 @@ static int walk(struct tarw *t, int dir_fd, unsigned depth)
         }
         (void) closedir(dir);
         if (r == 0) {
-                qsort(v, n, sizeof(*v), cmp_dent);
+                if (n > 1)
+                        qsort(v, n, sizeof(*v), cmp_dent);
                 for (size_t i = 0; i < n && r == 0; i++)
                         r = emit(t, dir_fd, &v[i], depth);
         }

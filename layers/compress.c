@@ -354,6 +354,10 @@ static ssize_t read_zstd(struct layer_source *src, struct cb_err *err)
                 if (r < 0)
                         return r;
                 bool at_eof = src->in_pos == src->in_len && src->in_eof;
+                /* 0 from the last call: a frame ended and nothing is pending (asked again at the end of the
+                 * input, zstd would answer with the size of the next frame's header instead) */
+                if (at_eof && src->zstd_last == 0)
+                        return 0;
                 ZSTD_inBuffer in = { src->in, src->in_len, src->in_pos };
                 ZSTD_outBuffer out = { src->out, src->out_cap, 0 };
                 size_t zr = ZSTD_decompressStream(src->zd, &out, &in);
@@ -363,11 +367,8 @@ static ssize_t read_zstd(struct layer_source *src, struct cb_err *err)
                 src->zstd_last = zr;
                 if (out.pos > 0)
                         return (ssize_t) out.pos;
-                if (at_eof) {
-                        if (zr != 0)
-                                return cb_failc(err, -EBADMSG, "zstd stream truncated");
-                        return 0;
-                }
+                if (at_eof)
+                        return cb_failc(err, -EBADMSG, "zstd stream truncated");
         }
 }
 

@@ -280,7 +280,8 @@ int layer_store_list(struct layer_store *s, struct layer_image_entry **ret, size
                 cb_err_release(&e2);
                 n++;
         }
-        qsort(v, n, sizeof(*v), cmp_entry);
+        if (n > 1)
+                qsort(v, n, sizeof(*v), cmp_entry);
         *ret = v;
         *ret_n = n;
         return 0;
