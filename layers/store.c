@@ -100,6 +100,31 @@ static int make_work_dir(struct layer_store *s, struct cb_err *err)
         return 0;
 }
 
+/* An empty index.json, linked into place only when absent: a crash never leaves half a file, and a tag
+ * written by a concurrent process is never replaced. */
+static int create_index(struct layer_store *s, struct cb_err *err)
+{
+        static const char index[] = "{\"manifests\":[],\"mediaType\":\"" LAYER_MT_OCI_INDEX "\",\"schemaVersion\":2}";
+        char rnd[17];
+        cb_random_hex(rnd, 8);
+        _cleanup_free_ char *tmp = cb_xasprintf("tmp/index-%s", rnd);
+        int fd = openat(s->root_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return cb_fail(err, errno, "create '%s/%s'", s->root, tmp);
+        int w = cb_write_all(fd, index, sizeof(index) - 1);
+        int e = w < 0 ? -w : 0;
+        if (!e && fsync(fd) < 0)
+                e = errno;
+        if (close(fd) < 0 && !e)
+                e = errno;
+        if (!e && linkat(s->root_fd, tmp, s->root_fd, "index.json", 0) < 0 && errno != EEXIST)
+                e = errno;
+        (void) unlinkat(s->root_fd, tmp, 0);
+        if (e)
+                return cb_fail(err, e, "write '%s/index.json'", s->root);
+        return 0;
+}
+
 static char *absolute(const char *root)
 {
         char *r = realpath(root, NULL);
@@ -143,6 +168,11 @@ int layer_store_open(const char *root, struct layer_store **ret, struct cb_err *
         if (faccessat(s->root_fd, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
                 static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
                 r = cb_write_file_atomic(s->root_fd, "oci-layout", layout, sizeof(layout) - 1, 0644, err);
+                if (r < 0)
+                        goto fail;
+        }
+        if (faccessat(s->root_fd, "index.json", F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+                r = create_index(s, err);
                 if (r < 0)
                         goto fail;
         }
