@@ -3,6 +3,8 @@
 #include "layers/internal.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -10,14 +12,193 @@
 
 #include "common/cb.h"
 
+/* ---- pigz-style parallel gzip ----
+ * The tar stream is cut into GZ_BLOCK pieces; each is deflated on its own (raw deflate, primed with the
+ * previous piece's last 32 KiB as dictionary, ended with a sync flush, the last one with Z_FINISH), and the
+ * pieces are written in order behind one gzip header, with the CRCs combined. The bytes depend on the
+ * input, the level, GZ_BLOCK and the zlib version only: never on the number of threads, which is why a
+ * one-core machine runs the very same jobs inline. */
+#define GZ_BLOCK (128u * 1024u)
+#define GZ_DICT 32768u
+
+struct gz_job {
+        unsigned char *in;
+        size_t in_len;
+        unsigned char dict[GZ_DICT];
+        size_t dict_len;
+        unsigned char *out;
+        size_t out_len, out_cap;
+        uLong crc;
+        bool last;
+        bool done;
+        int rc;
+};
+
+struct gz_pool {
+        int level;
+        unsigned nth;
+        pthread_t *th;
+        z_stream *zs; /* one per worker, or one for inline work */
+        pthread_mutex_t mu;
+        pthread_cond_t cv_work, cv_done;
+        bool sync_init;
+        struct gz_job *ring;
+        size_t ring_n;
+        uint64_t head, tail, next_work; /* emit <= work <= submit */
+        bool stop;
+        /* writer side (the caller's thread only) */
+        unsigned char prev_dict[GZ_DICT];
+        size_t prev_dict_len;
+        uLong crc;
+        uint64_t total;
+};
+
+static int gz_run(z_stream *z, struct gz_job *j)
+{
+        if (deflateReset(z) != Z_OK)
+                return -EIO;
+        if (j->dict_len && deflateSetDictionary(z, j->dict, (uInt) j->dict_len) != Z_OK)
+                return -EIO;
+        size_t need = deflateBound(z, j->in_len) + 16;
+        if (j->out_cap < need) {
+                free(j->out);
+                j->out = cb_xmalloc(need);
+                j->out_cap = need;
+        }
+        z->next_in = j->in;
+        z->avail_in = (uInt) j->in_len;
+        z->next_out = j->out;
+        z->avail_out = (uInt) j->out_cap;
+        int zr = deflate(z, j->last ? Z_FINISH : Z_SYNC_FLUSH);
+        if (j->last ? zr != Z_STREAM_END : (zr != Z_OK || z->avail_in != 0))
+                return -EIO;
+        j->out_len = j->out_cap - z->avail_out;
+        j->crc = crc32(0L, j->in, (uInt) j->in_len);
+        return 0;
+}
+
+static void *gz_worker(void *arg)
+{
+        struct gz_pool *p = ((void **) arg)[0];
+        z_stream *z = ((void **) arg)[1];
+        free(arg);
+        pthread_mutex_lock(&p->mu);
+        for (;;) {
+                while (!p->stop && p->next_work == p->tail)
+                        pthread_cond_wait(&p->cv_work, &p->mu);
+                if (p->stop)
+                        break;
+                struct gz_job *j = &p->ring[p->next_work % p->ring_n];
+                p->next_work++;
+                pthread_mutex_unlock(&p->mu);
+                int rc = gz_run(z, j);
+                pthread_mutex_lock(&p->mu);
+                j->rc = rc;
+                j->done = true;
+                pthread_cond_broadcast(&p->cv_done);
+        }
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+}
+
+/* Test and benchmark hook: > 0 forces the worker count (the bytes must not change with it). */
+unsigned layer_gzip_threads_override;
+
+static unsigned gz_threads(void)
+{
+        if (layer_gzip_threads_override)
+                return layer_gzip_threads_override;
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1)
+                n = 1;
+        if (n > 16)
+                n = 16;
+        return (unsigned) n;
+}
+
+static void gz_pool_free(struct gz_pool *p)
+{
+        if (!p)
+                return;
+        if (p->sync_init) {
+                pthread_mutex_lock(&p->mu);
+                p->stop = true;
+                pthread_cond_broadcast(&p->cv_work);
+                pthread_mutex_unlock(&p->mu);
+                for (unsigned i = 0; i < p->nth; i++)
+                        if (p->th[i])
+                                pthread_join(p->th[i], NULL);
+                pthread_mutex_destroy(&p->mu);
+                pthread_cond_destroy(&p->cv_work);
+                pthread_cond_destroy(&p->cv_done);
+        }
+        if (p->zs)
+                for (unsigned i = 0; i < (p->nth ? p->nth : 1); i++)
+                        if (p->zs[i].state)
+                                (void) deflateEnd(&p->zs[i]);
+        for (size_t i = 0; i < p->ring_n; i++) {
+                free(p->ring[i].in);
+                free(p->ring[i].out);
+        }
+        free(p->ring);
+        free(p->zs);
+        free(p->th);
+        free(p);
+}
+
+static struct gz_pool *gz_pool_new(int level)
+{
+        struct gz_pool *p = cb_xcalloc(1, sizeof(*p));
+        p->level = level;
+        unsigned n = gz_threads();
+        p->nth = n > 1 ? n : 0; /* 0: inline */
+        unsigned nz = p->nth ? p->nth : 1;
+        p->zs = cb_xcalloc(nz, sizeof(*p->zs));
+        for (unsigned i = 0; i < nz; i++) {
+                if (deflateInit2(&p->zs[i], level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+                        gz_pool_free(p);
+                        return NULL;
+                }
+        }
+        p->ring_n = p->nth ? 2 * (size_t) p->nth + 2 : 1;
+        p->ring = cb_xcalloc(p->ring_n, sizeof(*p->ring));
+        for (size_t i = 0; i < p->ring_n; i++)
+                p->ring[i].in = cb_xmalloc(GZ_BLOCK);
+        p->crc = crc32(0L, Z_NULL, 0);
+        if (p->nth) {
+                pthread_mutex_init(&p->mu, NULL);
+                pthread_cond_init(&p->cv_work, NULL);
+                pthread_cond_init(&p->cv_done, NULL);
+                p->sync_init = true;
+                p->th = cb_xcalloc(p->nth, sizeof(*p->th));
+                for (unsigned i = 0; i < p->nth; i++) {
+                        void **arg = cb_xmalloc(2 * sizeof(void *));
+                        arg[0] = p;
+                        arg[1] = &p->zs[i];
+                        if (pthread_create(&p->th[i], NULL, gz_worker, arg) != 0) {
+                                free(arg);
+                                p->th[i] = 0;
+                                gz_pool_free(p);
+                                return NULL;
+                        }
+                }
+        }
+        return p;
+}
+
+/* The job being filled by the writer: p->ring[p->tail % ring_n]. */
+static struct gz_job *gz_cur(struct gz_pool *p)
+{
+        return &p->ring[p->tail % p->ring_n];
+}
+
 struct layer_sink {
         enum layer_compression c;
         int out_fd;
         struct cb_sha256 *tar_hash;
         struct cb_sha256 *blob_hash;
         uint64_t out_size;
-        z_stream z;
-        bool z_init;
+        struct gz_pool *gz;
         ZSTD_CCtx *zc;
         unsigned char *out;
         size_t out_cap;
@@ -75,13 +256,18 @@ int layer_sink_new(enum layer_compression c, int level, int out_fd, struct layer
                         layer_sink_free(k);
                         return cb_failc(err, -EINVAL, "gzip level %d out of range 0-9", level);
                 }
-                /* windowBits 15+16: a gzip wrapper whose header zlib writes with mtime 0 and OS unix, so
-                 * the bytes depend only on the input, the level and the zlib version */
-                if (deflateInit2(&k->z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+                k->gz = gz_pool_new(level);
+                if (!k->gz) {
                         layer_sink_free(k);
-                        return cb_failc(err, -ENOMEM, "deflateInit2 failed");
+                        return cb_failc(err, -ENOMEM, "cannot start the gzip workers");
                 }
-                k->z_init = true;
+                /* the gzip header zlib would write: no name, mtime 0, OS unix; XFL as zlib sets it */
+                unsigned char hdr[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, level == 9 ? 2 : level == 1 ? 4 : 0, 3 };
+                int r = sink_emit(k, hdr, sizeof(hdr), err);
+                if (r < 0) {
+                        layer_sink_free(k);
+                        return r;
+                }
                 break;
         }
         case LAYER_ZSTD: {
@@ -121,8 +307,7 @@ struct layer_sink *layer_sink_free(struct layer_sink *k)
 {
         if (!k)
                 return NULL;
-        if (k->z_init)
-                (void) deflateEnd(&k->z);
+        gz_pool_free(k->gz);
         ZSTD_freeCCtx(k->zc);
         cb_sha256_free(k->tar_hash);
         cb_sha256_free(k->blob_hash);
@@ -131,30 +316,99 @@ struct layer_sink *layer_sink_free(struct layer_sink *k)
         return NULL;
 }
 
-static int gzip_pump(struct layer_sink *k, const void *p, size_t len, int flush, struct cb_err *err)
+/* Writes out the oldest job once it is done. */
+static int gz_emit_head(struct layer_sink *k, struct cb_err *err)
 {
-        k->z.next_in = (Bytef *) p;
-        /* zlib counts in uInt; feed huge buffers in pieces */
-        size_t left = len;
-        do {
-                uInt piece = left > (1u << 30) ? (1u << 30) : (uInt) left;
-                k->z.avail_in = piece;
-                left -= piece;
-                int f = left ? Z_NO_FLUSH : flush;
-                for (;;) {
-                        k->z.next_out = k->out;
-                        k->z.avail_out = (uInt) k->out_cap;
-                        int zr = deflate(&k->z, f);
-                        if (zr == Z_STREAM_ERROR)
-                                return cb_failc(err, -EIO, "deflate failed");
-                        int r = sink_emit(k, k->out, k->out_cap - k->z.avail_out, err);
+        struct gz_pool *p = k->gz;
+        struct gz_job *j = &p->ring[p->head % p->ring_n];
+        if (p->nth) {
+                pthread_mutex_lock(&p->mu);
+                while (!j->done)
+                        pthread_cond_wait(&p->cv_done, &p->mu);
+                pthread_mutex_unlock(&p->mu);
+        }
+        if (j->rc < 0)
+                return cb_failc(err, j->rc, "deflate failed");
+        p->crc = crc32_combine(p->crc, j->crc, (z_off_t) j->in_len);
+        p->total += j->in_len;
+        p->head++;
+        return sink_emit(k, j->out, j->out_len, err);
+}
+
+/* Hands the current job to the workers (or runs it inline) and readies the next slot. */
+static int gz_submit(struct layer_sink *k, bool last, struct cb_err *err)
+{
+        struct gz_pool *p = k->gz;
+        struct gz_job *j = gz_cur(p);
+        memcpy(j->dict, p->prev_dict, p->prev_dict_len);
+        j->dict_len = p->prev_dict_len;
+        if (j->in_len >= GZ_DICT) {
+                memcpy(p->prev_dict, j->in + j->in_len - GZ_DICT, GZ_DICT);
+                p->prev_dict_len = GZ_DICT;
+        } else {
+                /* shorter than a window (only the last block can be): keep the tail of both */
+                size_t keep = p->prev_dict_len + j->in_len > GZ_DICT ? GZ_DICT - j->in_len : p->prev_dict_len;
+                memmove(p->prev_dict, p->prev_dict + p->prev_dict_len - keep, keep);
+                memcpy(p->prev_dict + keep, j->in, j->in_len);
+                p->prev_dict_len = keep + j->in_len;
+        }
+        j->last = last;
+        j->done = false;
+        j->rc = 0;
+        if (!p->nth) {
+                j->rc = gz_run(&p->zs[0], j);
+                j->done = true;
+                p->tail++;
+        } else {
+                pthread_mutex_lock(&p->mu);
+                p->tail++;
+                pthread_cond_signal(&p->cv_work);
+                pthread_mutex_unlock(&p->mu);
+        }
+        /* the next slot must be free before the writer fills it */
+        while (p->tail - p->head >= p->ring_n) {
+                int r = gz_emit_head(k, err);
+                if (r < 0)
+                        return r;
+        }
+        gz_cur(p)->in_len = 0;
+        return 0;
+}
+
+static int gzip_write(struct layer_sink *k, const void *p, size_t len, struct cb_err *err)
+{
+        const unsigned char *c = p;
+        while (len > 0) {
+                struct gz_job *j = gz_cur(k->gz);
+                size_t n = GZ_BLOCK - j->in_len < len ? GZ_BLOCK - j->in_len : len;
+                memcpy(j->in + j->in_len, c, n);
+                j->in_len += n;
+                c += n;
+                len -= n;
+                if (j->in_len == GZ_BLOCK) {
+                        int r = gz_submit(k, false, err);
                         if (r < 0)
                                 return r;
-                        if (f == Z_FINISH ? zr == Z_STREAM_END : (k->z.avail_out != 0 && k->z.avail_in == 0))
-                                break;
                 }
-        } while (left);
+        }
         return 0;
+}
+
+static int gzip_finish(struct layer_sink *k, struct cb_err *err)
+{
+        struct gz_pool *p = k->gz;
+        int r = gz_submit(k, true, err);
+        while (r == 0 && p->head < p->tail)
+                r = gz_emit_head(k, err);
+        if (r < 0)
+                return r;
+        unsigned char tr[8];
+        uint32_t isize = (uint32_t) p->total;
+        for (int i = 0; i < 4; i++) {
+                tr[i] = (unsigned char) (p->crc >> (8 * i));
+                tr[4 + i] = (unsigned char) (isize >> (8 * i));
+        }
+        return sink_emit(k, tr, sizeof(tr), err);
 }
 
 static int zstd_pump(struct layer_sink *k, const void *p, size_t len, ZSTD_EndDirective mode, struct cb_err *err)
@@ -181,7 +435,7 @@ int layer_sink_write(struct layer_sink *k, const void *p, size_t len, struct cb_
         cb_sha256_update(k->tar_hash, p, len);
         switch (k->c) {
         case LAYER_GZIP:
-                return gzip_pump(k, p, len, Z_NO_FLUSH, err);
+                return gzip_write(k, p, len, err);
         case LAYER_ZSTD:
                 return zstd_pump(k, p, len, ZSTD_e_continue, err);
         default:
@@ -194,7 +448,7 @@ int layer_sink_finish(struct layer_sink *k, char ret_diff_id[CB_DIGEST_STR_LEN],
 {
         int r = 0;
         if (k->c == LAYER_GZIP)
-                r = gzip_pump(k, "", 0, Z_FINISH, err);
+                r = gzip_finish(k, err);
         else if (k->c == LAYER_ZSTD)
                 r = zstd_pump(k, "", 0, ZSTD_e_end, err);
         if (r < 0)

@@ -41,6 +41,10 @@ int layer_sink_finish(struct layer_sink *k, char ret_diff_id[CB_DIGEST_STR_LEN],
 struct layer_sink *layer_sink_free(struct layer_sink *k);
 const char *layer_compression_media_type(enum layer_compression c);
 
+/* Test hooks: force the gzip worker count (0: one per CPU), pretend openat2 is missing. */
+extern unsigned layer_gzip_threads_override;
+extern bool layer_extract_no_openat2;
+
 /* Decompressing source: raw bytes from in_fd (gzip, zstd or plain tar, detected by magic), with sha256 of
  * the raw stream (digest) and of the decompressed one (diff_id). */
 struct layer_source;

@@ -6,7 +6,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
-extern bool layer_extract_no_openat2;
+#include "layers/internal.h"
 
 struct fx {
         char *dir;    /* holds root/, outside/, and the tarballs */
