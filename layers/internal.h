@@ -1,0 +1,97 @@
+/* layers/ internals: nothing outside layers/ includes this. */
+#ifndef LAYER_INTERNAL_H
+#define LAYER_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layers/layer.h"
+
+struct layer_store {
+        char *root;
+        int root_fd;
+        int blobs_fd; /* blobs/sha256 */
+        int layers_fd;
+        int tmp_fd;
+        int lock_fd; /* "lock", held LOCK_SH while open */
+        int work_fd; /* tmp/work-<rand>, held LOCK_EX while open */
+        char *work_name;
+        char *work_path;
+};
+
+static inline void layer_json_decrefp(json_t **j)
+{
+        if (*j)
+                json_decref(*j);
+}
+#define _cleanup_json_ _cleanup_(layer_json_decrefp)
+
+/* Buffer sizes of the streaming paths: bounded, whatever the layer size. */
+#define LAYER_IO_CHUNK (256u * 1024u)
+
+/* Compressing sink: tar bytes in, compressed bytes out to out_fd, with sha256 of both streams. */
+struct layer_sink;
+int layer_sink_new(enum layer_compression c, int level, int out_fd, struct layer_sink **ret, struct cb_err *err);
+int layer_sink_write(struct layer_sink *k, const void *p, size_t len, struct cb_err *err);
+/* Flushes the compressor; fills the digests and the compressed size. */
+int layer_sink_finish(struct layer_sink *k, char ret_diff_id[CB_DIGEST_STR_LEN], char ret_digest[CB_DIGEST_STR_LEN],
+                      uint64_t *ret_size, struct cb_err *err);
+struct layer_sink *layer_sink_free(struct layer_sink *k);
+const char *layer_compression_media_type(enum layer_compression c);
+
+/* Test hooks: force the gzip worker count (0: one per CPU), pretend openat2 is missing. */
+extern unsigned layer_gzip_threads_override;
+extern bool layer_extract_no_openat2;
+
+/* Decompressing source: raw bytes from in_fd (gzip, zstd or plain tar, detected by magic), with sha256 of
+ * the raw stream (digest) and of the decompressed one (diff_id). */
+struct layer_source;
+int layer_source_new(int in_fd, struct layer_source **ret, struct cb_err *err);
+/* Returns bytes read (0 at EOF) or < 0. *ret_p is borrowed until the next call. */
+ssize_t layer_source_read(struct layer_source *src, const void **ret_p, struct cb_err *err);
+/* Reads (and hashes) the rest of the input, then gives both digests. */
+int layer_source_finish(struct layer_source *src, char ret_diff_id[CB_DIGEST_STR_LEN],
+                        char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+struct layer_source *layer_source_free(struct layer_source *src);
+/* Total compressed bytes read so far. */
+uint64_t layer_source_raw_bytes(const struct layer_source *src);
+
+/* Blob writer internals used by commit: write without hashing, commit with a digest the caller hashed. */
+int layer_blob_writer_commit_hashed(struct layer_blob_writer *w, const char *digest, struct cb_err *err);
+
+/* Index (tags) helpers. */
+int layer_index_load(struct layer_store *s, json_t **ret, struct cb_err *err);
+
+/* Blob path relative to root_fd: "blobs/sha256/<hex>" (owned). -EINVAL for a bad digest. */
+int layer_blob_relpath(const char *digest, char **ret, struct cb_err *err);
+
+/* Reads a JSON blob, verifying its digest. */
+int layer_store_read_json(struct layer_store *s, const char *digest, json_t **ret, struct cb_err *err);
+/* Serialises deterministically (sorted keys, compact) and stores it. */
+int layer_store_put_json(struct layer_store *s, json_t *j, char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size,
+                         struct cb_err *err);
+
+/* Copies in_fd to the store as a blob, verifying expected (may be NULL). */
+int layer_store_put_blob_fd(struct layer_store *s, int in_fd, const char *expected, char ret_digest[CB_DIGEST_STR_LEN],
+                            uint64_t *ret_size, struct cb_err *err);
+
+/* RFC 3339 "2024-01-02T03:04:05Z" (fraction and offset accepted) to Unix seconds. */
+int layer_parse_rfc3339(const char *s, int64_t *ret);
+
+/* Overlay whiteout helpers (whiteout.c). */
+#define LAYER_WH_PREFIX ".wh."
+#define LAYER_WH_OPAQUE ".wh..wh..opq"
+/* True for a 0/0 character device (overlayfs whiteout). */
+bool layer_is_overlay_whiteout(mode_t mode, dev_t rdev);
+/* True when the directory fd carries trusted.overlay.opaque=y or user.overlay.opaque=y. */
+bool layer_dir_is_opaque(int dir_fd);
+/* Makes name in dir_fd an overlay whiteout (0/0 char device). */
+int layer_make_overlay_whiteout(int dir_fd, const char *name, struct cb_err *err);
+/* Marks the directory opaque for overlayfs (trusted.overlay.opaque=y, or user.* when trusted is refused). */
+int layer_mark_opaque(int dir_fd, struct cb_err *err);
+/* True for xattrs that belong to overlayfs itself and never go into a layer or come out of one. */
+bool layer_xattr_is_overlay(const char *name);
+
+#endif

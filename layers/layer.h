@@ -1,0 +1,199 @@
+/* layers/: the content-addressed image store, layer commit (directory -> deterministic tar -> gzip|zstd
+ * blob), secure extraction, image config/manifest JSON, OCI layout export and import.
+ *
+ * Store layout under root (docs/layers.md has the details):
+ *   blobs/sha256/<hex>   content-addressed blobs (layers, configs, manifests), written atomically
+ *   index.json           OCI index whose manifests carry the tags (annotation org.opencontainers.image.ref.name)
+ *   layers/<hex>/        each layer unpacked once by diff_id, usable as an overlay lower directory
+ *   cache/               the builder's instruction cache (layers/ only creates it)
+ *   tmp/                 work in progress; each open store owns one locked directory in it, and
+ *                        directories whose owner died are removed by the next open
+ *   lock                 flock: shared while a store is open, exclusive for prune
+ *
+ * Every function takes a struct cb_err as its last argument and returns < 0 (-errno) on failure. */
+#ifndef LAYER_H
+#define LAYER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cb.h"
+
+#define LAYER_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define LAYER_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define LAYER_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define LAYER_MT_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
+#define LAYER_MT_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+#define LAYER_MT_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+#define LAYER_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define LAYER_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define LAYER_MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define LAYER_MT_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define LAYER_MT_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar"
+#define LAYER_ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
+
+/* Largest manifest/config/index JSON we read (hostile input is capped, not trusted). */
+#define LAYER_JSON_MAX (8u * 1024u * 1024u)
+
+struct layer_store; /* opaque */
+
+/* Opens (creating) a store at root: blobs/sha256/, index.json (tags), layers/<diff_id hex>/ (unpacked),
+ * cache/, tmp/ (cleared of stale work on open). On success *ret is owned: layer_store_free(). */
+int layer_store_open(const char *root, struct layer_store **ret, struct cb_err *err);
+/* Closes fds, removes this store's own tmp/ directory, releases locks. NULL is fine; returns NULL. */
+struct layer_store *layer_store_free(struct layer_store *s);
+/* Borrowed: valid until layer_store_free(). Absolute path. */
+const char *layer_store_root(const struct layer_store *s);
+/* Borrowed: the store root directory fd (O_DIRECTORY|O_CLOEXEC); do not close. */
+int layer_store_root_fd(const struct layer_store *s);
+/* Borrowed fd of this process's private work directory inside tmp/ (removed at layer_store_free()
+ * and, after a crash, by the next open). Callers may build scratch trees there. */
+int layer_store_work_fd(const struct layer_store *s);
+/* Borrowed absolute path of the same directory. */
+const char *layer_store_work_path(const struct layer_store *s);
+
+/* Blobs. digest is "sha256:<64 hex>"; anything else is -EINVAL. */
+bool layer_store_has_blob(struct layer_store *s, const char *digest);
+int layer_store_put_blob(struct layer_store *s, const void *p, size_t len, char ret_digest[CB_DIGEST_STR_LEN],
+                         struct cb_err *err);
+/* Reads a whole blob (at most max bytes, else -E2BIG) into ret (appended) and verifies its digest
+ * (-EBADMSG on mismatch). -ENOENT when absent. */
+int layer_store_read_blob(struct layer_store *s, const char *digest, size_t max, struct cb_buf *ret,
+                          struct cb_err *err);
+/* Returns an owned read-only fd (close it) on the blob; *ret_size (if not NULL) gets its size. The
+ * content is not re-verified here; layer_store_unpacked() and the readers that stream it do. */
+int layer_store_open_blob(struct layer_store *s, const char *digest, uint64_t *ret_size, struct cb_err *err);
+/* Absolute path of a blob (owned, free()); it need not exist. */
+char *layer_store_blob_path(struct layer_store *s, const char *digest);
+
+/* Streaming write for pulled blobs: begin gives a temp file in tmp/; commit verifies against expected
+ * (if not NULL) and renames into blobs/ (fsync of file and directory). On success *ret is owned and
+ * ends with exactly one of commit or abort. */
+struct layer_blob_writer;
+int layer_store_blob_begin(struct layer_store *s, struct layer_blob_writer **ret, struct cb_err *err);
+/* Borrowed: the temp file's fd, for callers that must write it themselves (registry/ via curl). Bytes
+ * written straight to the fd are not hashed: commit then re-reads the file to hash it. Do not mix
+ * with layer_blob_writer_write(). */
+int layer_blob_writer_fd(const struct layer_blob_writer *w);
+int layer_blob_writer_write(struct layer_blob_writer *w, const void *p, size_t len, struct cb_err *err);
+/* Bytes written so far through layer_blob_writer_write(). */
+uint64_t layer_blob_writer_size(const struct layer_blob_writer *w);
+/* Frees w (also on failure; a failed commit leaves nothing in blobs/). -EBADMSG when the content does
+ * not match expected_digest. */
+int layer_blob_writer_commit(struct layer_blob_writer *w, const char *expected_digest,
+                             char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+/* Frees w, unlinks the temp file. NULL is fine. */
+void layer_blob_writer_abort(struct layer_blob_writer *w);
+
+/* Tags: name is a full reference string as the caller normalised it ("localhost/golden:latest",
+ * "docker.io/nvidia/cuda:11.8.0-runtime-ubuntu20.04"). index.json is rewritten atomically under an
+ * exclusive lock, so concurrent processes do not lose each other's tags. Tagging needs the manifest
+ * blob in the store (-ENOENT otherwise). */
+int layer_store_tag(struct layer_store *s, const char *name, const char *manifest_digest, struct cb_err *err);
+/* -ENOENT when name is not a tag. */
+int layer_store_untag(struct layer_store *s, const char *name, struct cb_err *err);
+/* -ENOENT when unknown; accepts a tag, a full digest, "sha256:<prefix>" or a bare hex prefix of >= 12
+ * digits that matches exactly one manifest in the index or one blob (-EINVAL when ambiguous). */
+int layer_store_resolve(struct layer_store *s, const char *name_or_digest, char ret_manifest_digest[CB_DIGEST_STR_LEN],
+                        struct cb_err *err);
+/* One entry per tag, sorted by name. size: manifest + config + layer blobs (compressed, as stored);
+ * created: the config's "created" as Unix seconds (0 when absent). *ret owned: layer_image_entries_free(). */
+struct layer_image_entry {
+        char *name;
+        char manifest_digest[CB_DIGEST_STR_LEN];
+        uint64_t size;
+        int64_t created;
+};
+int layer_store_list(struct layer_store *s, struct layer_image_entry **ret, size_t *ret_n, struct cb_err *err);
+void layer_image_entries_free(struct layer_image_entry *v, size_t n);
+
+/* Layers. A transparent value type. media_type is the OCI layer type matching the compression. */
+struct layer_desc {
+        char digest[CB_DIGEST_STR_LEN];
+        char diff_id[CB_DIGEST_STR_LEN];
+        uint64_t size;
+        char media_type[64];
+};
+enum layer_compression { LAYER_GZIP, LAYER_ZSTD, LAYER_UNCOMPRESSED };
+struct layer_commit_opts {
+        enum layer_compression compression;
+        int level;                 /* -1 default (gzip 6, zstd 3) */
+        int64_t source_date_epoch; /* -1 unset: keep mtimes; else mtimes later than it are clamped to it */
+        bool overlay_whiteouts;    /* translate 0/0 char devs + opaque xattrs */
+};
+/* Defaults: gzip, level -1, no clamping, no whiteout translation. */
+void layer_commit_opts_init(struct layer_commit_opts *o);
+/* Tar the tree under dir_fd (an overlay upperdir or a plain dir) into a layer blob in the store: entries
+ * sorted, PAX, numeric uid/gid, whiteouts translated, diff_id and digest computed in the same pass. The
+ * directory itself is not an entry (its children are, as "name", "dir/name"). */
+int layer_commit_dir(struct layer_store *s, int dir_fd, const struct layer_commit_opts *o, struct layer_desc *ret,
+                     struct cb_err *err);
+/* Same tar stream written to an arbitrary fd (no store): for tests and `cubuild save` of a single layer. */
+int layer_write_tar_fd(int dir_fd, int out_fd, const struct layer_commit_opts *o, char ret_diff_id[CB_DIGEST_STR_LEN],
+                       char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size, struct cb_err *err);
+/* Ensures layers/<diff_id hex>/ holds the layer unpacked (extracting the blob once, securely; whiteouts
+ * kept as overlay whiteouts (0/0 char devices, trusted.overlay.opaque) so the dir works as an overlay
+ * lowerdir); returns its absolute path (owned, free()). The blob's digest and the tar's diff_id are both
+ * verified while extracting; a mismatch or a corrupt blob leaves nothing in layers/. */
+int layer_store_unpacked(struct layer_store *s, const struct layer_desc *l, char **ret_path, struct cb_err *err);
+
+/* Secure extraction of a (possibly compressed: detect gzip/zstd/none) tar stream into root_fd; OCI
+ * whiteouts applied by deleting in root (mode LAYER_EXTRACT_APPLY) or kept as overlay whiteouts
+ * (LAYER_EXTRACT_OVERLAY). Nothing is created outside root_fd: names with ".." components are rejected,
+ * leading "/" is stripped, and every parent is resolved inside the root (openat2 RESOLVE_IN_ROOT, or an
+ * O_NOFOLLOW component walk where openat2 is missing). Device nodes are created only as root. */
+enum layer_extract_mode { LAYER_EXTRACT_APPLY, LAYER_EXTRACT_OVERLAY };
+struct layer_extract_opts {
+        enum layer_extract_mode mode;
+        bool keep_setuid;        /* keep setuid/setgid bits (image layers: yes; user tarballs: ask) */
+        bool no_chown;           /* do not chown (non-root callers get this implicitly) */
+        uint64_t max_entries;    /* 0: default 10,000,000 */
+        uint64_t max_total_size; /* sum of entry sizes; 0: default 1 TiB */
+        size_t max_name_len;     /* 0: default 4096 */
+        /* Out: when not NULL, set to the sha256 of the uncompressed tar / of the raw input stream. */
+        char *ret_diff_id;    /* CB_DIGEST_STR_LEN bytes */
+        char *ret_digest;     /* CB_DIGEST_STR_LEN bytes */
+};
+void layer_extract_opts_init(struct layer_extract_opts *o);
+/* Image-layer semantics: keeps setuid bits, chowns when root, default limits. */
+int layer_extract_fd(int root_fd, int tar_fd, enum layer_extract_mode mode, struct cb_err *err);
+int layer_extract_fd_opts(int root_fd, int tar_fd, const struct layer_extract_opts *o, struct cb_err *err);
+
+/* Images. config: the OCI image config (the caller fills architecture/os/config/history; layer_image_write
+ * sets rootfs.diff_ids from layers). Writes config blob and manifest blob (OCI media types by default;
+ * docker v2s2 when docker_format). JSON is serialised with sorted keys, so equal input gives equal digests.
+ * config is borrowed (its rootfs key is replaced); annotations borrowed. */
+int layer_image_write(struct layer_store *s, json_t *config, const struct layer_desc *layers, size_t n,
+                      bool docker_format, json_t *annotations /* may be NULL */,
+                      char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+/* Reads manifest + config (both verified by digest); layers in manifest order with diff_ids from the config.
+ * *ret owned: layer_image_free(). */
+struct layer_image {
+        json_t *manifest;
+        json_t *config;
+        char manifest_digest[CB_DIGEST_STR_LEN];
+        char config_digest[CB_DIGEST_STR_LEN];
+        struct layer_desc *layers;
+        size_t nlayers;
+};
+int layer_image_read(struct layer_store *s, const char *manifest_digest, struct layer_image **ret, struct cb_err *err);
+struct layer_image *layer_image_free(struct layer_image *img);
+
+/* Export/import. */
+/* Creates or adds to an OCI image layout at dest_dir (blobs copied, or hard-linked when on the same
+ * filesystem); ref_name (may be NULL) becomes the entry's org.opencontainers.image.ref.name, replacing an
+ * earlier entry of that name. */
+int layer_export_oci_dir(struct layer_store *s, const char *manifest_digest, const char *dest_dir, const char *ref_name,
+                         struct cb_err *err);
+/* Copies (verifying every digest) the manifest named ref_name (NULL: the only manifest) and its blobs into
+ * the store. The image is not tagged; the caller tags it. */
+int layer_import_oci_dir(struct layer_store *s, const char *src_dir, const char *ref_name /* NULL: the only manifest */,
+                         char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+/* Import a rootfs tarball (like docker import) as a one-layer image with a minimal config. The tarball is
+ * extracted securely into a scratch directory and re-committed with o, so the layer is deterministic. */
+int layer_import_rootfs_tar(struct layer_store *s, const char *tar_path, const struct layer_commit_opts *o,
+                            char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+
+#endif

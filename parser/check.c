@@ -1,0 +1,157 @@
+/* Lint: the rule table, the "# check=" directive, and the findings list. The rules themselves live
+ * in rules.c (BuildKit's checks) and rules_cuda.c (CUDA/PyTorch image practice). */
+#include "parser/df.h"
+#include "parser/lint.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+size_t df_rules_count(void)
+{
+        return df_lint_nrules;
+}
+
+const char *df_rule_name(size_t i)
+{
+        return i < df_lint_nrules ? df_lint_rules[i].name : NULL;
+}
+
+const char *df_rule_description(size_t i)
+{
+        return i < df_lint_nrules ? df_lint_rules[i].description : NULL;
+}
+
+int df_rule_severity(size_t i)
+{
+        return i < df_lint_nrules ? df_lint_rules[i].severity : -1;
+}
+
+void df_findings_free(struct df_finding *v, size_t n)
+{
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(v[i].message);
+        free(v);
+}
+
+void df_lint_report(struct df_lint *l, unsigned line, int severity, const char *fmt, ...)
+{
+        struct cb_buf b;
+        va_list ap;
+
+        if (l->skip[l->rule])
+                return;
+        cb_buf_init(&b, 4096);
+        va_start(ap, fmt);
+        (void) cb_buf_vaddf(&b, fmt, ap);
+        va_end(ap);
+        if (l->n == l->cap) {
+                l->cap = l->cap ? l->cap * 2 : 16;
+                l->v = cb_xrealloc(l->v, l->cap * sizeof(*l->v));
+        }
+        if (severity < 0)
+                severity = df_lint_rules[l->rule].severity;
+        if (l->error_all && severity == DF_SEV_WARNING)
+                severity = DF_SEV_ERROR;
+        l->v[l->n++] = (struct df_finding){
+                .rule = df_lint_rules[l->rule].name,
+                .severity = severity,
+                .line = line,
+                .message = cb_buf_take(&b, NULL),
+                .file = df_file_name(l->f),
+        };
+}
+
+/* "# check=skip=A,B;error=true" (BuildKit's syntax; rule names compare case-insensitively). */
+static int parse_check_directive(struct df_lint *l, struct cb_err *err)
+{
+        const char *d = df_file_directive(l->f, "check");
+        if (!d)
+                return 0;
+        _cleanup_free_ char *copy = cb_xstrdup(d);
+        char *save = NULL;
+        for (char *part = copy; part; part = save) {
+                save = strchr(part, ';');
+                if (save)
+                        *save++ = '\0';
+                while (*part == ' ')
+                        part++;
+                char *eq = strchr(part, '=');
+                if (!*part)
+                        continue;
+                if (!eq)
+                        return cb_failc(err, -EINVAL, "%s:%u: check directive: '%s' is not key=value",
+                                        df_file_name(l->f), df_lint_check_line(l->f), part);
+                *eq = '\0';
+                const char *v = eq + 1;
+                if (strcasecmp(part, "skip") == 0) {
+                        _cleanup_free_ char *names = cb_xstrdup(v);
+                        char *s2 = NULL;
+                        for (char *nm = names; nm; nm = s2) {
+                                s2 = strchr(nm, ',');
+                                if (s2)
+                                        *s2++ = '\0';
+                                while (*nm == ' ')
+                                        nm++;
+                                size_t nl = strlen(nm);
+                                while (nl && nm[nl - 1] == ' ')
+                                        nm[--nl] = '\0';
+                                if (strcasecmp(nm, "all") == 0) {
+                                        for (size_t i = 0; i < df_lint_nrules; i++)
+                                                l->skip[i] = true;
+                                        continue;
+                                }
+                                for (size_t i = 0; i < df_lint_nrules; i++)
+                                        if (strcasecmp(df_lint_rules[i].name, nm) == 0)
+                                                l->skip[i] = true;
+                        }
+                } else if (strcasecmp(part, "error") == 0) {
+                        l->error_all = strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0;
+                } else if (strcasecmp(part, "experimental") == 0) {
+                        /* BuildKit's opt-in for experimental rules: ours are all on */
+                } else
+                        return cb_failc(err, -EINVAL, "%s:%u: check directive: unknown key '%s' (skip, error)",
+                                        df_file_name(l->f), df_lint_check_line(l->f), part);
+        }
+        return 0;
+}
+
+static int cmp_finding(const void *a, const void *b)
+{
+        const struct df_finding *x = a, *y = b;
+        if (x->line != y->line)
+                return x->line < y->line ? -1 : 1;
+        return strcmp(x->rule, y->rule);
+}
+
+int df_check(const struct df_file *f, const struct df_check_opts *o, struct df_finding **ret, size_t *ret_n,
+             struct cb_err *err)
+{
+        static const struct df_check_opts none = { 0 };
+        struct df_lint l = { .f = f, .o = o ? o : &none };
+        int r;
+
+        l.skip = cb_xcalloc(df_lint_nrules, sizeof(bool));
+        r = parse_check_directive(&l, err);
+        if (r < 0) {
+                free(l.skip);
+                return r;
+        }
+        for (size_t i = 0; i < df_lint_nrules; i++) {
+                if (l.skip[i])
+                        continue;
+                l.rule = i;
+                df_lint_rules[i].fn(&l);
+        }
+        free(l.skip);
+        /* stable order: by line, then rule name, insertion order among equals */
+        if (l.n > 1)
+                qsort(l.v, l.n, sizeof(*l.v), cmp_finding);
+        *ret = l.v;
+        *ret_n = l.n;
+        return 0;
+}

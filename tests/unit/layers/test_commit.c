@@ -1,0 +1,253 @@
+/* commit.c: directory -> deterministic tar layer (order, ids, clamping, whiteouts, hard links), digests. */
+#include "helpers.h"
+
+#include <archive.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+struct fx {
+        char *root, *src;
+        int src_fd;
+        struct layer_store *s;
+        struct cb_err err;
+};
+
+static int setup(void **state)
+{
+        struct fx *f = cb_xcalloc(1, sizeof(*f));
+        f->root = t_mkdtemp();
+        f->src = t_mkdtemp();
+        f->src_fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        cb_err_init(&f->err);
+        assert_int_equal(layer_store_open(f->root, &f->s, &f->err), 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fx *f = *state;
+        layer_store_free(f->s);
+        close(f->src_fd);
+        t_rm(f->root);
+        t_rm(f->src);
+        free(f->root);
+        free(f->src);
+        cb_err_release(&f->err);
+        free(f);
+        return 0;
+}
+
+static void populate(int dfd)
+{
+        t_write(dfd, "b.txt", "bee\n", 0644);
+        t_write(dfd, "a/z", "zed\n", 0600);
+        t_write(dfd, "a/y", "why\n", 04755);
+        t_write(dfd, "a.txt", "ay\n", 0644);
+        assert_int_equal(symlinkat("../b.txt", dfd, "a/link"), 0);
+        assert_int_equal(linkat(dfd, "b.txt", dfd, "c-hard", 0), 0);
+        assert_int_equal(mkdirat(dfd, "empty", 0711), 0);
+}
+
+static char *names_of_blob(struct fx *f, const char *digest)
+{
+        int fd = layer_store_open_blob(f->s, digest, NULL, &f->err);
+        assert_true(fd >= 0);
+        char *n = t_tar_names(fd);
+        close(fd);
+        return n;
+}
+
+static void test_commit_entries_sorted_with_hardlinks(void **state)
+{
+        struct fx *f = *state;
+        populate(f->src_fd);
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        struct layer_desc d;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), 0);
+        assert_string_equal(d.media_type, LAYER_MT_OCI_LAYER_GZIP);
+        assert_true(layer_store_has_blob(f->s, d.digest));
+        char *n = names_of_blob(f, d.digest);
+        assert_string_equal(n, "a/\na/link\na/y\na/z\na.txt\nb.txt\nc-hard\nempty/\n");
+        free(n);
+        uint64_t size;
+        int fd = layer_store_open_blob(f->s, d.digest, &size, &f->err);
+        close(fd);
+        assert_int_equal(size, d.size);
+}
+
+static void test_commit_twice_gives_identical_bytes(void **state)
+{
+        struct fx *f = *state;
+        populate(f->src_fd);
+        enum layer_compression cs[] = { LAYER_GZIP, LAYER_ZSTD, LAYER_UNCOMPRESSED };
+        for (size_t i = 0; i < CB_ARRAY_SIZE(cs); i++) {
+                struct layer_commit_opts o;
+                layer_commit_opts_init(&o);
+                o.compression = cs[i];
+                o.source_date_epoch = 1700000000;
+                struct layer_desc a, b;
+                assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &a, &f->err), 0);
+                /* touching every mtime past the epoch changes nothing once clamped */
+                struct timespec now[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
+                assert_int_equal(utimensat(f->src_fd, "b.txt", now, 0), 0);
+                assert_int_equal(utimensat(f->src_fd, "a", now, 0), 0);
+                assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &b, &f->err), 0);
+                assert_string_equal(a.digest, b.digest);
+                assert_string_equal(a.diff_id, b.diff_id);
+                if (cs[i] == LAYER_UNCOMPRESSED)
+                        assert_string_equal(a.digest, a.diff_id);
+                else
+                        assert_string_not_equal(a.digest, a.diff_id);
+        }
+}
+
+static void test_diff_id_is_sha256_of_uncompressed_tar(void **state)
+{
+        struct fx *f = *state;
+        populate(f->src_fd);
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.source_date_epoch = 0;
+        struct layer_desc gz, raw;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &gz, &f->err), 0);
+        o.compression = LAYER_UNCOMPRESSED;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &raw, &f->err), 0);
+        assert_string_equal(gz.diff_id, raw.digest);
+        char *p = layer_store_blob_path(f->s, raw.digest);
+        char d[CB_DIGEST_STR_LEN];
+        unsigned long long sz;
+        assert_int_equal(cb_sha256_file(AT_FDCWD, p, d, &sz, &f->err), 0);
+        assert_string_equal(d, raw.digest);
+        free(p);
+        /* tar ends with the two zero blocks and no padding to a 10 KiB record */
+        assert_int_equal(sz % 512, 0);
+}
+
+static void test_metadata_numeric_and_clamped(void **state)
+{
+        struct fx *f = *state;
+        t_write(f->src_fd, "f", "x", 0644);
+        assert_int_equal(fchownat(f->src_fd, "f", 1234, 5678, 0), 0);
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.compression = LAYER_UNCOMPRESSED;
+        o.source_date_epoch = 86400;
+        struct layer_desc d;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), 0);
+        int fd = layer_store_open_blob(f->s, d.digest, NULL, &f->err);
+        struct archive *a = archive_read_new();
+        archive_read_support_format_tar(a);
+        assert_int_equal(archive_read_open_fd(a, fd, 65536), ARCHIVE_OK);
+        struct archive_entry *e;
+        assert_int_equal(archive_read_next_header(a, &e), ARCHIVE_OK);
+        assert_int_equal(archive_entry_uid(e), 1234);
+        assert_int_equal(archive_entry_gid(e), 5678);
+        assert_true(!archive_entry_uname(e) || !archive_entry_uname(e)[0]);
+        assert_true(!archive_entry_gname(e) || !archive_entry_gname(e)[0]);
+        assert_int_equal(archive_entry_mtime(e), 86400);
+        archive_read_free(a);
+        close(fd);
+}
+
+static void test_overlay_whiteouts_become_oci_markers(void **state)
+{
+        struct fx *f = *state;
+        if (geteuid() != 0)
+                skip();
+        assert_int_equal(mknodat(f->src_fd, "gone", S_IFCHR | 0, makedev(0, 0)), 0);
+        assert_int_equal(mkdirat(f->src_fd, "opq", 0755), 0);
+        t_write(f->src_fd, "opq/new", "n", 0644);
+        int d = openat(f->src_fd, "opq", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_int_equal(fsetxattr(d, "trusted.overlay.opaque", "y", 1, 0), 0);
+        close(d);
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.overlay_whiteouts = true;
+        struct layer_desc desc;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &desc, &f->err), 0);
+        char *n = names_of_blob(f, desc.digest);
+        assert_string_equal(n, ".wh.gone\nopq/\nopq/.wh..wh..opq\nopq/new\n");
+        free(n);
+        /* without translation the device stays a device, and the overlay xattr never leaks */
+        o.overlay_whiteouts = false;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &desc, &f->err), 0);
+        n = names_of_blob(f, desc.digest);
+        assert_string_equal(n, "gone\nopq/\nopq/new\n");
+        free(n);
+}
+
+static void test_xattrs_and_capabilities_carried(void **state)
+{
+        struct fx *f = *state;
+        t_write(f->src_fd, "bin", "#!/bin/sh\n", 0755);
+        int fd = openat(f->src_fd, "bin", O_RDONLY | O_CLOEXEC);
+        int r = fsetxattr(fd, "user.test", "v1", 2, 0);
+        close(fd);
+        if (r < 0)
+                skip();
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        struct layer_desc d;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), 0);
+        char *dst = t_mkdtemp();
+        int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int bfd = layer_store_open_blob(f->s, d.digest, NULL, &f->err);
+        assert_int_equal(layer_extract_fd(dfd, bfd, LAYER_EXTRACT_APPLY, &f->err), 0);
+        char v[8];
+        fd = openat(dfd, "bin", O_RDONLY | O_CLOEXEC);
+        assert_int_equal(fgetxattr(fd, "user.test", v, sizeof(v)), 2);
+        assert_memory_equal(v, "v1", 2);
+        close(fd);
+        close(bfd);
+        close(dfd);
+        t_rm(dst);
+        free(dst);
+}
+
+static void test_bad_level_rejected(void **state)
+{
+        struct fx *f = *state;
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.level = 42;
+        struct layer_desc d;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), -EINVAL);
+}
+
+static void test_write_tar_fd_matches_commit(void **state)
+{
+        struct fx *f = *state;
+        populate(f->src_fd);
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.source_date_epoch = 5;
+        struct layer_desc d;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), 0);
+        char *p = cb_xasprintf("%s/out.tgz", f->root);
+        int out = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        char diff[CB_DIGEST_STR_LEN], dig[CB_DIGEST_STR_LEN];
+        uint64_t size;
+        assert_int_equal(layer_write_tar_fd(f->src_fd, out, &o, diff, dig, &size, &f->err), 0);
+        close(out);
+        assert_string_equal(diff, d.diff_id);
+        assert_string_equal(dig, d.digest);
+        assert_int_equal(size, d.size);
+        free(p);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_commit_entries_sorted_with_hardlinks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_commit_twice_gives_identical_bytes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_diff_id_is_sha256_of_uncompressed_tar, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_metadata_numeric_and_clamped, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_overlay_whiteouts_become_oci_markers, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_xattrs_and_capabilities_carried, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bad_level_rejected, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_write_tar_fd_matches_commit, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

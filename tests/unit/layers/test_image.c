@@ -1,0 +1,152 @@
+/* image.c: config + manifest write/read, Docker format, unpacked layers by diff_id. */
+#include "helpers.h"
+
+struct fx {
+        char *root, *src;
+        int src_fd;
+        struct layer_store *s;
+        struct cb_err err;
+};
+
+static int setup(void **state)
+{
+        struct fx *f = cb_xcalloc(1, sizeof(*f));
+        f->root = t_mkdtemp();
+        f->src = t_mkdtemp();
+        f->src_fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        cb_err_init(&f->err);
+        assert_int_equal(layer_store_open(f->root, &f->s, &f->err), 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fx *f = *state;
+        layer_store_free(f->s);
+        close(f->src_fd);
+        t_rm(f->root);
+        t_rm(f->src);
+        free(f->root);
+        free(f->src);
+        cb_err_release(&f->err);
+        free(f);
+        return 0;
+}
+
+static void make_layer(struct fx *f, struct layer_desc *d)
+{
+        t_write(f->src_fd, "etc/os-release", "ID=test\n", 0644);
+        t_write(f->src_fd, "bin/sh", "#!\n", 04755);
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.source_date_epoch = 0;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, d, &f->err), 0);
+}
+
+static void test_write_then_read_image(void **state)
+{
+        struct fx *f = *state;
+        struct layer_desc d;
+        make_layer(f, &d);
+        json_t *cfg = json_pack("{s:s, s:s, s:{s:[s]}}", "architecture", "amd64", "os", "linux", "config", "Cmd", "sh");
+        json_t *ann = json_pack("{s:s}", "org.opencontainers.image.title", "t");
+        char md[CB_DIGEST_STR_LEN], md2[CB_DIGEST_STR_LEN];
+        assert_int_equal(layer_image_write(f->s, cfg, &d, 1, false, ann, md, &f->err), 0);
+        assert_int_equal(layer_image_write(f->s, cfg, &d, 1, false, ann, md2, &f->err), 0);
+        assert_string_equal(md, md2); /* sorted keys: same input, same digest */
+        struct layer_image *img;
+        assert_int_equal(layer_image_read(f->s, md, &img, &f->err), 0);
+        assert_int_equal(img->nlayers, 1);
+        assert_string_equal(img->layers[0].digest, d.digest);
+        assert_string_equal(img->layers[0].diff_id, d.diff_id);
+        assert_int_equal(img->layers[0].size, d.size);
+        assert_string_equal(img->layers[0].media_type, LAYER_MT_OCI_LAYER_GZIP);
+        assert_string_equal(json_string_value(json_object_get(img->manifest, "mediaType")), LAYER_MT_OCI_MANIFEST);
+        assert_string_equal(json_string_value(json_object_get(img->config, "architecture")), "amd64");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(img->manifest, "annotations"),
+                                                              "org.opencontainers.image.title")),
+                            "t");
+        layer_image_free(img);
+
+        char dd[CB_DIGEST_STR_LEN];
+        assert_int_equal(layer_image_write(f->s, cfg, &d, 1, true, NULL, dd, &f->err), 0);
+        assert_int_equal(layer_image_read(f->s, dd, &img, &f->err), 0);
+        assert_string_equal(json_string_value(json_object_get(img->manifest, "mediaType")), LAYER_MT_DOCKER_MANIFEST);
+        assert_string_equal(img->layers[0].media_type, LAYER_MT_DOCKER_LAYER_GZIP);
+        layer_image_free(img);
+        json_decref(cfg);
+        json_decref(ann);
+}
+
+static void test_docker_format_refuses_zstd(void **state)
+{
+        struct fx *f = *state;
+        struct layer_desc d;
+        t_write(f->src_fd, "x", "x", 0644);
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.compression = LAYER_ZSTD;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), 0);
+        json_t *cfg = json_pack("{s:s, s:s}", "architecture", "amd64", "os", "linux");
+        char md[CB_DIGEST_STR_LEN];
+        assert_int_equal(layer_image_write(f->s, cfg, &d, 1, true, NULL, md, &f->err), -EINVAL);
+        assert_int_equal(layer_image_write(f->s, cfg, &d, 1, false, NULL, md, &f->err), 0);
+        json_decref(cfg);
+}
+
+static void test_read_rejects_mismatched_config(void **state)
+{
+        struct fx *f = *state;
+        char cd[CB_DIGEST_STR_LEN], md[CB_DIGEST_STR_LEN];
+        const char *cfg = "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+        assert_int_equal(layer_store_put_blob(f->s, cfg, strlen(cfg), cd, &f->err), 0);
+        char *m = cb_xasprintf("{\"schemaVersion\":2,\"config\":{\"digest\":\"%s\",\"size\":1},\"layers\":[{\"digest\":\"%s\","
+                               "\"size\":1}]}",
+                               cd, cd);
+        assert_int_equal(layer_store_put_blob(f->s, m, strlen(m), md, &f->err), 0);
+        free(m);
+        struct layer_image *img = NULL;
+        assert_int_equal(layer_image_read(f->s, md, &img, &f->err), -EBADMSG);
+        assert_null(img);
+}
+
+static void test_unpacked_once_and_verified(void **state)
+{
+        struct fx *f = *state;
+        struct layer_desc d;
+        make_layer(f, &d);
+        char *p1 = NULL, *p2 = NULL;
+        assert_int_equal(layer_store_unpacked(f->s, &d, &p1, &f->err), 0);
+        assert_int_equal(layer_store_unpacked(f->s, &d, &p2, &f->err), 0);
+        assert_string_equal(p1, p2);
+        char *os = cb_xasprintf("%s/etc/os-release", p1);
+        char *c = t_read(AT_FDCWD, os);
+        assert_string_equal(c, "ID=test\n");
+        struct stat st;
+        char *sh = cb_xasprintf("%s/bin/sh", p1);
+        assert_int_equal(stat(sh, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 04755);
+        free(sh);
+        free(c);
+        free(os);
+        free(p1);
+        free(p2);
+
+        /* a descriptor whose diff_id does not match the blob leaves nothing in layers/ */
+        struct layer_desc bad = d;
+        memcpy(bad.diff_id, "sha256:1111111111111111111111111111111111111111111111111111111111111111", CB_DIGEST_STR_LEN);
+        assert_int_equal(layer_store_unpacked(f->s, &bad, &p1, &f->err), -EBADMSG);
+        assert_false(t_exists(layer_store_root_fd(f->s), "layers/1111111111111111111111111111111111111111111111111111111111111111"));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_write_then_read_image, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_docker_format_refuses_zstd, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_read_rejects_mismatched_config, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unpacked_once_and_verified, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
