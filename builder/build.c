@@ -126,6 +126,20 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 layer_image_free(img);
         }
 vars:
+        /* the chain of cache keys starts at the base's identity */
+        {
+                struct cb_sha256 *h = cb_sha256_new();
+                const char *id = st->base_digest[0] ? st->base_digest : base;
+                for (size_t j = 0; j < si && !st->base_digest[0]; j++)
+                        if (b->stages[j].name && strcasecmp(b->stages[j].name, base) == 0)
+                                id = b->stages[j].key;
+                cb_sha256_update(h, "FROM\n", 5);
+                cb_sha256_update(h, id, strlen(id) + 1);
+                cb_sha256_final(h, st->key);
+                cb_sha256_free(h);
+        }
+        st->last_time = b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch
+                                                         : bld_parse_time(json_string_value(json_object_get(st->config, "created")));
         /* the image's ENV is visible to expansion in this stage */
         {
                 json_t *env = json_object_get(bld_config_section(st->config), "Env");
@@ -143,7 +157,6 @@ vars:
         }
         /* a base built by cubuild or another builder: drop its history times? No: keep them, they are
          * the base's own; only our entries follow SOURCE_DATE_EPOCH */
-        json_object_del(st->config, "created");
         return 0;
 }
 
@@ -252,8 +265,9 @@ static size_t target_stage(const struct bld_ctx *b, struct cb_err *err)
 static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest[CB_DIGEST_STR_LEN],
                         struct cb_err *err)
 {
+        /* created follows the last layer's time, so a fully cached rebuild gives the same digest */
         char t[BLD_TIME_LEN];
-        bld_config_format_time(build_time(b), t);
+        bld_config_format_time(st->last_time, t);
         json_object_set_new(st->config, "created", json_string(t));
         json_t *labels = json_object_get(bld_config_section(st->config), "Labels");
         for (size_t i = 0; i < b->opts->nlabels; i++) {
@@ -315,7 +329,7 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         r = layer_store_open(o->root, &b.store, err);
         if (r < 0)
                 goto out;
-        b.tmp_dir = cb_xasprintf("%s/tmp", layer_store_root(b.store));
+        b.tmp_dir = cb_xstrdup(layer_store_work_path(b.store));
         apply_meta_args(&b);
 
         size_t target = target_stage(&b, err);
@@ -337,6 +351,8 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 if (r < 0)
                         goto out;
         }
+        if (!o->quiet && b.steps_run + b.steps_cached > 0)
+                (void) fprintf(stderr, "%zu layer steps ran, %zu came from the cache\n", b.steps_run, b.steps_cached);
         r = finish_image(&b, &b.stages[target], ret_digest, err);
         if (r < 0)
                 goto out;

@@ -34,7 +34,42 @@ struct copy_job {
         bool chmod;
         unsigned mode;
         uint64_t files;
+        struct cb_sha256 *hash; /* set: describe the sources into it instead of copying (cache key) */
 };
+
+/* One source entry as the cache key sees it: path, type, mode, size, content or link target. */
+static int hash_entry(struct copy_job *j, int src_dir, const char *name, const char *rel, const struct stat *st,
+                      struct cb_err *err)
+{
+        struct cb_buf line;
+        cb_buf_init(&line, CB_BUF_UNLIMITED);
+        (void) cb_buf_addf(&line, "%s\n%o\n", rel, (unsigned) st->st_mode);
+        if (!j->from_context)
+                (void) cb_buf_addf(&line, "%u:%u\n", (unsigned) st->st_uid, (unsigned) st->st_gid);
+        if (S_ISLNK(st->st_mode)) {
+                char target[4096];
+                ssize_t n = readlinkat(src_dir, name, target, sizeof(target) - 1);
+                if (n < 0) {
+                        cb_buf_release(&line);
+                        return cb_fail(err, errno, "readlink '%s'", rel);
+                }
+                (void) cb_buf_add(&line, target, (size_t) n);
+        } else if (S_ISREG(st->st_mode)) {
+                char dg[CB_DIGEST_STR_LEN];
+                unsigned long long size;
+                int r = cb_sha256_file(src_dir, name, dg, &size, err);
+                if (r < 0) {
+                        cb_buf_release(&line);
+                        return r;
+                }
+                (void) cb_buf_addf(&line, "%llu %s", size, dg);
+        }
+        (void) cb_buf_addc(&line, '\n');
+        cb_sha256_update(j->hash, line.p, line.len + 1);
+        cb_buf_release(&line);
+        j->files++;
+        return 0;
+}
 
 static int open_in(int root_fd, const char *path, int flags, mode_t mode)
 {
@@ -151,6 +186,17 @@ static int copy_entry(struct copy_job *j, int src_dir, const char *name, const c
         struct stat st;
         if (fstatat(src_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return cb_fail(err, errno, "stat '%s'", rel);
+        if (j->hash) {
+                int r = hash_entry(j, src_dir, name, rel, &st, err);
+                if (r < 0 || !S_ISDIR(st.st_mode))
+                        return r;
+                if (depth > COPY_DEPTH_MAX)
+                        return cb_failc(err, -ELOOP, "'%s': directories nested deeper than %d", rel, COPY_DEPTH_MAX);
+                _cleanup_close_ int s = openat(src_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (s < 0)
+                        return cb_fail(err, errno, "open directory '%s'", rel);
+                return copy_tree(j, s, rel, -1, depth + 1, err);
+        }
         if (S_ISLNK(st.st_mode)) {
                 char target[4096];
                 ssize_t n = readlinkat(src_dir, name, target, sizeof(target) - 1);
@@ -338,6 +384,12 @@ static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, cons
                 /* a directory's contents are copied, not the directory itself */
                 _cleanup_close_ int s = open_in(j->src_root, rel, O_RDONLY | O_DIRECTORY, 0);
                 _cleanup_close_ int d = -1;
+                if (j->hash) {
+                        if (s < 0)
+                                return cb_fail(err, errno, "open directory '%s'", rel);
+                        cb_sha256_update(j->hash, "dir\n", 4);
+                        return copy_tree(j, s, strcmp(rel, ".") ? rel : "", -1, 0, err);
+                }
                 if (into_dir || !dst_leaf) {
                         d = fcntl(dst_dir_fd, F_DUPFD_CLOEXEC, 3);
                 } else {
@@ -356,10 +408,12 @@ static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, cons
 static int stage_rootfs_for(struct bld_ctx *b, const char *from, struct bld_rootfs *fs, struct cb_err *err);
 
 int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const char *merged,
-             struct cb_err *err)
+             struct cb_sha256 *hash, struct cb_err *err)
 {
         const char *kw = df_instr_kind_name(in->kind);
-        struct copy_job j = { .b = b, .in = in, .dst_root = -1, .src_root = -1, .from_context = true };
+        struct copy_job j = {
+                .b = b, .in = in, .dst_root = -1, .src_root = -1, .from_context = true, .hash = hash
+        };
         struct bld_rootfs from_fs = { 0 };
         char **srcs = NULL;
         size_t nsrcs = 0, cap = 0;
@@ -375,15 +429,24 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                         break;
                 if (strcmp(f->name, "chown") == 0) {
                         j.chown = true;
-                        r = bld_resolve_user(merged, v ? v : "", &j.uid, &j.gid, err);
+                        if (!hash)
+                                r = bld_resolve_user(merged, v ? v : "", &j.uid, &j.gid, err);
                 } else if (strcmp(f->name, "chmod") == 0) {
                         j.chmod = true;
                         r = cb_parse_mode(cb_str_c(v ? v : ""), &j.mode);
                         if (r < 0)
                                 r = cb_failc(err, -EINVAL, "--chmod '%s' is not an octal mode", v ? v : "");
                 } else if (strcmp(f->name, "from") == 0) {
-                        r = stage_rootfs_for(b, v ? v : "", &from_fs, err);
                         j.from_context = false;
+                        if (hash) {
+                                /* another stage or image: its identity, not a walk of its files */
+                                char id[CB_DIGEST_STR_LEN];
+                                r = bld_source_identity(b, v ? v : "", id, err);
+                                if (r >= 0)
+                                        cb_sha256_update(hash, id, strlen(id));
+                                goto out_wrap;
+                        }
+                        r = stage_rootfs_for(b, v ? v : "", &from_fs, err);
                 } else if (strcmp(f->name, "link") == 0) {
                         continue; /* every COPY layer is already independent of the layers below */
                 } else {
@@ -398,7 +461,7 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
         }
         j.src_root = j.from_context ? fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3)
                                     : open(from_fs.merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        j.dst_root = open(merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        j.dst_root = hash ? fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3) : open(merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (j.src_root < 0 || j.dst_root < 0) {
                 r = cb_fail(err, errno, "open the source or destination root");
                 goto out_wrap;
@@ -429,6 +492,13 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                         }
                         add_path(&srcs, &nsrcs, &cap, CB_TAKE_PTR(rel));
                 }
+        }
+        if (hash) {
+                for (size_t i = 0; i < nsrcs && r >= 0; i++) {
+                        cb_sha256_update(hash, srcs[i], strlen(srcs[i]) + 1);
+                        r = copy_source(&j, srcs[i], -1, NULL, true, err);
+                }
+                goto out_wrap;
         }
         {
                 const char *raw = in->args[in->nargs - 1];
@@ -477,19 +547,44 @@ out_wrap:
         return r;
 }
 
+/* The stage, by name or index, that --from names; NULL when it names an image. */
+static struct bld_stage *find_stage(struct bld_ctx *b, const char *from)
+{
+        uint64_t idx;
+        if (cb_parse_u64(cb_str_c(from), UINT32_MAX, &idx) == 0)
+                return idx < b->nstages && b->stages[idx].built ? &b->stages[idx] : NULL;
+        for (size_t i = 0; i < b->nstages; i++)
+                if (b->stages[i].built && b->stages[i].name && strcasecmp(b->stages[i].name, from) == 0)
+                        return &b->stages[i];
+        return NULL;
+}
+
+int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_STR_LEN], struct cb_err *err)
+{
+        struct bld_stage *src = find_stage(b, from);
+        uint64_t idx;
+        if (!src && cb_parse_u64(cb_str_c(from), UINT32_MAX, &idx) == 0)
+                return cb_failc(err, -EINVAL, "--from=%s: no earlier stage with that index", from);
+        if (src) {
+                memcpy(ret, src->key, CB_DIGEST_STR_LEN);
+                return 0;
+        }
+        _cleanup_free_ char *norm = bld_ref_normalize(from, err);
+        if (!norm)
+                return -EINVAL;
+        int r = layer_store_resolve(b->store, norm, ret, err);
+        if (r == -ENOENT)
+                r = bld_pull(b, norm, ret, err);
+        return r;
+}
+
 /* COPY --from: an earlier stage by name or index, else an image (local store or registry). */
 static int stage_rootfs_for(struct bld_ctx *b, const char *from, struct bld_rootfs *fs, struct cb_err *err)
 {
-        struct bld_stage *src = NULL;
+        struct bld_stage *src = find_stage(b, from);
         uint64_t idx;
-        if (cb_parse_u64(cb_str_c(from), UINT32_MAX, &idx) == 0) {
-                if (idx >= b->nstages || !b->stages[idx].built)
-                        return cb_failc(err, -EINVAL, "--from=%s: no earlier stage with that index", from);
-                src = &b->stages[idx];
-        }
-        for (size_t i = 0; !src && i < b->nstages; i++)
-                if (b->stages[i].built && b->stages[i].name && strcasecmp(b->stages[i].name, from) == 0)
-                        src = &b->stages[i];
+        if (!src && cb_parse_u64(cb_str_c(from), UINT32_MAX, &idx) == 0)
+                return cb_failc(err, -EINVAL, "--from=%s: no earlier stage with that index", from);
         struct layer_image *img = NULL;
         struct layer_desc *layers;
         size_t n;

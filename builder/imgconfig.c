@@ -100,3 +100,12 @@ json_t *bld_strv_to_json(char *const *v, size_t n)
                 json_array_append_new(a, json_string(v[i]));
         return a;
 }
+
+int64_t bld_parse_time(const char *s)
+{
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+                return 0;
+        return (int64_t) timegm(&tm);
+}

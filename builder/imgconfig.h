@@ -20,6 +20,8 @@ void bld_config_setenv(json_t *cfg, const char *key, const char *value);
 void bld_config_add_history(json_t *cfg, int64_t created, const char *created_by, bool empty_layer,
                             const char *comment);
 void bld_config_format_time(int64_t t, char out[BLD_TIME_LEN]);
+/* RFC 3339 (fraction and zone ignored: image times are UTC) to seconds; 0 when absent or bad. */
+int64_t bld_parse_time(const char *s);
 /* Owned: a JSON array of the strings. */
 json_t *bld_strv_to_json(char *const *v, size_t n);
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,11 @@ int main(int argc, char **argv)
         struct bld_global g = { 0 };
         _cleanup_free_ char *root = NULL;
         int i = 1;
+
+        /* libarchive converts path names through the locale: image paths are UTF-8 (certificate
+         * bundles carry names like "Főtanúsítvány.pem"), and the C locale cannot hold them */
+        if (!setlocale(LC_CTYPE, "C.UTF-8"))
+                (void) setlocale(LC_CTYPE, "");
 
         for (; i < argc; i++) {
                 const char *a = argv[i];

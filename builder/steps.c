@@ -13,6 +13,7 @@
 
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
+#include "builder/cache.h"
 #include "builder/run.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -190,16 +191,74 @@ static int step_volume(struct bld_ctx *b, struct bld_stage *st, const struct df_
 static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err);
 static int step_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err);
 
+/* key' = H(key, instruction, the variables in scope, extra): the variables carry build args, so a
+ * changed --build-arg that the stage declares misses, one it does not declare hits. */
+static void next_key(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const char *extra)
+{
+        struct cb_sha256 *h = cb_sha256_new();
+        cb_sha256_update(h, st->key, strlen(st->key) + 1);
+        cb_sha256_update(h, in->text, strlen(in->text) + 1);
+        for (size_t i = 0; i < df_vars_count(st->vars); i++) {
+                const char *k = df_vars_key(st->vars, i), *v = df_vars_value(st->vars, i);
+                cb_sha256_update(h, k, strlen(k) + 1);
+                cb_sha256_update(h, v, strlen(v) + 1);
+        }
+        if (in->kind == DF_INSTR_RUN && b->opts->network && strcmp(b->opts->network, "none") == 0)
+                cb_sha256_update(h, "network=none", 13);
+        if (extra)
+                cb_sha256_update(h, extra, strlen(extra) + 1);
+        cb_sha256_final(h, st->key);
+        cb_sha256_free(h);
+}
+
+/* A layer step: the cache answers first, unless --no-cache. */
+static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        char inputs[CB_DIGEST_STR_LEN] = "";
+        if (in->kind == DF_INSTR_COPY || in->kind == DF_INSTR_ADD) {
+                struct cb_sha256 *h = cb_sha256_new();
+                int r = bld_copy(b, st, in, NULL, h, err);
+                cb_sha256_final(h, inputs);
+                cb_sha256_free(h);
+                if (r < 0)
+                        return r;
+        }
+        next_key(b, st, in, inputs);
+        struct bld_cache_entry ce;
+        if (!b->opts->no_cache && bld_cache_get(b->store, st->key, &ce)) {
+                if (!b->opts->quiet)
+                        (void) fprintf(stderr, "--> using cache %.19s\n", ce.layer.digest + 7);
+                bld_stage_add_layer(st, &ce.layer);
+                st->last_time = b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch : ce.created;
+                bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
+                b->steps_cached++;
+                return 0;
+        }
+        st->last_time = bld_ctx_time(b);
+        int r = in->kind == DF_INSTR_RUN ? step_run(b, st, in, err) : step_copy(b, st, in, err);
+        if (r < 0)
+                return r;
+        b->steps_run++;
+        ce.layer = st->layers[st->nlayers - 1];
+        ce.created = st->last_time;
+        /* a cache record that cannot be written costs the next build time, not this build */
+        struct cb_err e2;
+        cb_err_init(&e2);
+        if (bld_cache_put(b->store, st->key, &ce, &e2) < 0 && !b->opts->quiet)
+                (void) fprintf(stderr, "warning: build cache: %s\n", cb_err_msg(&e2));
+        cb_err_release(&e2);
+        return 0;
+}
+
 int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
 {
         json_t *c = bld_config_section(st->config);
         int r = 0;
         switch (in->kind) {
         case DF_INSTR_RUN:
-                return step_run(b, st, in, err);
         case DF_INSTR_COPY:
         case DF_INSTR_ADD:
-                return step_copy(b, st, in, err);
+                return layer_step(b, st, in, err);
         case DF_INSTR_ENV:
                 r = step_env(b, st, in, err);
                 break;
@@ -261,7 +320,8 @@ int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                 st->cmd_set_here = true;
         if (r < 0)
                 return r;
-        bld_config_add_history(st->config, bld_ctx_time(b), in->text, true, NULL);
+        next_key(b, st, in, NULL);
+        bld_config_add_history(st->config, st->last_time, in->text, true, NULL);
         return 0;
 }
 
@@ -272,13 +332,12 @@ static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df
         _cleanup_close_ int ufd = open(fs->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (ufd < 0)
                 return cb_fail(err, errno, "open '%s'", fs->upper);
-        struct layer_commit_opts co = {
-                .compression = b->opts->compression && strcmp(b->opts->compression, "zstd") == 0 ? LAYER_ZSTD
-                                                                                                : LAYER_GZIP,
-                .level = -1,
-                .source_date_epoch = b->opts->source_date_epoch,
-                .overlay_whiteouts = true,
-        };
+        struct layer_commit_opts co;
+        layer_commit_opts_init(&co);
+        if (b->opts->compression && strcmp(b->opts->compression, "zstd") == 0)
+                co.compression = LAYER_ZSTD;
+        co.source_date_epoch = b->opts->source_date_epoch;
+        co.overlay_whiteouts = true;
         struct layer_desc l;
         int r = layer_commit_dir(b->store, ufd, &co, &l, err);
         if (r < 0) {
@@ -286,7 +345,7 @@ static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df
                 return r;
         }
         bld_stage_add_layer(st, &l);
-        bld_config_add_history(st->config, bld_ctx_time(b), in->text, false, NULL);
+        bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
         return 0;
 }
 
@@ -376,19 +435,33 @@ static int make_etc(const char *dir, const char *hostname, bool network_none, st
         return r;
 }
 
-static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+/* Runs the command over the mounted rootfs; the caller owns fs and rc. */
+static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct bld_rootfs *fs,
+                         struct bld_run_ctx *rc, struct cb_err *err)
 {
-        struct bld_rootfs fs = { 0 };
-        struct bld_run_ctx rc;
-        int r, status = 0;
-
-        bld_run_ctx_init(&rc, b->opts->quiet);
-        r = mount_stage(b, st, &fs, err);
+        int r = bld_run_prepare(b, st, in, fs, rc, err);
         if (r < 0)
-                goto out;
-        r = bld_run_prepare(b, st, in, &fs, &rc, err);
+                return r;
+        const char *net = flag_value(in, "network");
+        bool net_none = (net && strcmp(net, "none") == 0) ||
+                        (!net && b->opts->network && strcmp(b->opts->network, "none") == 0);
+        _cleanup_free_ char *etc = cb_xasprintf("%s/etc", fs->dir);
+        if (mkdir(etc, 0755) < 0)
+                return cb_fail(err, errno, "mkdir '%s'", etc);
+        r = make_etc(etc, "cubuild", net_none, err);
         if (r < 0)
-                goto out;
+                return r;
+        uid_t uid = 0;
+        gid_t gid = 0;
+        json_t *c = bld_config_section(st->config);
+        const char *user = json_string_value(json_object_get(c, "User"));
+        if (user && *user) {
+                r = bld_resolve_user(fs->merged, user, &uid, &gid, err);
+                if (r < 0) {
+                        cb_wrap(err, "%s:%u: RUN: USER", b->df_name, in->start_line);
+                        return r;
+                }
+        }
         json_t *argv_json = command_json(st, in);
         size_t argc = json_array_size(argv_json);
         char **argv = cb_xcalloc(argc + 1, sizeof(char *));
@@ -397,57 +470,50 @@ static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_ins
         json_decref(argv_json);
         size_t nenv;
         char **envp = run_env(st, &nenv);
-        const char *wd = json_string_value(json_object_get(bld_config_section(st->config), "WorkingDir"));
-        const char *net = flag_value(in, "network");
-        bool net_none = (net && strcmp(net, "none") == 0) ||
-                        (!net && b->opts->network && strcmp(b->opts->network, "none") == 0);
-        _cleanup_free_ char *etc = cb_xasprintf("%s/etc", fs.dir);
-        if (mkdir(etc, 0755) < 0) {
-                r = cb_fail(err, errno, "mkdir '%s'", etc);
-        } else {
-                r = make_etc(etc, "cubuild", net_none, err);
-        }
-        uid_t uid = 0;
-        gid_t gid = 0;
-        const char *user = json_string_value(json_object_get(bld_config_section(st->config), "User"));
-        if (r >= 0 && user && *user) {
-                r = bld_resolve_user(fs.merged, user, &uid, &gid, err);
-                if (r < 0)
-                        cb_wrap(err, "%s:%u: RUN: USER", b->df_name, in->start_line);
-        }
-        if (r >= 0) {
-                struct bld_run_spec spec = {
-                        .rootfs = fs.merged,
-                        .argv = argv,
-                        .envp = envp,
-                        .cwd = wd,
-                        .uid = uid,
-                        .gid = gid,
-                        .network_none = net_none,
-                        .hostname = "cubuild",
-                        .etc_dir = etc,
-                        .binds = rc.binds,
-                        .nbinds = rc.nbinds,
-                        .shm_size = b->opts->shm_size,
-                        .on_output = bld_run_on_output,
-                        .ud = &rc,
-                };
-                r = bld_sandbox_run(&spec, &status, err);
-                if (r < 0)
-                        cb_wrap(err, "%s:%u: RUN", b->df_name, in->start_line);
-        }
+        struct bld_run_spec spec = {
+                .rootfs = fs->merged,
+                .argv = argv,
+                .envp = envp,
+                .cwd = json_string_value(json_object_get(c, "WorkingDir")),
+                .uid = uid,
+                .gid = gid,
+                .network_none = net_none,
+                .hostname = "cubuild",
+                .etc_dir = etc,
+                .binds = rc->binds,
+                .nbinds = rc->nbinds,
+                .shm_size = b->opts->shm_size,
+                .on_output = bld_run_on_output,
+                .ud = rc,
+        };
+        int status = 0;
+        r = bld_sandbox_run(&spec, &status, err);
         strv_free(argv);
         strv_free(envp);
-        if (r >= 0 && status != 0) {
-                _cleanup_free_ char *tail = bld_run_tail(&rc, 12);
-                r = cb_failc(err, -ECHILD, "%s:%u: RUN %s: exit status %d%s%s", b->df_name, in->start_line,
-                             in->nargs ? in->args[0] : "", status, *tail ? "\n" : "", tail);
+        if (r < 0) {
+                cb_wrap(err, "%s:%u: RUN", b->df_name, in->start_line);
+                return r;
         }
+        if (status != 0) {
+                _cleanup_free_ char *tail = bld_run_tail(rc, 12);
+                return cb_failc(err, -ECHILD, "%s:%u: RUN %s: exit status %d%s%s", b->df_name, in->start_line,
+                                in->nargs ? in->args[0] : "", status, *tail ? "\n" : "", tail);
+        }
+        return 0;
+}
+
+static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        struct bld_rootfs fs = { 0 };
+        struct bld_run_ctx rc;
+        bld_run_ctx_init(&rc, b->opts->quiet);
+        int r = mount_stage(b, st, &fs, err);
+        if (r >= 0)
+                r = run_in_rootfs(b, st, in, &fs, &rc, err);
         if (r >= 0)
                 r = bld_rootfs_unmount(&fs, err);
         if (r >= 0)
                 r = commit_upper(b, st, in, &fs, err);
-out:
         bld_run_ctx_release(&rc);
         bld_rootfs_release(&fs);
         return r;
@@ -458,7 +524,7 @@ static int step_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_in
         struct bld_rootfs fs = { 0 };
         int r = mount_stage(b, st, &fs, err);
         if (r >= 0)
-                r = bld_copy(b, st, in, fs.merged, err);
+                r = bld_copy(b, st, in, fs.merged, NULL, err);
         if (r >= 0)
                 r = bld_rootfs_unmount(&fs, err);
         if (r >= 0)

@@ -19,6 +19,8 @@ struct bld_stage {
         char base_digest[CB_DIGEST_STR_LEN];
         bool built;
         bool cmd_set_here; /* a CMD in this stage, which a later ENTRYPOINT keeps */
+        char key[CB_DIGEST_STR_LEN]; /* cache key of the last instruction, chained from the base */
+        int64_t last_time;           /* when the last layer was made: history and created follow it */
 };
 
 struct bld_ctx {
@@ -34,6 +36,7 @@ struct bld_ctx {
         struct bld_stage *stages;
         size_t nstages;
         size_t step, nsteps;
+        size_t steps_run, steps_cached;
 };
 
 void bld_stage_add_layer(struct bld_stage *st, const struct layer_desc *l);
@@ -41,8 +44,11 @@ int64_t bld_ctx_time(const struct bld_ctx *b);
 /* Owned: the reference in its canonical form ("docker.io/library/x:latest"); NULL on error. */
 char *bld_ref_normalize(const char *name, struct cb_err *err);
 int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err);
+/* Copies into merged; or, with hash set (merged NULL), feeds the sources' identity into hash. */
 int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const char *merged,
-             struct cb_err *err);
+             struct cb_sha256 *hash, struct cb_err *err);
+/* What a --from names, as a digest: a stage's cache key or an image's manifest digest. */
+int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_outputs(struct bld_ctx *b, const char *digest, struct cb_err *err);
 
