@@ -58,11 +58,11 @@ void df_lint_report(struct df_lint *l, unsigned line, int severity, const char *
         if (l->error_all && severity == DF_SEV_WARNING)
                 severity = DF_SEV_ERROR;
         l->v[l->n++] = (struct df_finding){
-                .rule = df_lint_rules[l->rule].name,
-                .severity = severity,
-                .line = line,
-                .message = cb_buf_take(&b, NULL),
-                .file = df_file_name(l->f),
+            .rule = df_lint_rules[l->rule].name,
+            .severity = severity,
+            .line = line,
+            .message = cb_buf_take(&b, NULL),
+            .file = df_file_name(l->f),
         };
 }
 
@@ -114,7 +114,8 @@ static int parse_check_directive(struct df_lint *l, struct cb_err *err)
                 } else if (strcasecmp(part, "experimental") == 0) {
                         /* BuildKit's opt-in for experimental rules: ours are all on */
                 } else
-                        return cb_failc(err, -EINVAL, "%s:%u: check directive: unknown key '%s' (skip, error)",
+                        return cb_failc(err, -EINVAL,
+                                        "%s:%u: check directive: unknown key '%s' (skip, error)",
                                         df_file_name(l->f), df_lint_check_line(l->f), part);
         }
         return 0;
@@ -131,8 +132,8 @@ static int cmp_finding(const void *a, const void *b)
 int df_check(const struct df_file *f, const struct df_check_opts *o, struct df_finding **ret, size_t *ret_n,
              struct cb_err *err)
 {
-        static const struct df_check_opts none = { 0 };
-        struct df_lint l = { .f = f, .o = o ? o : &none };
+        static const struct df_check_opts none = {0};
+        struct df_lint l = {.f = f, .o = o ? o : &none};
         int r;
 
         l.skip = cb_xcalloc(df_lint_nrules, sizeof(bool));

@@ -15,10 +15,10 @@
 #include "common/cb.h"
 
 /* Limits on hostile input. Past them df_parse() fails with -E2BIG and a FILE:LINE message. */
-#define DF_MAX_INPUT (64u * 1024u * 1024u)     /* bytes of Dockerfile text */
-#define DF_MAX_INSTRUCTIONS 1000000u           /* instructions in one file */
-#define DF_MAX_HEREDOCS 64u                    /* heredocs on one instruction */
-#define DF_EXPAND_MAX_DEPTH 64u                /* ${a:-${b:-...}} nesting in one word */
+#define DF_MAX_INPUT (64u * 1024u * 1024u)        /* bytes of Dockerfile text */
+#define DF_MAX_INSTRUCTIONS 1000000u              /* instructions in one file */
+#define DF_MAX_HEREDOCS 64u                       /* heredocs on one instruction */
+#define DF_EXPAND_MAX_DEPTH 64u                   /* ${a:-${b:-...}} nesting in one word */
 #define DF_EXPAND_MAX_OUTPUT (4u * 1024u * 1024u) /* bytes one expansion may produce */
 
 enum df_instr_kind {
@@ -86,8 +86,9 @@ struct df_instr {
         /* json: the array's elements, decoded. Shell form RUN/CMD/ENTRYPOINT (and HEALTHCHECK CMD):
          * exactly one arg, the command text after the keyword and flags, unexpanded, heredoc markers
          * kept. MAINTAINER, USER, WORKDIR, STOPSIGNAL: one arg, the rest of the line (BuildKit's
-         * parseString). COPY/ADD/VOLUME/EXPOSE: whitespace-split words, quotes kept (a quoted word
-         * may hold spaces). FROM: image [AS name] words (prefer df_stage). ENV/LABEL/ARG: none. */
+         * parseString). COPY/ADD/VOLUME/EXPOSE: whitespace-split words, quotes kept and not
+         * honoured in the split (BuildKit's parseStringsWhitespaceDelimited). FROM: image [AS name] words
+         * (prefer df_stage). ENV/LABEL/ARG: none. */
         char **args;
         size_t nargs;
         struct df_kv *kvs; /* ENV, LABEL, ARG */
@@ -194,8 +195,8 @@ bool df_arg_is_platform(const char *name);
  * then each meta ARG in order, valued from build_args (may be NULL) when given there, else its
  * default expanded against the scope so far, else left unset. On success *ret is owned. Errors carry
  * "NAME:LINE: ARG". */
-int df_file_meta_scope(const struct df_file *f, const struct df_vars *build_args, const struct df_vars *auto_args,
-                       struct df_vars **ret, struct cb_err *err);
+int df_file_meta_scope(const struct df_file *f, const struct df_vars *build_args,
+                       const struct df_vars *auto_args, struct df_vars **ret, struct cb_err *err);
 /* Applies one stage ARG instruction to a stage's scope: for each pair, the value is build_args[key]
  * when given, else its default expanded against scope, else (no default) the value of the same name
  * in meta (the global scope), else the key stays unset. The escape char is the file's. */
@@ -208,18 +209,18 @@ enum df_mount_type { DF_MOUNT_BIND, DF_MOUNT_CACHE, DF_MOUNT_TMPFS, DF_MOUNT_SEC
 enum df_mount_sharing { DF_SHARING_SHARED, DF_SHARING_PRIVATE, DF_SHARING_LOCKED };
 struct df_mount {
         enum df_mount_type type; /* default bind */
-        char *target;            /* target|dst|destination; secret/ssh default under /run/secrets|/run/buildkit */
-        char *source;            /* source|src, or NULL */
-        char *from;              /* from=stage|image, or NULL */
-        char *id;                /* id= (cache/secret/ssh), or NULL */
-        char *env;               /* secret env=NAME, or NULL */
+        char *target; /* target|dst|destination; secret/ssh default under /run/secrets|/run/buildkit */
+        char *source; /* source|src, or NULL */
+        char *from;   /* from=stage|image, or NULL */
+        char *id;     /* id= (cache/secret/ssh), or NULL */
+        char *env;    /* secret env=NAME, or NULL */
         enum df_mount_sharing sharing;
-        bool readonly;   /* bind defaults to read-only; cache/tmpfs to read-write */
-        bool required;   /* secret/ssh required=true */
+        bool readonly; /* bind defaults to read-only; cache/tmpfs to read-write */
+        bool required; /* secret/ssh required=true */
         bool has_mode, has_uid, has_gid;
-        unsigned mode;   /* octal mode= */
+        unsigned mode; /* octal mode= */
         unsigned uid, gid;
-        uint64_t size;   /* tmpfs size= in bytes, 0 when unset */
+        uint64_t size; /* tmpfs size= in bytes, 0 when unset */
 };
 /* On success fills *ret (release with df_mount_release()); -EINVAL naming the bad key or value. */
 int df_mount_parse(const char *value, struct df_mount *ret, struct cb_err *err);

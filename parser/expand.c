@@ -6,7 +6,6 @@
 #include "parser/internal.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +13,7 @@
 #define PATTERN_VALUE_MAX 4096u
 
 struct words {
-        struct df_vec v;   /* char * */
+        struct df_vec v; /* char * */
         struct cb_buf cur;
         bool inword;
 };
@@ -82,7 +81,8 @@ static int add_plain(struct xp *x, struct cb_buf *out, struct words *w, char c)
         return 0;
 }
 
-static int process(struct xp *x, const char *stops, struct cb_buf *out, struct words *w, int *ret_stop);
+static int process(struct xp *x, const char *stops, struct cb_buf *out, struct words *w, int *ret_stop,
+                   bool raw_esc);
 
 static bool is_name_char(int c)
 {
@@ -111,14 +111,52 @@ static void read_name(struct xp *x, struct cb_buf *name)
                 (void) cb_buf_addc(name, (char) next(x));
 }
 
+/* BuildKit's pattern language for ${V#p} and friends: '*' any run, '?' one byte, '\\x' a literal x;
+ * everything else (brackets included) is literal. Greedy with one backtrack point: linear-ish. */
+static bool glob_match(const char *p, size_t pl, const char *s, size_t sl)
+{
+        size_t pi = 0, si = 0, star_p = (size_t) -1, star_s = 0;
+        while (si < sl) {
+                if (pi < pl && p[pi] == '*') {
+                        star_p = ++pi;
+                        star_s = si;
+                        continue;
+                }
+                if (pi < pl) {
+                        char pc = p[pi];
+                        size_t adv = 1;
+                        if (pc == '\\' && pi + 1 < pl) {
+                                pc = p[pi + 1];
+                                adv = 2;
+                        } else if (pc == '?') {
+                                pi++;
+                                si++;
+                                continue;
+                        }
+                        if (pc == s[si]) {
+                                pi += adv;
+                                si++;
+                                continue;
+                        }
+                }
+                if (star_p == (size_t) -1)
+                        return false;
+                pi = star_p;
+                si = ++star_s;
+        }
+        while (pi < pl && p[pi] == '*')
+                pi++;
+        return pi == pl;
+}
+
 static bool match_sub(const char *pat, const char *s, size_t len)
 {
-        _cleanup_free_ char *t = cb_xstrndup(s, len);
-        return fnmatch(pat, t, 0) == 0;
+        return glob_match(pat, strlen(pat), s, len);
 }
 
 /* ${V#p} ${V##p} ${V%p} ${V%%p}: remove the shortest/longest matching prefix/suffix. */
-static int trim_pattern(struct xp *x, const char *val, const char *pat, bool suffix, bool longest, struct cb_buf *res)
+static int trim_pattern(struct xp *x, const char *val, const char *pat, bool suffix, bool longest,
+                        struct cb_buf *res)
 {
         size_t len = strlen(val);
         if (len > PATTERN_VALUE_MAX)
@@ -142,10 +180,12 @@ static int replace_pattern(struct xp *x, const char *val, const char *pat, const
         if (len > PATTERN_VALUE_MAX)
                 return cb_failc(x->err, -E2BIG, "value too long for a pattern operator (over %u bytes)",
                                 PATTERN_VALUE_MAX);
+        if (!*pat)
+                return cb_buf_adds(res, rep) < 0 || cb_buf_adds(res, val) < 0 ? too_big(x) : 0;
         for (size_t i = 0; i < len;) {
                 size_t mlen = 0;
                 bool m = false;
-                if (!done && *pat)
+                if (!done)
                         for (size_t j = len; j > i; j--)
                                 if (match_sub(pat, val + i, j - i)) {
                                         m = true;
@@ -206,8 +246,9 @@ static int dollar(struct xp *x, struct cb_buf *res)
                 c = next(x);
                 if (c != '-' && c != '+' && c != '?')
                         return c == -1 ? cb_failc(x->err, -EINVAL, "missing '}' in '${%s'", name.p)
-                                       : cb_failc(x->err, -EINVAL, "unsupported modifier (:%c) in substitution of '%s'",
-                                                  c, name.p);
+                                       : cb_failc(x->err, -EINVAL,
+                                                  "unsupported modifier (:%c) in substitution of '%s'", c,
+                                                  name.p);
         }
         _cleanup_(cb_buf_release) struct cb_buf word;
         cb_buf_init(&word, DF_EXPAND_MAX_OUTPUT);
@@ -216,7 +257,7 @@ static int dollar(struct xp *x, struct cb_buf *res)
         case '-':
         case '+':
         case '?': {
-                r = process(x, "}", &word, NULL, &stop);
+                r = process(x, "}", &word, NULL, &stop, false);
                 if (r < 0)
                         return r;
                 bool set = val && (!colon || *val);
@@ -242,7 +283,7 @@ static int dollar(struct xp *x, struct cb_buf *res)
                 bool longest = peek(x) == c;
                 if (longest)
                         next(x);
-                r = process(x, "}", &word, NULL, &stop);
+                r = process(x, "}", &word, NULL, &stop, true);
                 if (r < 0)
                         return r;
                 r = trim_pattern(x, val ? val : "", word.p, c == '%', longest, res);
@@ -252,21 +293,22 @@ static int dollar(struct xp *x, struct cb_buf *res)
                 bool all = peek(x) == '/';
                 if (all)
                         next(x);
-                r = process(x, "/}", &word, NULL, &stop);
+                r = process(x, "/}", &word, NULL, &stop, true);
                 if (r < 0)
                         return r;
+                if (stop != '/')
+                        return cb_failc(x->err, -EINVAL, "missing '/' in ${%s/pattern/replacement}", name.p);
                 _cleanup_(cb_buf_release) struct cb_buf rep;
                 cb_buf_init(&rep, DF_EXPAND_MAX_OUTPUT);
-                if (stop == '/') {
-                        r = process(x, "}", &rep, NULL, &stop);
-                        if (r < 0)
-                                return r;
-                }
+                r = process(x, "}", &rep, NULL, &stop, true);
+                if (r < 0)
+                        return r;
                 r = replace_pattern(x, val ? val : "", word.p, rep.p, all, res);
                 break;
         }
         default:
-                return cb_failc(x->err, -EINVAL, "unsupported modifier (%c) in substitution of '%s'", c, name.p);
+                return cb_failc(x->err, -EINVAL, "unsupported modifier (%c) in substitution of '%s'", c,
+                                name.p);
         }
         if (r < 0)
                 return r;
@@ -274,7 +316,8 @@ static int dollar(struct xp *x, struct cb_buf *res)
         return 0;
 }
 
-static int add_expansion(struct xp *x, struct cb_buf *out, struct words *w, const struct cb_buf *val, bool quoted)
+static int add_expansion(struct xp *x, struct cb_buf *out, struct words *w, const struct cb_buf *val,
+                         bool quoted)
 {
         for (size_t k = 0; k < val->len; k++) {
                 int r = quoted ? add_raw(x, out, w, val->p[k]) : add_plain(x, out, w, val->p[k]);
@@ -296,7 +339,8 @@ static int expand_dollar_into(struct xp *x, struct cb_buf *out, struct words *w,
 
 /* Processes until one of stops (consumed, reported in *ret_stop) or the end (stops must be NULL or
  * "" then, else it is a missing-'}' error). */
-static int process(struct xp *x, const char *stops, struct cb_buf *out, struct words *w, int *ret_stop)
+static int process(struct xp *x, const char *stops, struct cb_buf *out, struct words *w, int *ret_stop,
+                   bool raw_esc)
 {
         int c, r;
 
@@ -311,14 +355,18 @@ static int process(struct xp *x, const char *stops, struct cb_buf *out, struct w
                         c = next(x);
                         if (c == -1)
                                 break;
-                        r = add_raw(x, out, w, (char) c);
+                        /* pattern words keep the escape so the matcher sees a literal */
+                        r = raw_esc ? add_raw(x, out, w, '\\') : 0;
+                        if (r >= 0)
+                                r = add_raw(x, out, w, (char) c);
                 } else if (c == '\'') {
                         if (w)
                                 w->inword = true;
                         while ((c = next(x)) != '\'') {
                                 if (c == -1)
-                                        return cb_failc(x->err, -EINVAL,
-                                                        "unexpected end of text looking for the closing single quote");
+                                        return cb_failc(
+                                            x->err, -EINVAL,
+                                            "unexpected end of text looking for the closing single quote");
                                 if ((r = add_raw(x, out, w, (char) c)) < 0)
                                         return r;
                         }
@@ -329,13 +377,15 @@ static int process(struct xp *x, const char *stops, struct cb_buf *out, struct w
                         r = 0;
                         while ((c = next(x)) != '"') {
                                 if (c == -1)
-                                        return cb_failc(x->err, -EINVAL,
-                                                        "unexpected end of text looking for the closing double quote");
+                                        return cb_failc(
+                                            x->err, -EINVAL,
+                                            "unexpected end of text looking for the closing double quote");
                                 if (c == (unsigned char) x->esc) {
                                         int d = next(x);
                                         if (d == -1)
                                                 return cb_failc(x->err, -EINVAL,
-                                                                "unexpected end of text looking for the closing double quote");
+                                                                "unexpected end of text looking for the "
+                                                                "closing double quote");
                                         if (d != '"' && d != '$' && d != (unsigned char) x->esc)
                                                 r = add_raw(x, out, w, (char) c);
                                         if (r >= 0)
@@ -363,11 +413,14 @@ static int run(const struct df_vars *v, const char *raw, char escape, struct cb_
                struct cb_err *err)
 {
         struct xp x = {
-                .vars = v, .s = raw ? raw : "", .n = raw ? strlen(raw) : 0,
-                .esc = escape ? escape : '\\', .err = err,
+            .vars = v,
+            .s = raw ? raw : "",
+            .n = raw ? strlen(raw) : 0,
+            .esc = escape ? escape : '\\',
+            .err = err,
         };
         int stop = 0;
-        return process(&x, NULL, out, w, &stop);
+        return process(&x, NULL, out, w, &stop, false);
 }
 
 int df_expand_word(const struct df_vars *v, const char *raw, char escape, char **ret, struct cb_err *err)
@@ -395,7 +448,7 @@ int df_expand_words(const struct df_vars *v, const char *raw, char escape, char 
                     struct cb_err *err)
 {
         _cleanup_(cb_buf_release) struct cb_buf out;
-        struct words w = { .inword = false };
+        struct words w = {.inword = false};
         int r;
 
         cb_buf_init(&out, DF_EXPAND_MAX_OUTPUT);

@@ -81,9 +81,9 @@ char df_file_escape(const struct df_file *f)
 
 bool df_arg_is_predefined(const char *name)
 {
-        static const char *const names[] = { "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
-                                             "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",
-                                             "ALL_PROXY",  "all_proxy" };
+        static const char *const names[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
+                                            "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",
+                                            "ALL_PROXY",  "all_proxy"};
         for (size_t i = 0; name && i < CB_ARRAY_SIZE(names); i++)
                 if (strcmp(names[i], name) == 0)
                         return true;
@@ -92,8 +92,8 @@ bool df_arg_is_predefined(const char *name)
 
 bool df_arg_is_platform(const char *name)
 {
-        static const char *const names[] = { "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
-                                             "BUILDPLATFORM",  "BUILDOS",  "BUILDARCH",  "BUILDVARIANT" };
+        static const char *const names[] = {"TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
+                                            "BUILDPLATFORM",  "BUILDOS",  "BUILDARCH",  "BUILDVARIANT"};
         for (size_t i = 0; name && i < CB_ARRAY_SIZE(names); i++)
                 if (strcmp(names[i], name) == 0)
                         return true;
@@ -131,8 +131,8 @@ static int apply_pair(const struct df_file *f, const struct df_instr *in, const 
         return 0;
 }
 
-int df_file_meta_scope(const struct df_file *f, const struct df_vars *build_args, const struct df_vars *auto_args,
-                       struct df_vars **ret, struct cb_err *err)
+int df_file_meta_scope(const struct df_file *f, const struct df_vars *build_args,
+                       const struct df_vars *auto_args, struct df_vars **ret, struct cb_err *err)
 {
         struct df_vars *scope = df_vars_copy(auto_args);
         for (size_t i = 0; i < f->ninstr && (f->nstages == 0 || i < f->stages[0].from); i++) {

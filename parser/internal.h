@@ -21,7 +21,7 @@ struct df_vec {
         size_t n, cap, size;
 };
 void df_vec_init(struct df_vec *vec, size_t size);
-void *df_vec_push(struct df_vec *vec); /* zeroed slot */
+void *df_vec_push(struct df_vec *vec);                         /* zeroed slot */
 void *df_vec_to_arena(struct df_vec *vec, struct df_arena *a); /* copies, then releases vec */
 void df_vec_release(struct df_vec *vec);
 

@@ -26,7 +26,7 @@ extern const size_t df_lint_nrules;
 
 /* Adds a finding for the running rule; severity < 0 takes the rule's default. */
 void df_lint_report(struct df_lint *l, unsigned line, int severity, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 unsigned df_lint_check_line(const struct df_file *f);
 /* Lines where a continued instruction had an empty line (BuildKit's NoEmptyContinuation). */
