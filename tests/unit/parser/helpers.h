@@ -2,11 +2,14 @@
 #ifndef DF_TEST_HELPERS_H
 #define DF_TEST_HELPERS_H
 
+/* cmocka needs these first, in this order */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+/* clang-format on */
 #include <stdlib.h>
 #include <string.h>
 

@@ -25,7 +25,8 @@ static void test_keywords_are_case_insensitive(void **state)
 
 static void test_from_forms(void **state)
 {
-        struct df_file *f = parse_ok("FROM --platform=linux/arm64 nvidia/cuda:12.4.1-runtime-ubuntu22.04 as Run\n");
+        struct df_file *f =
+            parse_ok("FROM --platform=linux/arm64 nvidia/cuda:12.4.1-runtime-ubuntu22.04 as Run\n");
         const struct df_instr *in = instr(f, 0);
         assert_int_equal(in->nflags, 1);
         assert_string_equal(in->flags[0].name, "platform");
@@ -42,8 +43,9 @@ static void test_from_forms(void **state)
 
 static void test_run_shell_and_exec_forms(void **state)
 {
-        struct df_file *f = parse_ok("FROM a\nRUN echo \"hi $X\"\nRUN [\"/bin/sh\", \"-c\", \"echo \\\"q\\\"\"]\n"
-                                     "RUN [ -f /x ] && echo yes\nRUN [not json\n");
+        struct df_file *f =
+            parse_ok("FROM a\nRUN echo \"hi $X\"\nRUN [\"/bin/sh\", \"-c\", \"echo \\\"q\\\"\"]\n"
+                     "RUN [ -f /x ] && echo yes\nRUN [not json\n");
         assert_false(instr(f, 1)->json);
         assert_int_equal(instr(f, 1)->nargs, 1);
         assert_string_equal(instr(f, 1)->args[0], "echo \"hi $X\"");
@@ -58,8 +60,9 @@ static void test_run_shell_and_exec_forms(void **state)
 
 static void test_run_flags_mount_network(void **state)
 {
-        struct df_file *f = parse_ok("FROM a\nRUN --mount=type=cache,target=/root/.cache/pip,sharing=locked "
-                                     "--mount=type=secret,id=tok --network=none --security=insecure pip install x\n");
+        struct df_file *f =
+            parse_ok("FROM a\nRUN --mount=type=cache,target=/root/.cache/pip,sharing=locked "
+                     "--mount=type=secret,id=tok --network=none --security=insecure pip install x\n");
         const struct df_instr *in = instr(f, 1);
         assert_int_equal(in->nflags, 4);
         assert_string_equal(in->flags[0].name, "mount");
@@ -83,7 +86,8 @@ static void test_bad_json_array_is_an_error(void **state)
         parse_fails("FROM a\nENTRYPOINT [\"a\", 'b']\n", -EINVAL, "ENTRYPOINT: bad JSON array");
         parse_fails("FROM a\nCOPY [\"a\" \"b\"]\n", -EINVAL, "COPY: bad JSON array");
         /* BuildKit falls back to the shell form for these */
-        struct df_file *f = parse_ok("FROM a\nCMD ['echo','x']\nCMD [\"echo\", \"unterminated\"\nCMD [1, 2]\n");
+        struct df_file *f =
+            parse_ok("FROM a\nCMD ['echo','x']\nCMD [\"echo\", \"unterminated\"\nCMD [1, 2]\n");
         assert_false(instr(f, 1)->json);
         assert_false(instr(f, 2)->json);
         assert_false(instr(f, 3)->json);
@@ -92,8 +96,9 @@ static void test_bad_json_array_is_an_error(void **state)
 
 static void test_cmd_entrypoint_shell(void **state)
 {
-        struct df_file *f = parse_ok("FROM a\nCMD [\"jupyter\", \"notebook\", \"--ip=0.0.0.0\"]\nENTRYPOINT [ ]\n"
-                                     "SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\n");
+        struct df_file *f =
+            parse_ok("FROM a\nCMD [\"jupyter\", \"notebook\", \"--ip=0.0.0.0\"]\nENTRYPOINT [ ]\n"
+                     "SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\n");
         assert_true(instr(f, 1)->json);
         assert_int_equal(instr(f, 1)->nargs, 3);
         assert_true(instr(f, 2)->json);
@@ -101,14 +106,16 @@ static void test_cmd_entrypoint_shell(void **state)
         assert_int_equal(instr(f, 3)->kind, DF_INSTR_SHELL);
         assert_int_equal(instr(f, 3)->nargs, 4);
         df_file_free(f);
-        parse_fails("FROM a\nSHELL /bin/bash -c\n", -EINVAL, "Dockerfile:2: SHELL requires the arguments in JSON form");
+        parse_fails("FROM a\nSHELL /bin/bash -c\n", -EINVAL,
+                    "Dockerfile:2: SHELL requires the arguments in JSON form");
         parse_fails("FROM a\nSHELL []\n", -EINVAL, "SHELL requires at least one argument");
 }
 
 static void test_env_both_forms_and_quoting(void **state)
 {
-        struct df_file *f = parse_ok("FROM a\nENV A=1 B=\"two words\" C=x\\ y D='s q'\nENV LEGACY some value\n"
-                                     "ENV E=\nENV PATH=/opt/conda/bin:$PATH\n");
+        struct df_file *f =
+            parse_ok("FROM a\nENV A=1 B=\"two words\" C=x\\ y D='s q'\nENV LEGACY some value\n"
+                     "ENV E=\nENV PATH=/opt/conda/bin:$PATH\n");
         const struct df_instr *in = instr(f, 1);
         assert_int_equal(in->nkvs, 4);
         assert_string_equal(in->kvs[0].key, "A");
@@ -129,8 +136,9 @@ static void test_env_both_forms_and_quoting(void **state)
 
 static void test_label_and_maintainer(void **state)
 {
-        struct df_file *f = parse_ok("FROM a\nLABEL org.opencontainers.image.version=\"2.1\" \"quoted key\"=v\n"
-                                     "MAINTAINER Jane Doe <jane@example.com>\n");
+        struct df_file *f =
+            parse_ok("FROM a\nLABEL org.opencontainers.image.version=\"2.1\" \"quoted key\"=v\n"
+                     "MAINTAINER Jane Doe <jane@example.com>\n");
         assert_int_equal(instr(f, 1)->nkvs, 2);
         assert_string_equal(instr(f, 1)->kvs[0].key, "org.opencontainers.image.version");
         assert_string_equal(instr(f, 1)->kvs[1].key, "\"quoted key\"");
@@ -182,10 +190,11 @@ static void test_volume_json_and_plain(void **state)
 
 static void test_copy_add_flags(void **state)
 {
-        struct df_file *f = parse_ok(
-                "FROM a AS b\nFROM c\nCOPY --from=b --chown=1000:1000 --chmod=0755 --link --exclude=*.pyc --parents "
-                "src/ app/ /opt/\nADD --checksum=sha256:abc --keep-git-dir=true --chown=u --link https://x/y.tgz /z\n"
-                "COPY [\"a b\", \"/c d/\"]\nCOPY \"a b\" /c\n");
+        struct df_file *f = parse_ok("FROM a AS b\nFROM c\nCOPY --from=b --chown=1000:1000 --chmod=0755 "
+                                     "--link --exclude=*.pyc --parents "
+                                     "src/ app/ /opt/\nADD --checksum=sha256:abc --keep-git-dir=true "
+                                     "--chown=u --link https://x/y.tgz /z\n"
+                                     "COPY [\"a b\", \"/c d/\"]\nCOPY \"a b\" /c\n");
         const struct df_instr *in = instr(f, 2);
         assert_int_equal(in->nflags, 6);
         assert_string_equal(df_instr_flag(in, "from", NULL), "b");
@@ -224,16 +233,18 @@ static void test_flags_end_at_double_dash_and_keep_quotes(void **state)
 
 static void test_healthcheck_forms(void **state)
 {
-        struct df_file *f = parse_ok(
-                "FROM a\nHEALTHCHECK --interval=30s --timeout=3s --start-period=5s --start-interval=1s --retries=3 "
-                "CMD python3 -c \"import torch; exit(0 if torch.cuda.is_available() else 1)\"\n"
-                "HEALTHCHECK NONE\nHEALTHCHECK CMD [\"curl\", \"-f\", \"http://localhost/\"]\n");
+        struct df_file *f =
+            parse_ok("FROM a\nHEALTHCHECK --interval=30s --timeout=3s --start-period=5s --start-interval=1s "
+                     "--retries=3 "
+                     "CMD python3 -c \"import torch; exit(0 if torch.cuda.is_available() else 1)\"\n"
+                     "HEALTHCHECK NONE\nHEALTHCHECK CMD [\"curl\", \"-f\", \"http://localhost/\"]\n");
         const struct df_instr *in = instr(f, 1);
         assert_int_equal(in->nflags, 5);
         assert_false(in->json);
         assert_false(in->none);
         assert_int_equal(in->nargs, 1);
-        assert_string_equal(in->args[0], "python3 -c \"import torch; exit(0 if torch.cuda.is_available() else 1)\"");
+        assert_string_equal(in->args[0],
+                            "python3 -c \"import torch; exit(0 if torch.cuda.is_available() else 1)\"");
         assert_true(instr(f, 2)->none);
         assert_int_equal(instr(f, 2)->nargs, 0);
         assert_true(instr(f, 3)->json);
@@ -242,8 +253,10 @@ static void test_healthcheck_forms(void **state)
         parse_fails("FROM a\nHEALTHCHECK CONNECT TCP 7000\n", -EINVAL, "HEALTHCHECK: unknown type 'CONNECT'");
         parse_fails("FROM a\nHEALTHCHECK CMD\n", -EINVAL, "HEALTHCHECK CMD requires a command");
         parse_fails("FROM a\nHEALTHCHECK NONE x\n", -EINVAL, "HEALTHCHECK NONE takes no arguments");
-        parse_fails("FROM a\nHEALTHCHECK --retries=many CMD x\n", -EINVAL, "--retries='many' is not a number");
-        parse_fails("FROM a\nHEALTHCHECK --every=1s CMD x\n", -EINVAL, "unknown flag '--every' for HEALTHCHECK");
+        parse_fails("FROM a\nHEALTHCHECK --retries=many CMD x\n", -EINVAL,
+                    "--retries='many' is not a number");
+        parse_fails("FROM a\nHEALTHCHECK --every=1s CMD x\n", -EINVAL,
+                    "unknown flag '--every' for HEALTHCHECK");
         parse_fails("FROM a\nHEALTHCHECK --interval CMD x\n", -EINVAL, "--interval needs a value");
 }
 
@@ -259,7 +272,8 @@ static void test_onbuild(void **state)
         assert_int_equal(in->onbuild->nargs, 2);
         assert_int_equal(instr(f, 2)->onbuild->kind, DF_INSTR_RUN);
         df_file_free(f);
-        parse_fails("FROM a\nONBUILD ONBUILD RUN x\n", -EINVAL, "Dockerfile:2: ONBUILD ONBUILD is not allowed");
+        parse_fails("FROM a\nONBUILD ONBUILD RUN x\n", -EINVAL,
+                    "Dockerfile:2: ONBUILD ONBUILD is not allowed");
         parse_fails("FROM a\nONBUILD FROM b\n", -EINVAL, "ONBUILD FROM is not allowed");
         parse_fails("FROM a\nONBUILD MAINTAINER me\n", -EINVAL, "ONBUILD MAINTAINER is not allowed");
         parse_fails("FROM a\nONBUILD BLAH x\n", -EINVAL, "ONBUILD: unknown instruction 'BLAH'");
@@ -269,22 +283,22 @@ static void test_onbuild(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_kind_names_and_expansion_table),
-                cmocka_unit_test(test_keywords_are_case_insensitive),
-                cmocka_unit_test(test_from_forms),
-                cmocka_unit_test(test_run_shell_and_exec_forms),
-                cmocka_unit_test(test_run_flags_mount_network),
-                cmocka_unit_test(test_bad_json_array_is_an_error),
-                cmocka_unit_test(test_cmd_entrypoint_shell),
-                cmocka_unit_test(test_env_both_forms_and_quoting),
-                cmocka_unit_test(test_label_and_maintainer),
-                cmocka_unit_test(test_arg_with_and_without_default),
-                cmocka_unit_test(test_expose_user_workdir_stopsignal),
-                cmocka_unit_test(test_volume_json_and_plain),
-                cmocka_unit_test(test_copy_add_flags),
-                cmocka_unit_test(test_flags_end_at_double_dash_and_keep_quotes),
-                cmocka_unit_test(test_healthcheck_forms),
-                cmocka_unit_test(test_onbuild),
+            cmocka_unit_test(test_kind_names_and_expansion_table),
+            cmocka_unit_test(test_keywords_are_case_insensitive),
+            cmocka_unit_test(test_from_forms),
+            cmocka_unit_test(test_run_shell_and_exec_forms),
+            cmocka_unit_test(test_run_flags_mount_network),
+            cmocka_unit_test(test_bad_json_array_is_an_error),
+            cmocka_unit_test(test_cmd_entrypoint_shell),
+            cmocka_unit_test(test_env_both_forms_and_quoting),
+            cmocka_unit_test(test_label_and_maintainer),
+            cmocka_unit_test(test_arg_with_and_without_default),
+            cmocka_unit_test(test_expose_user_workdir_stopsignal),
+            cmocka_unit_test(test_volume_json_and_plain),
+            cmocka_unit_test(test_copy_add_flags),
+            cmocka_unit_test(test_flags_end_at_double_dash_and_keep_quotes),
+            cmocka_unit_test(test_healthcheck_forms),
+            cmocka_unit_test(test_onbuild),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

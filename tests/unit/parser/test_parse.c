@@ -20,7 +20,8 @@ static void test_continuation_joins_lines_and_keeps_line_range(void **state)
 
 static void test_comment_and_blank_lines_inside_continuation_are_skipped(void **state)
 {
-        struct df_file *f = parse_ok("FROM a\nRUN apt-get install \\\n    # a comment\n\n    curl \\\n\\\n  git\n");
+        struct df_file *f =
+            parse_ok("FROM a\nRUN apt-get install \\\n    # a comment\n\n    curl \\\n\\\n  git\n");
         assert_string_equal(instr(f, 1)->args[0], "apt-get install     curl   git");
         assert_int_equal(instr(f, 1)->end_line, 7);
         df_file_free(f);
@@ -44,7 +45,8 @@ static void test_continuation_at_eof_ends_the_instruction(void **state)
 
 static void test_comments_and_indentation_are_ignored(void **state)
 {
-        struct df_file *f = parse_ok("# top comment\n\n   # indented comment\nFROM a\n   RUN x # not a comment\n");
+        struct df_file *f =
+            parse_ok("# top comment\n\n   # indented comment\nFROM a\n   RUN x # not a comment\n");
         assert_int_equal(df_file_ninstr(f), 2);
         assert_string_equal(instr(f, 1)->args[0], "x # not a comment");
         assert_int_equal(instr(f, 1)->start_line, 5);
@@ -62,7 +64,8 @@ static void test_escape_directive_backtick(void **state)
 
 static void test_directives_only_at_top(void **state)
 {
-        struct df_file *f = parse_ok("# syntax=docker/dockerfile:1.7\n# check=skip=JSONArgsRecommended\nFROM a\n");
+        struct df_file *f =
+            parse_ok("# syntax=docker/dockerfile:1.7\n# check=skip=JSONArgsRecommended\nFROM a\n");
         assert_string_equal(df_file_directive(f, "syntax"), "docker/dockerfile:1.7");
         assert_string_equal(df_file_directive(f, "check"), "skip=JSONArgsRecommended");
         assert_null(df_file_directive(f, "escape"));
@@ -98,7 +101,8 @@ static void test_directive_errors(void **state)
 
 static void test_bom_and_crlf(void **state)
 {
-        struct df_file *f = parse_ok("\xef\xbb\xbf# escape=`\r\nFROM a\r\nRUN echo a `\r\n  b\r\nCMD [\"x\"]\r\n");
+        struct df_file *f =
+            parse_ok("\xef\xbb\xbf# escape=`\r\nFROM a\r\nRUN echo a `\r\n  b\r\nCMD [\"x\"]\r\n");
         assert_int_equal(df_file_escape(f), '`');
         assert_int_equal(df_file_ninstr(f), 3);
         assert_string_equal(instr(f, 1)->args[0], "echo a   b");
@@ -125,8 +129,8 @@ static void test_heredoc_basic_and_line_range(void **state)
 
 static void test_heredoc_strip_tabs_quoted_and_several(void **state)
 {
-        struct df_file *f =
-                parse_ok("FROM a\nRUN <<-EOT cat >/a && <<'RAW' cat >/b && 3<<\"Q\"x cat\n\t\tone\n\tEOT\n$NOT\nRAW\nq\nQx\n");
+        struct df_file *f = parse_ok("FROM a\nRUN <<-EOT cat >/a && <<'RAW' cat >/b && 3<<\"Q\"x "
+                                     "cat\n\t\tone\n\tEOT\n$NOT\nRAW\nq\nQx\n");
         const struct df_instr *in = instr(f, 1);
         assert_int_equal(in->nheredocs, 3);
         assert_string_equal(in->heredocs[0].delim, "EOT");
@@ -145,7 +149,8 @@ static void test_heredoc_strip_tabs_quoted_and_several(void **state)
 
 static void test_heredoc_copy_and_not_heredoc_forms(void **state)
 {
-        struct df_file *f = parse_ok("FROM a\nCOPY <<EOF /etc/motd\nhello\nEOF\nRUN cat<<EOF\nRUN a <<< here\n");
+        struct df_file *f =
+            parse_ok("FROM a\nCOPY <<EOF /etc/motd\nhello\nEOF\nRUN cat<<EOF\nRUN a <<< here\n");
         const struct df_instr *in = instr(f, 1);
         assert_int_equal(in->kind, DF_INSTR_COPY);
         assert_int_equal(in->nheredocs, 1);
@@ -172,7 +177,8 @@ static void test_heredoc_empty_body_and_crlf(void **state)
 
 static void test_heredoc_unterminated_reports_start_line(void **state)
 {
-        parse_fails("FROM a\nRUN true\nRUN <<EOF\necho hi\n", -EINVAL, "Dockerfile:3: unterminated heredoc 'EOF'");
+        parse_fails("FROM a\nRUN true\nRUN <<EOF\necho hi\n", -EINVAL,
+                    "Dockerfile:3: unterminated heredoc 'EOF'");
         parse_fails("FROM a\nRUN <<A <<B\nx\nA\ny\n", -EINVAL, "Dockerfile:2: unterminated heredoc 'B'");
 }
 
@@ -189,7 +195,8 @@ static void test_onbuild_heredoc(void **state)
 
 static void test_unknown_instruction_suggests(void **state)
 {
-        parse_fails("FROM a\nRUNN echo\n", -EINVAL, "Dockerfile:2: unknown instruction 'RUNN' (did you mean RUN?)");
+        parse_fails("FROM a\nRUNN echo\n", -EINVAL,
+                    "Dockerfile:2: unknown instruction 'RUNN' (did you mean RUN?)");
         parse_fails("FROM a\ncopy-x a b\n", -EINVAL, "Dockerfile:2: unknown instruction 'copy-x'");
         parse_fails("FROM a\nWORKDRI /x\n", -EINVAL, "did you mean WORKDIR?");
         parse_fails("FROM a\nfrobnicate x\n", -EINVAL, "unknown instruction 'frobnicate'");
@@ -205,8 +212,9 @@ static void test_missing_from(void **state)
 
 static void test_meta_args_and_stages(void **state)
 {
-        struct df_file *f = parse_ok("ARG BASE=ubuntu:22.04\nARG V\nFROM $BASE AS Build\nRUN make\nCOPY a b\n"
-                                     "FROM --platform=$BUILDPLATFORM build\nRUN x\nFROM scratch\nCOPY --from=0 /a /a\n");
+        struct df_file *f =
+            parse_ok("ARG BASE=ubuntu:22.04\nARG V\nFROM $BASE AS Build\nRUN make\nCOPY a b\n"
+                     "FROM --platform=$BUILDPLATFORM build\nRUN x\nFROM scratch\nCOPY --from=0 /a /a\n");
         assert_int_equal(df_file_nmeta_args(f), 2);
         assert_string_equal(df_file_meta_arg(f, 0)->key, "BASE");
         assert_string_equal(df_file_meta_arg(f, 0)->value, "ubuntu:22.04");
@@ -242,14 +250,17 @@ static void test_stage_reference_errors(void **state)
         parse_fails("FROM a AS one\nADD --from=one /x /y\n", -EINVAL, "unknown flag '--from' for ADD");
         parse_fails("FROM a AS one\nCOPY --from=ONE /x /y\n", -EINVAL,
                     "Dockerfile:2: COPY --from='ONE' refers to its own stage");
-        parse_fails("FROM a\nCOPY --from=0 /x /y\n", -EINVAL, "Dockerfile:2: COPY --from=0: no stage 0 before this one");
+        parse_fails("FROM a\nCOPY --from=0 /x /y\n", -EINVAL,
+                    "Dockerfile:2: COPY --from=0: no stage 0 before this one");
         parse_fails("FROM a\nFROM b\nCOPY --from=5 /x /y\n", -EINVAL, "no stage 5 before this one");
         parse_fails("FROM base AS base\n", -EINVAL, "Dockerfile:1: stage 'base' refers to itself in FROM");
-        parse_fails("FROM later\nFROM x AS later\n", -EINVAL, "Dockerfile:1: FROM 'later' refers to a later stage");
+        parse_fails("FROM later\nFROM x AS later\n", -EINVAL,
+                    "Dockerfile:1: FROM 'later' refers to a later stage");
         parse_fails("FROM a AS 1bad\n", -EINVAL, "Dockerfile:1: invalid stage name '1bad'");
         /* an image name, a variable and an earlier stage are fine */
-        struct df_file *f = parse_ok("FROM a AS one\nFROM b\nCOPY --from=one /x /y\nCOPY --from=nginx:1.25 /a /b\n"
-                                     "COPY --from=$S /c /d\nCOPY --from=0 /e /f\n");
+        struct df_file *f =
+            parse_ok("FROM a AS one\nFROM b\nCOPY --from=one /x /y\nCOPY --from=nginx:1.25 /a /b\n"
+                     "COPY --from=$S /c /d\nCOPY --from=0 /e /f\n");
         df_file_free(f);
 }
 
@@ -311,7 +322,8 @@ static void test_input_size_limit(void **state)
         struct df_file *f = NULL;
         cb_err_init(&err);
         /* the length alone decides: no need to allocate 64 MiB */
-        assert_int_equal(df_parse(cb_str_from("FROM a\n", (size_t) DF_MAX_INPUT + 1), "Dockerfile", &f, &err), -E2BIG);
+        assert_int_equal(df_parse(cb_str_from("FROM a\n", (size_t) DF_MAX_INPUT + 1), "Dockerfile", &f, &err),
+                         -E2BIG);
         assert_non_null(strstr(cb_err_msg(&err), "file too large"));
         cb_err_release(&err);
 }
@@ -340,32 +352,32 @@ static void test_free_null(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_continuation_joins_lines_and_keeps_line_range),
-                cmocka_unit_test(test_comment_and_blank_lines_inside_continuation_are_skipped),
-                cmocka_unit_test(test_escaped_escape_at_line_end_does_not_continue),
-                cmocka_unit_test(test_continuation_at_eof_ends_the_instruction),
-                cmocka_unit_test(test_comments_and_indentation_are_ignored),
-                cmocka_unit_test(test_escape_directive_backtick),
-                cmocka_unit_test(test_directives_only_at_top),
-                cmocka_unit_test(test_directive_errors),
-                cmocka_unit_test(test_bom_and_crlf),
-                cmocka_unit_test(test_heredoc_basic_and_line_range),
-                cmocka_unit_test(test_heredoc_strip_tabs_quoted_and_several),
-                cmocka_unit_test(test_heredoc_copy_and_not_heredoc_forms),
-                cmocka_unit_test(test_heredoc_empty_body_and_crlf),
-                cmocka_unit_test(test_heredoc_unterminated_reports_start_line),
-                cmocka_unit_test(test_onbuild_heredoc),
-                cmocka_unit_test(test_unknown_instruction_suggests),
-                cmocka_unit_test(test_missing_from),
-                cmocka_unit_test(test_meta_args_and_stages),
-                cmocka_unit_test(test_stage_reference_errors),
-                cmocka_unit_test(test_nul_bytes_rejected_with_line),
-                cmocka_unit_test(test_invalid_utf8_is_accepted_as_bytes),
-                cmocka_unit_test(test_ten_megabyte_line),
-                cmocka_unit_test(test_hundred_thousand_instructions),
-                cmocka_unit_test(test_input_size_limit),
-                cmocka_unit_test(test_deep_nesting_text_is_just_text),
-                cmocka_unit_test(test_free_null),
+            cmocka_unit_test(test_continuation_joins_lines_and_keeps_line_range),
+            cmocka_unit_test(test_comment_and_blank_lines_inside_continuation_are_skipped),
+            cmocka_unit_test(test_escaped_escape_at_line_end_does_not_continue),
+            cmocka_unit_test(test_continuation_at_eof_ends_the_instruction),
+            cmocka_unit_test(test_comments_and_indentation_are_ignored),
+            cmocka_unit_test(test_escape_directive_backtick),
+            cmocka_unit_test(test_directives_only_at_top),
+            cmocka_unit_test(test_directive_errors),
+            cmocka_unit_test(test_bom_and_crlf),
+            cmocka_unit_test(test_heredoc_basic_and_line_range),
+            cmocka_unit_test(test_heredoc_strip_tabs_quoted_and_several),
+            cmocka_unit_test(test_heredoc_copy_and_not_heredoc_forms),
+            cmocka_unit_test(test_heredoc_empty_body_and_crlf),
+            cmocka_unit_test(test_heredoc_unterminated_reports_start_line),
+            cmocka_unit_test(test_onbuild_heredoc),
+            cmocka_unit_test(test_unknown_instruction_suggests),
+            cmocka_unit_test(test_missing_from),
+            cmocka_unit_test(test_meta_args_and_stages),
+            cmocka_unit_test(test_stage_reference_errors),
+            cmocka_unit_test(test_nul_bytes_rejected_with_line),
+            cmocka_unit_test(test_invalid_utf8_is_accepted_as_bytes),
+            cmocka_unit_test(test_ten_megabyte_line),
+            cmocka_unit_test(test_hundred_thousand_instructions),
+            cmocka_unit_test(test_input_size_limit),
+            cmocka_unit_test(test_deep_nesting_text_is_just_text),
+            cmocka_unit_test(test_free_null),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
