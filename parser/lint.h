@@ -33,8 +33,9 @@ unsigned df_lint_check_line(const struct df_file *f);
 size_t df_lint_nempty_continuations(const struct df_file *f);
 unsigned df_lint_empty_continuation(const struct df_file *f, size_t i);
 
-/* The image a stage builds on, following FROM <stage> chains; NULL for a $VAR base. Borrowed. */
-const char *df_lint_stage_image(const struct df_file *f, size_t stage);
+/* The image a stage builds on, following FROM <stage> chains, a $VAR base expanded with the ARG
+ * defaults; NULL when that fails or gives nothing. Owned (free()). */
+char *df_lint_stage_image(const struct df_file *f, size_t stage);
 /* Splits an image reference into repository (lower-cased, docker.io/library/ removed) and tag
  * (NULL when absent); *ret_digest says whether it carries @sha256:... Owned strings. */
 void df_lint_split_ref(const char *ref, char **ret_repo, char **ret_tag, bool *ret_digest);

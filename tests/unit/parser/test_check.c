@@ -1,0 +1,122 @@
+/* parser/check.c: the rule table, "# check=" directive handling and the findings list. */
+#include "helpers.h"
+
+#include <errno.h>
+
+static void test_rule_table_names_are_unique_and_described(void **state)
+{
+        size_t n = df_rules_count();
+        assert_true(n >= 25);
+        for (size_t i = 0; i < n; i++) {
+                assert_non_null(df_rule_name(i));
+                assert_true(strlen(df_rule_description(i)) > 10);
+                assert_null(strchr(df_rule_description(i), '\n'));
+                assert_true(df_rule_severity(i) >= DF_SEV_INFO && df_rule_severity(i) <= DF_SEV_ERROR);
+                for (size_t j = 0; j < i; j++)
+                        assert_string_not_equal(df_rule_name(i), df_rule_name(j));
+        }
+        assert_null(df_rule_name(n));
+        assert_null(df_rule_description(n));
+}
+
+static const char *const noisy = "FROM python\nMAINTAINER me\nCMD python app.py\n";
+
+static void test_findings_sorted_with_file_and_line(void **state)
+{
+        struct df_file *f = parse_ok(noisy);
+        struct df_finding *v = NULL;
+        size_t n = 0;
+        struct cb_err err;
+        cb_err_init(&err);
+        assert_int_equal(df_check(f, NULL, &v, &n, &err), 0);
+        assert_true(n >= 4);
+        for (size_t i = 1; i < n; i++)
+                assert_true(v[i - 1].line <= v[i].line);
+        for (size_t i = 0; i < n; i++) {
+                assert_string_equal(v[i].file, "Dockerfile");
+                assert_non_null(v[i].message);
+        }
+        df_findings_free(v, n);
+        df_file_free(f);
+        cb_err_release(&err);
+}
+
+static void test_skip_directive_disables_rules(void **state)
+{
+        assert_int_equal(findings_of(noisy, NULL, "MaintainerDeprecated", NULL, NULL), 1);
+        assert_int_equal(findings_of("# check=skip=MaintainerDeprecated,jsonargsrecommended\n"
+                                     "FROM python\nMAINTAINER me\nCMD python app.py\n",
+                                     NULL, "MaintainerDeprecated", NULL, NULL),
+                         0);
+        assert_int_equal(findings_of("# check=skip=MaintainerDeprecated,jsonargsrecommended\n"
+                                     "FROM python\nMAINTAINER me\nCMD python app.py\n",
+                                     NULL, "JSONArgsRecommended", NULL, NULL),
+                         0);
+        assert_int_equal(findings_of("# check=skip=MaintainerDeprecated\nFROM python\nMAINTAINER me\nCMD x\n",
+                                     NULL, "JSONArgsRecommended", NULL, NULL),
+                         1);
+        assert_int_equal(findings_of("# check=skip=all\nFROM python\nMAINTAINER me\nCMD x\n", NULL,
+                                     "BaseImageUnpinned", NULL, NULL),
+                         0);
+}
+
+static void test_error_directive_raises_warnings(void **state)
+{
+        int sev = -1;
+        assert_int_equal(findings_of("# check=error=true\nFROM python\nMAINTAINER me\n", NULL,
+                                     "MaintainerDeprecated", NULL, &sev),
+                         1);
+        assert_int_equal(sev, DF_SEV_ERROR);
+        assert_int_equal(findings_of(noisy, NULL, "MaintainerDeprecated", NULL, &sev), 1);
+        assert_int_equal(sev, DF_SEV_WARNING);
+}
+
+static void test_bad_check_directive(void **state)
+{
+        struct df_file *f = parse_ok("# check=skip\nFROM a\n");
+        struct df_finding *v = NULL;
+        size_t n = 0;
+        struct cb_err err;
+        cb_err_init(&err);
+        assert_int_equal(df_check(f, NULL, &v, &n, &err), -EINVAL);
+        assert_non_null(strstr(cb_err_msg(&err), "Dockerfile:1: check directive"));
+        df_file_free(f);
+        f = parse_ok("# check=colour=blue\nFROM a\n");
+        assert_int_equal(df_check(f, NULL, &v, &n, &err), -EINVAL);
+        assert_non_null(strstr(cb_err_msg(&err), "unknown key 'colour'"));
+        df_file_free(f);
+        cb_err_release(&err);
+        df_findings_free(NULL, 0);
+}
+
+static void test_clean_file_has_no_findings(void **state)
+{
+        struct df_file *f =
+            parse_ok("FROM nvidia/cuda:12.4.1-runtime-ubuntu22.04\n"
+                     "RUN apt-get update && apt-get install -y --no-install-recommends python3 && "
+                     "rm -rf /var/lib/apt/lists/*\nUSER 1000\nCMD [\"python3\"]\n");
+        struct df_finding *v = NULL;
+        size_t n = 0;
+        struct cb_err err;
+        cb_err_init(&err);
+        assert_int_equal(df_check(f, NULL, &v, &n, &err), 0);
+        for (size_t i = 0; i < n; i++)
+                print_error("unexpected %s:%u %s %s\n", v[i].file, v[i].line, v[i].rule, v[i].message);
+        assert_int_equal(n, 0);
+        df_findings_free(v, n);
+        df_file_free(f);
+        cb_err_release(&err);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_rule_table_names_are_unique_and_described),
+            cmocka_unit_test(test_findings_sorted_with_file_and_line),
+            cmocka_unit_test(test_skip_directive_disables_rules),
+            cmocka_unit_test(test_error_directive_raises_warnings),
+            cmocka_unit_test(test_bad_check_directive),
+            cmocka_unit_test(test_clean_file_has_no_findings),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
