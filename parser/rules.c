@@ -382,7 +382,10 @@ void df_rule_workdir_relative(struct df_lint *l)
                         const char *p = in->args[0];
                         if (*p == '"' || *p == '\'')
                                 p++;
-                        if (*p == '/' || *p == '$')
+                        /* a Windows drive path ("C:\\app", "c:/app") is absolute too */
+                        bool drive = ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) && p[1] == ':' &&
+                                     (p[2] == '\\' || p[2] == '/');
+                        if (*p == '/' || *p == '$' || *p == '\\' || drive)
                                 abs = true;
                         else if (!abs)
                                 df_lint_report(l, in->start_line, -1,

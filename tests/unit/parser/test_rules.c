@@ -89,6 +89,7 @@ static void test_workdir_relative_path(void **state)
         hit("FROM a\nWORKDIR app\n", "WorkdirRelativePath", 1, 2);
         hit("FROM a\nWORKDIR /srv\nWORKDIR app\n", "WorkdirRelativePath", 0, 0);
         hit("FROM a\nWORKDIR $HOME/app\n", "WorkdirRelativePath", 0, 0);
+        hit("FROM a\nWORKDIR C:\\app\nWORKDIR c:/x\n", "WorkdirRelativePath", 0, 0);
 }
 
 static void test_legacy_key_value_format(void **state)
