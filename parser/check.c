@@ -142,6 +142,12 @@ int df_check(const struct df_file *f, const struct df_check_opts *o, struct df_f
                 free(l.skip);
                 return r;
         }
+        l.stage_of = cb_xcalloc(df_file_ninstr(f) + 1, sizeof(size_t));
+        for (size_t s = 0; s < df_file_nstages(f); s++) {
+                const struct df_stage *st = df_file_stage(f, s);
+                for (size_t i = st->from; i < st->first + st->n; i++)
+                        l.stage_of[i] = s;
+        }
         for (size_t i = 0; i < df_lint_nrules; i++) {
                 if (l.skip[i])
                         continue;
@@ -149,6 +155,7 @@ int df_check(const struct df_file *f, const struct df_check_opts *o, struct df_f
                 df_lint_rules[i].fn(&l);
         }
         free(l.skip);
+        free(l.stage_of);
         /* stable order: by line, then rule name, insertion order among equals */
         if (l.n > 1)
                 qsort(l.v, l.n, sizeof(*l.v), cmp_finding);

@@ -12,6 +12,7 @@ struct df_lint {
         bool error_all;
         struct df_finding *v;
         size_t n, cap;
+        size_t *stage_of; /* per instruction: its stage (meta ARGs: 0) */
 };
 
 struct df_lint_rule {

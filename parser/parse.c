@@ -293,15 +293,12 @@ static int add_stage(struct df_file *f, const struct df_instr *in, struct cb_err
                                         f->name, in->start_line, in->args[2]);
                 st->name = n;
         }
-        st->base_stage = -1;
-        for (size_t i = 0; i < f->nstages; i++)
-                if (f->stages[i].name && strcasecmp(f->stages[i].name, st->base) == 0) {
-                        st->base_stage = (long) i;
-                        break;
-                }
+        st->base_stage = df_stage_lookup(f, st->base);
         if (st->base_stage < 0 && st->name && strcasecmp(st->name, st->base) == 0)
                 return cb_failc(err, -EINVAL, "%s:%u: stage '%s' refers to itself in FROM", f->name,
                                 in->start_line, st->name);
+        if (st->name)
+                df_stage_index_add(f, st->name, (long) f->nstages);
         f->nstages++;
         return 0;
 }
@@ -347,15 +344,14 @@ static int check_stage_refs(struct df_file *f, struct cb_err *err)
                                                         f->name, in->start_line, kw, from, from, s);
                                 continue;
                         }
-                        if (st->name && strcasecmp(st->name, from) == 0)
+                        long t = df_stage_lookup(f, from);
+                        if (t == (long) s || (st->name && strcasecmp(st->name, from) == 0))
                                 return cb_failc(err, -EINVAL, "%s:%u: %s --from='%s' refers to its own stage",
                                                 f->name, in->start_line, kw, from);
-                        for (size_t t = s + 1; t < f->nstages; t++)
-                                if (f->stages[t].name && strcasecmp(f->stages[t].name, from) == 0)
-                                        return cb_failc(
-                                            err, -EINVAL,
-                                            "%s:%u: %s --from='%s' refers to a later stage (line %u)",
-                                            f->name, in->start_line, kw, from, f->stages[t].line);
+                        if (t > (long) s)
+                                return cb_failc(err, -EINVAL,
+                                                "%s:%u: %s --from='%s' refers to a later stage (line %u)",
+                                                f->name, in->start_line, kw, from, f->stages[t].line);
                 }
         }
         return 0;
@@ -515,6 +511,7 @@ struct df_file *df_file_free(struct df_file *f)
         df_arena_release(&f->arena);
         free(f->instrs);
         free(f->stages);
+        free(f->name_index);
         free(f->meta);
         free(f->empty_cont);
         free(f->name);

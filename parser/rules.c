@@ -313,17 +313,10 @@ void df_rule_duplicate_stage(struct df_lint *l)
 {
         for (size_t s = 0; s < df_file_nstages(l->f); s++) {
                 const struct df_stage *st = df_file_stage(l->f, s);
-                if (!st->name)
-                        continue;
-                for (size_t t = 0; t < s; t++) {
-                        const struct df_stage *pt = df_file_stage(l->f, t);
-                        if (pt->name && strcmp(pt->name, st->name) == 0) {
-                                df_lint_report(l, st->line, -1,
-                                               "duplicate stage name '%s' (first on line %u)", st->name,
-                                               pt->line);
-                                break;
-                        }
-                }
+                long first = st->name ? df_stage_lookup(l->f, st->name) : -1;
+                if (first >= 0 && (size_t) first != s)
+                        df_lint_report(l, st->line, -1, "duplicate stage name '%s' (first on line %u)",
+                                       st->name, df_file_stage(l->f, (size_t) first)->line);
         }
 }
 

@@ -91,21 +91,12 @@ static bool cu_tag(const char *p, struct cuda_ver *ret, size_t *ret_len)
         return true;
 }
 
-static size_t stage_of(const struct df_file *f, size_t instr)
-{
-        size_t s = 0;
-        for (size_t i = 0; i < df_file_nstages(f); i++)
-                if (df_file_stage(f, i)->from <= instr)
-                        s = i;
-        return s;
-}
-
 void df_rule_cuda_torch_mismatch(struct df_lint *l)
 {
         for (size_t i = 0; i < df_file_ninstr(l->f); i++) {
                 const struct df_instr *in = df_file_instr(l->f, i);
                 struct cuda_ver base, wheel;
-                if (in->kind != DF_INSTR_RUN || !stage_cuda(l, stage_of(l->f, i), &base))
+                if (in->kind != DF_INSTR_RUN || !stage_cuda(l, l->stage_of[i], &base))
                         continue;
                 _cleanup_free_ char *t = df_lint_run_text(in);
                 for (const char *p = t; (p = strstr(p, "cu")); p += 2) {
@@ -480,31 +471,31 @@ void df_rule_apt_upgrade(struct df_lint *l)
         each_run(l, apt_upgrade);
 }
 
-static bool stage_env_set(const struct df_file *f, size_t instr, const char *key)
-{
-        size_t s = stage_of(f, instr);
-        const struct df_stage *st = df_file_stage(f, s);
-        for (size_t i = st->first; i < instr; i++) {
-                const struct df_instr *in = df_file_instr(f, i);
-                if (in->kind != DF_INSTR_ENV && in->kind != DF_INSTR_ARG)
-                        continue;
-                for (size_t k = 0; k < in->nkvs; k++)
-                        if (strcmp(in->kvs[k].key, key) == 0)
-                                return true;
-        }
-        return false;
-}
-
-static void pip_cache(struct df_lint *l, const struct df_instr *in, size_t idx, struct run_scan *s)
-{
-        if (s->pip_without_cache && !run_caches(in, NULL) && !stage_env_set(l->f, idx, "PIP_NO_CACHE_DIR"))
-                df_lint_report(l, in->start_line, -1,
-                               "pip install without --no-cache-dir keeps pip's download cache in the layer");
-}
-
 void df_rule_pip_cache(struct df_lint *l)
 {
-        each_run(l, pip_cache);
+        /* one pass: PIP_NO_CACHE_DIR set by an ENV or ARG earlier in the same stage silences it */
+        bool env = false;
+        size_t stage = (size_t) -1;
+        for (size_t i = 0; i < df_file_ninstr(l->f); i++) {
+                const struct df_instr *in = df_file_instr(l->f, i);
+                if (l->stage_of[i] != stage) {
+                        stage = l->stage_of[i];
+                        env = false;
+                }
+                if (in->kind == DF_INSTR_ENV || in->kind == DF_INSTR_ARG)
+                        for (size_t k = 0; k < in->nkvs; k++)
+                                env = env || strcmp(in->kvs[k].key, "PIP_NO_CACHE_DIR") == 0;
+                const struct df_instr *x = in->kind == DF_INSTR_ONBUILD && in->onbuild ? in->onbuild : in;
+                if (x->kind != DF_INSTR_RUN || env || run_caches(x, NULL))
+                        continue;
+                struct run_scan s;
+                scan_run(x, &s);
+                if (s.pip_without_cache)
+                        df_lint_report(
+                            l, x->start_line, -1,
+                            "pip install without --no-cache-dir keeps pip's download cache in the layer");
+                cb_buf_release(&s.unpinned);
+        }
 }
 
 static void pip_unpinned(struct df_lint *l, const struct df_instr *in, size_t idx, struct run_scan *s)
