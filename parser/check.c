@@ -4,6 +4,7 @@
 #include "parser/lint.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,5 +162,72 @@ int df_check(const struct df_file *f, const struct df_check_opts *o, struct df_f
                 qsort(l.v, l.n, sizeof(*l.v), cmp_finding);
         *ret = l.v;
         *ret_n = l.n;
+        return 0;
+}
+
+static const char *const severity_names[] = {"info", "warning", "error"};
+
+static const char *sev_name(int s)
+{
+        return s >= 0 && s <= DF_SEV_ERROR ? severity_names[s] : "error";
+}
+
+static int add_json(json_t *j, struct cb_buf *out)
+{
+        char *t = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+        json_decref(j);
+        if (!t)
+                return -ENOMEM;
+        int r = cb_buf_adds(out, t);
+        free(t);
+        return r < 0 ? r : cb_buf_addc(out, '\n');
+}
+
+int df_findings_format(const struct df_finding *v, size_t n, bool json, struct cb_buf *out)
+{
+        if (json) {
+                json_t *a = json_array();
+                for (size_t i = 0; i < n; i++)
+                        json_array_append_new(a, json_pack("{s:s, s:I, s:s, s:s, s:s}", "file",
+                                                           v[i].file ? v[i].file : "", "line",
+                                                           (json_int_t) v[i].line, "rule", v[i].rule,
+                                                           "severity", sev_name(v[i].severity), "message",
+                                                           v[i].message ? v[i].message : ""));
+                return add_json(a, out);
+        }
+        for (size_t i = 0; i < n; i++) {
+                int r = v[i].line ? cb_buf_addf(out, "%s:%u: %s: %s\n", v[i].file, v[i].line, v[i].rule,
+                                                v[i].message)
+                                  : cb_buf_addf(out, "%s: %s: %s\n", v[i].file, v[i].rule, v[i].message);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int df_findings_status(const struct df_finding *v, size_t n, bool strict)
+{
+        for (size_t i = 0; i < n; i++)
+                if (v[i].severity >= DF_SEV_ERROR || (strict && v[i].severity >= DF_SEV_WARNING))
+                        return 1;
+        return 0;
+}
+
+int df_rules_format(bool json, struct cb_buf *out)
+{
+        if (json) {
+                json_t *a = json_array();
+                for (size_t i = 0; i < df_lint_nrules; i++)
+                        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "rule", df_lint_rules[i].name,
+                                                           "severity", sev_name(df_lint_rules[i].severity),
+                                                           "description", df_lint_rules[i].description));
+                return add_json(a, out);
+        }
+        for (size_t i = 0; i < df_lint_nrules; i++) {
+                int r = cb_buf_addf(out, "%-32s %-8s %s\n", df_lint_rules[i].name,
+                                    sev_name(df_lint_rules[i].severity), df_lint_rules[i].description);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }

@@ -264,6 +264,14 @@ struct df_check_opts {
 int df_check(const struct df_file *f, const struct df_check_opts *o, struct df_finding **ret, size_t *ret_n,
              struct cb_err *err);
 void df_findings_free(struct df_finding *v, size_t n);
+/* For `cubuild check`: appends the findings to out, as "FILE:LINE: rule: message" lines (line 0:
+ * "FILE: rule: message"), or with json as one array of {"file","line","rule","severity","message"}
+ * objects (severity "info"|"warning"|"error") and a final newline. -E2BIG past out->max. */
+int df_findings_format(const struct df_finding *v, size_t n, bool json, struct cb_buf *out);
+/* The check verdict: 1 when a finding is an error (or, with strict, a warning), else 0. */
+int df_findings_status(const struct df_finding *v, size_t n, bool strict);
+/* Appends "NAME  severity  description" lines for --list-rules. */
+int df_rules_format(bool json, struct cb_buf *out);
 size_t df_rules_count(void);
 const char *df_rule_name(size_t i);        /* borrowed, static */
 const char *df_rule_description(size_t i); /* borrowed, static, one line */

@@ -108,6 +108,46 @@ static void test_clean_file_has_no_findings(void **state)
         cb_err_release(&err);
 }
 
+static void test_format_text_json_and_status(void **state)
+{
+        struct df_finding v[] = {
+            {.rule = "MaintainerDeprecated",
+             .severity = DF_SEV_WARNING,
+             .line = 2,
+             .message = "old",
+             .file = "Df"},
+            {.rule = "RootUser", .severity = DF_SEV_INFO, .line = 0, .message = "q\"uote", .file = "Df"},
+        };
+        struct cb_buf b;
+        cb_buf_init(&b, CB_BUF_UNLIMITED);
+        assert_int_equal(df_findings_format(v, 2, false, &b), 0);
+        assert_string_equal(b.p, "Df:2: MaintainerDeprecated: old\nDf: RootUser: q\"uote\n");
+        cb_buf_reset(&b);
+        assert_int_equal(df_findings_format(v, 2, true, &b), 0);
+        assert_non_null(strstr(b.p, "\"rule\":\"MaintainerDeprecated\""));
+        assert_non_null(strstr(b.p, "\"severity\":\"warning\""));
+        assert_non_null(strstr(b.p, "\"line\":2"));
+        assert_non_null(strstr(b.p, "q\\\"uote"));
+        cb_buf_reset(&b);
+        assert_int_equal(df_findings_format(NULL, 0, true, &b), 0);
+        assert_string_equal(b.p, "[]\n");
+        assert_int_equal(df_findings_status(v, 2, false), 0);
+        assert_int_equal(df_findings_status(v, 2, true), 1);
+        v[1].severity = DF_SEV_ERROR;
+        assert_int_equal(df_findings_status(v, 2, false), 1);
+        cb_buf_reset(&b);
+        assert_int_equal(df_rules_format(false, &b), 0);
+        assert_non_null(strstr(b.p, "CudaTorchMismatch"));
+        size_t lines = 0;
+        for (const char *p = b.p; *p; p++)
+                lines += *p == '\n';
+        assert_int_equal(lines, df_rules_count());
+        cb_buf_reset(&b);
+        assert_int_equal(df_rules_format(true, &b), 0);
+        assert_non_null(strstr(b.p, "\"description\""));
+        cb_buf_release(&b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -117,6 +157,7 @@ int main(void)
             cmocka_unit_test(test_error_directive_raises_warnings),
             cmocka_unit_test(test_bad_check_directive),
             cmocka_unit_test(test_clean_file_has_no_findings),
+            cmocka_unit_test(test_format_text_json_and_status),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
