@@ -226,6 +226,18 @@ struct df_mount {
 int df_mount_parse(const char *value, struct df_mount *ret, struct cb_err *err);
 void df_mount_release(struct df_mount *m);
 
+/* HEALTHCHECK --interval/--timeout/--start-period/--start-interval values, as BuildKit reads them
+ * (Go durations: "30s", "1m30s", "1.5h", "250ms", "0"). -EINVAL on bad syntax, -ERANGE on overflow. */
+int df_duration_parse(const char *s, uint64_t *ret_ns);
+
+/* One EXPANDED EXPOSE word: "80", "80/tcp", "8000-8010/udp" (protocol case-insensitive, tcp by
+ * default). -EINVAL otherwise (an IP or a host:container mapping included). */
+struct df_port {
+        unsigned first, last; /* equal unless a range */
+        const char *proto;    /* static: "tcp", "udp" or "sctp" */
+};
+int df_port_parse(const char *s, struct df_port *ret);
+
 /* .dockerignore with BuildKit's (moby/patternmatcher) rules: one pattern a line, '#' comment lines,
  * blank lines skipped, surrounding whitespace trimmed, a leading '/' and a trailing '/' dropped, paths
  * cleaned ("a/./b" -> "a/b"), '*' '?' '[...]' within a path element, '**' across elements, '\\'

@@ -441,6 +441,16 @@ static int parse_healthcheck(struct ctx *c, struct cb_str rest)
                 const struct df_flag *fl = &c->in->flags[i];
                 if (!fl->value || !*fl->value)
                         return fail(c, "HEALTHCHECK: --%s needs a value", fl->name);
+                if (strcmp(fl->name, "retries") != 0 && !strchr(fl->value, '$')) {
+                        uint64_t ns;
+                        if (df_duration_parse(fl->value, &ns) < 0)
+                                return fail(c, "HEALTHCHECK: --%s='%s' is not a duration (e.g. 30s, 1m30s)",
+                                            fl->name, fl->value);
+                        /* BuildKit: a non-zero value below 1ms is refused */
+                        if (ns && ns < 1000000)
+                                return fail(c, "HEALTHCHECK: --%s='%s' is shorter than 1ms", fl->name,
+                                            fl->value);
+                }
                 if (strcmp(fl->name, "retries") == 0) {
                         uint64_t n;
                         if (!strchr(fl->value, '$') && cb_parse_u64(cb_str_c(fl->value), 1000000000, &n) < 0)
