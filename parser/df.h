@@ -2,9 +2,15 @@
  * .dockerignore patterns and lint checks. Pure functions: text in, structs out, no I/O.
  *
  * Ownership in one place: a struct df_file owns every instruction, stage, flag, pair, heredoc and
- * string reachable from it. The structs df_instr, df_stage, df_kv, df_flag, df_heredoc and df_mount
- * are transparent READ-ONLY views: read their fields, never write or free them; they stay valid until
- * df_file_free() on the file they came from. struct df_file, df_vars and df_ignore are opaque. */
+ * string reachable from it. The structs df_instr, df_stage, df_kv, df_flag and df_heredoc are
+ * transparent READ-ONLY views: read their fields, never write or free them; they stay valid until
+ * df_file_free() on the file they came from. struct df_mount, df_port and df_finding are values the
+ * caller receives (see their functions). struct df_file, df_vars and df_ignore are opaque.
+ *
+ * What the parser leaves to the builder: expanding words (df_expand_word/words with the stage's
+ * scope, for the kinds df_instr_kind_expands() names; an ENV's pairs all see the scope as it was
+ * before that ENV, as in BuildKit), resolving a $VAR FROM or --from after expansion
+ * (df_file_stage_by_name), and base-image facts (its ENV, USER, CUDA_VERSION). */
 #ifndef DF_H
 #define DF_H
 
@@ -45,9 +51,10 @@ enum df_instr_kind {
 
 /* Borrowed, static: the upper-case keyword ("RUN"); "?" for a value out of range. */
 const char *df_instr_kind_name(enum df_instr_kind k);
-/* Whether BuildKit expands variables in this instruction's words (ADD COPY ENV EXPOSE FROM LABEL
- * STOPSIGNAL USER VOLUME WORKDIR ARG, and the flags of every instruction but RUN's command). RUN, CMD,
- * ENTRYPOINT, SHELL, HEALTHCHECK commands are left to the shell at run time. */
+/* Whether BuildKit expands variables in this instruction's args and pairs (keys and values): ADD
+ * COPY ENV EXPOSE FROM LABEL STOPSIGNAL USER VOLUME WORKDIR ARG. RUN, CMD, ENTRYPOINT, SHELL and
+ * HEALTHCHECK commands are left to the shell at run time (heredoc bodies likewise, when expand).
+ * Flag values are expanded for every kind (--platform, --from, --chown, --chmod, --mount, ...). */
 bool df_instr_kind_expands(enum df_instr_kind k);
 
 /* --mount=type=cache,target=/x -> name "mount", value "type=cache,target=/x"; a bare --link has
