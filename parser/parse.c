@@ -397,32 +397,31 @@ static int parse_body(struct df_file *f, struct lexer *lx, struct cb_err *err)
 
                 markers.n = 0;
                 heredocs.n = 0;
-                size_t kwlen = 0;
-                while (kwlen < text.len && !df_isspace(text.p[kwlen]))
-                        kwlen++;
-                int kind = df_kind_from_keyword(text.p, kwlen);
-                if (kind == DF_INSTR_ONBUILD) {
-                        /* ONBUILD RUN <<EOF ... carries its heredoc too */
-                        struct cb_str inner = ltrim(cb_str_from(text.p + kwlen, text.len - kwlen));
-                        size_t ik = 0;
-                        while (ik < inner.len && !df_isspace(inner.p[ik]))
-                                ik++;
-                        kind = df_kind_from_keyword(inner.p, ik);
-                }
-                if (kind >= 0 && kind_has_heredocs(kind)) {
+                struct df_instr *in;
+                r = df_instr_build(f, text, start, end, &heredocs, &in, err);
+                if (r < 0)
+                        goto out;
+                /* heredocs belong to RUN/COPY/ADD (also under ONBUILD) in shell form only, as in
+                 * BuildKit's canContainHeredoc(); their bodies follow the instruction's last line */
+                struct df_instr *h = in->kind == DF_INSTR_ONBUILD ? (struct df_instr *) in->onbuild : in;
+                if (h && kind_has_heredocs(h->kind) && !h->json) {
+                        size_t kwlen = strlen(in->keyword);
                         r = find_markers(text.p + kwlen, text.len - kwlen, f->escape, &markers, err);
                         if (r < 0) {
                                 cb_wrap(err, "%s:%u", f->name, start);
                                 goto out;
                         }
-                        r = read_heredocs(f, lx, &markers, start, &end, &heredocs, err);
-                        if (r < 0)
-                                goto out;
+                        if (markers.n) {
+                                r = read_heredocs(f, lx, &markers, start, &end, &heredocs, err);
+                                if (r < 0)
+                                        goto out;
+                                h->nheredocs = heredocs.n;
+                                h->heredocs = df_vec_to_arena(&heredocs, &f->arena);
+                                in->nheredocs = h->nheredocs;
+                                in->heredocs = h->heredocs;
+                                in->end_line = h->end_line = end;
+                        }
                 }
-                struct df_instr *in;
-                r = df_instr_build(f, text, start, end, &heredocs, &in, err);
-                if (r < 0)
-                        goto out;
                 if (f->ninstr >= DF_MAX_INSTRUCTIONS) {
                         r = cb_failc(err, -E2BIG, "%s:%u: more than %u instructions", f->name, start,
                                      DF_MAX_INSTRUCTIONS);

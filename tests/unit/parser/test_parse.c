@@ -160,8 +160,16 @@ static void test_heredoc_copy_and_not_heredoc_forms(void **state)
         /* "cat<<EOF" is one shell word not starting with <<, and <<< is a here-string */
         assert_int_equal(instr(f, 2)->nheredocs, 0);
         assert_int_equal(instr(f, 3)->nheredocs, 0);
-        /* only RUN, COPY and ADD take heredocs */
         df_file_free(f);
+        /* the exec form takes none: the next line is an instruction again */
+        f = parse_ok("FROM a\nRUN [\"cat\", \"<<EOF\"]\nRUN x\n");
+        assert_int_equal(instr(f, 1)->nheredocs, 0);
+        assert_int_equal(instr(f, 1)->end_line, 2);
+        assert_int_equal(df_file_ninstr(f), 3);
+        df_file_free(f);
+        parse_fails("FROM a\nRUN [\"cat\", \"<<EOF\"]\nEOF\n", -EINVAL,
+                    "Dockerfile:3: unknown instruction 'EOF'");
+        /* only RUN, COPY and ADD take heredocs */
         f = parse_ok("FROM a\nLABEL x=<<EOF\n");
         assert_int_equal(instr(f, 1)->nheredocs, 0);
         df_file_free(f);
