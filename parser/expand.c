@@ -24,6 +24,7 @@ struct xp {
         size_t i, n;
         char esc;
         unsigned depth;
+        uint64_t steps; /* pattern matcher work so far */
         struct cb_err *err;
 };
 
@@ -113,10 +114,11 @@ static void read_name(struct xp *x, struct cb_buf *name)
 
 /* BuildKit's pattern language for ${V#p} and friends: '*' any run, '?' one byte, '\\x' a literal x;
  * everything else (brackets included) is literal. Greedy with one backtrack point: linear-ish. */
-static bool glob_match(const char *p, size_t pl, const char *s, size_t sl)
+static bool glob_match(const char *p, size_t pl, const char *s, size_t sl, uint64_t *steps)
 {
         size_t pi = 0, si = 0, star_p = (size_t) -1, star_s = 0;
         while (si < sl) {
+                ++*steps;
                 if (pi < pl && p[pi] == '*') {
                         star_p = ++pi;
                         star_s = si;
@@ -149,9 +151,19 @@ static bool glob_match(const char *p, size_t pl, const char *s, size_t sl)
         return pi == pl;
 }
 
-static bool match_sub(const char *pat, const char *s, size_t len)
+/* Pattern operators try many substrings; past this many matcher steps in one word they fail
+ * instead of spinning (a few tens of milliseconds of work). */
+#define PATTERN_STEP_BUDGET 20000000ull
+
+static bool match_sub(struct xp *x, const char *pat, const char *s, size_t len)
 {
-        return glob_match(pat, strlen(pat), s, len);
+        return glob_match(pat, strlen(pat), s, len, &x->steps);
+}
+
+static int over_budget(struct xp *x)
+{
+        return cb_failc(x->err, -E2BIG, "pattern substitution too expensive (more than %llu matching steps)",
+                        (unsigned long long) PATTERN_STEP_BUDGET);
 }
 
 /* ${V#p} ${V##p} ${V%p} ${V%%p}: remove the shortest/longest matching prefix/suffix. */
@@ -164,7 +176,9 @@ static int trim_pattern(struct xp *x, const char *val, const char *pat, bool suf
                                 PATTERN_VALUE_MAX);
         for (size_t k = 0; k <= len; k++) {
                 size_t cut = longest ? len - k : k; /* length removed */
-                bool m = suffix ? match_sub(pat, val + len - cut, cut) : match_sub(pat, val, cut);
+                bool m = suffix ? match_sub(x, pat, val + len - cut, cut) : match_sub(x, pat, val, cut);
+                if (x->steps > PATTERN_STEP_BUDGET)
+                        return over_budget(x);
                 if (m)
                         return cb_buf_add(res, suffix ? val : val + cut, len - cut) < 0 ? too_big(x) : 0;
         }
@@ -186,12 +200,15 @@ static int replace_pattern(struct xp *x, const char *val, const char *pat, const
                 size_t mlen = 0;
                 bool m = false;
                 if (!done)
-                        for (size_t j = len; j > i; j--)
-                                if (match_sub(pat, val + i, j - i)) {
+                        for (size_t j = len; j > i; j--) {
+                                if (match_sub(x, pat, val + i, j - i)) {
                                         m = true;
                                         mlen = j - i;
                                         break;
                                 }
+                                if (x->steps > PATTERN_STEP_BUDGET)
+                                        return over_budget(x);
+                        }
                 if (m) {
                         if (cb_buf_adds(res, rep) < 0)
                                 return too_big(x);

@@ -167,6 +167,26 @@ static void test_output_size_is_bounded(void **state)
         df_vars_free(v);
 }
 
+static void test_pattern_work_is_bounded(void **state)
+{
+        struct df_vars *v = df_vars_new();
+        struct cb_err err;
+        char *out = NULL, big[4001];
+        memset(big, 'a', 4000);
+        big[4000] = '\0';
+        df_vars_set(v, "V", big);
+        cb_err_init(&err);
+        /* no 'b' anywhere: every start and end is tried; this must fail fast, not spin */
+        assert_int_equal(df_expand_word(v, "${V//*b/x}", '\\', &out, &err), -E2BIG);
+        assert_non_null(strstr(cb_err_msg(&err), "too expensive"));
+        cb_err_reset(&err);
+        assert_int_equal(df_expand_word(v, "${V%%a*}|${V#a}", '\\', &out, &err), 0);
+        assert_int_equal(strlen(out), 1 + 3999);
+        free(out);
+        cb_err_release(&err);
+        df_vars_free(v);
+}
+
 static void expect_words(const char *raw, size_t n, const char *const *want)
 {
         struct df_vars *v = vars();
@@ -218,6 +238,7 @@ int main(void)
             cmocka_unit_test(test_syntax_errors),
             cmocka_unit_test(test_thousand_deep_nesting_is_bounded),
             cmocka_unit_test(test_output_size_is_bounded),
+            cmocka_unit_test(test_pattern_work_is_bounded),
             cmocka_unit_test(test_word_splitting),
             cmocka_unit_test(test_words_error_frees),
         };
