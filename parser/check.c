@@ -144,6 +144,8 @@ int df_check(const struct df_file *f, const struct df_check_opts *o, struct df_f
                 return r;
         }
         l.stage_of = cb_xcalloc(df_file_ninstr(f) + 1, sizeof(size_t));
+        l.stage_img = cb_xcalloc(df_file_nstages(f) + 1, sizeof(char *));
+        l.stage_img_done = cb_xcalloc(df_file_nstages(f) + 1, sizeof(bool));
         for (size_t s = 0; s < df_file_nstages(f); s++) {
                 const struct df_stage *st = df_file_stage(f, s);
                 for (size_t i = st->from; i < st->first + st->n; i++)
@@ -157,6 +159,11 @@ int df_check(const struct df_file *f, const struct df_check_opts *o, struct df_f
         }
         free(l.skip);
         free(l.stage_of);
+        for (size_t s = 0; s < df_file_nstages(f); s++)
+                free(l.stage_img[s]);
+        free(l.stage_img);
+        free(l.stage_img_done);
+        df_vars_free(l.meta);
         /* stable order: by line, then rule name, insertion order among equals */
         if (l.n > 1)
                 qsort(l.v, l.n, sizeof(*l.v), cmp_finding);

@@ -13,6 +13,11 @@ struct df_lint {
         struct df_finding *v;
         size_t n, cap;
         size_t *stage_of; /* per instruction: its stage (meta ARGs: 0) */
+        /* lazily computed, freed by df_check: the global ARG scope and each stage's image */
+        struct df_vars *meta;
+        bool meta_done;
+        char **stage_img;
+        bool *stage_img_done;
 };
 
 struct df_lint_rule {
@@ -35,8 +40,8 @@ size_t df_lint_nempty_continuations(const struct df_file *f);
 unsigned df_lint_empty_continuation(const struct df_file *f, size_t i);
 
 /* The image a stage builds on, following FROM <stage> chains, a $VAR base expanded with the ARG
- * defaults; NULL when that fails or gives nothing. Owned (free()). */
-char *df_lint_stage_image(const struct df_file *f, size_t stage);
+ * defaults; NULL when that fails or gives nothing. Borrowed: valid until df_check() returns. */
+const char *df_lint_stage_image(struct df_lint *l, size_t stage);
 /* Splits an image reference into repository (lower-cased, docker.io/library/ removed) and tag
  * (NULL when absent); *ret_digest says whether it carries @sha256:... Owned strings. */
 void df_lint_split_ref(const char *ref, char **ret_repo, char **ret_tag, bool *ret_digest);

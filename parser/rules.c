@@ -87,29 +87,38 @@ unsigned df_lint_empty_continuation(const struct df_file *f, size_t i)
         return i < f->nempty_cont ? f->empty_cont[i] : 0;
 }
 
-char *df_lint_stage_image(const struct df_file *f, size_t stage)
+const char *df_lint_stage_image(struct df_lint *l, size_t stage)
 {
-        size_t hops = 0;
+        const struct df_file *f = l->f;
+        size_t hops = 0, s = stage;
         const struct df_stage *st = df_file_stage(f, stage);
-        while (st && st->base_stage >= 0 && hops++ <= df_file_nstages(f))
-                st = df_file_stage(f, (size_t) st->base_stage);
+        while (st && st->base_stage >= 0 && hops++ <= df_file_nstages(f)) {
+                s = (size_t) st->base_stage;
+                st = df_file_stage(f, s);
+        }
         if (!st)
                 return NULL;
+        if (l->stage_img_done[s])
+                return l->stage_img[s];
+        l->stage_img_done[s] = true;
         if (!strchr(st->base, '$'))
-                return cb_xstrdup(st->base);
+                return l->stage_img[s] = cb_xstrdup(st->base);
         /* a $VAR base: what the ARG defaults give, as a build without --build-arg would see it */
-        struct df_vars *scope = NULL;
-        char *img = NULL;
         struct cb_err err;
         cb_err_init(&err);
-        if (df_file_meta_scope(f, NULL, NULL, &scope, &err) >= 0 &&
-            df_expand_word(scope, st->base, df_file_escape(f), &img, &err) >= 0 && !*img) {
+        if (!l->meta_done) {
+                l->meta_done = true;
+                if (df_file_meta_scope(f, NULL, NULL, &l->meta, &err) < 0)
+                        l->meta = NULL;
+                cb_err_reset(&err);
+        }
+        char *img = NULL;
+        if (l->meta && df_expand_word(l->meta, st->base, df_file_escape(f), &img, &err) >= 0 && !*img) {
                 free(img);
                 img = NULL;
         }
-        df_vars_free(scope);
         cb_err_release(&err);
-        return img;
+        return l->stage_img[s] = img;
 }
 
 void df_lint_split_ref(const char *ref, char **ret_repo, char **ret_tag, bool *ret_digest)

@@ -70,8 +70,7 @@ static bool stage_cuda(struct df_lint *l, size_t stage, struct cuda_ver *ret)
 {
         if (l->o->base_cuda_version && parse_ver(l->o->base_cuda_version, ret))
                 return true;
-        _cleanup_free_ char *img = df_lint_stage_image(l->f, stage);
-        return ref_cuda_version(img, ret);
+        return ref_cuda_version(df_lint_stage_image(l, stage), ret);
 }
 
 /* cuNNN as torch names its builds: the last digit is the minor (cu118 = 11.8, cu92 = 9.2). */
@@ -515,7 +514,7 @@ void df_rule_devel_final(struct df_lint *l)
         size_t n = df_file_nstages(l->f);
         if (!n)
                 return;
-        _cleanup_free_ char *img = df_lint_stage_image(l->f, n - 1);
+        const char *img = df_lint_stage_image(l, n - 1);
         if (!img)
                 return;
         _cleanup_free_ char *repo = NULL, *tag = NULL;

@@ -2,6 +2,7 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <time.h>
 
 static void test_rule_table_names_are_unique_and_described(void **state)
 {
@@ -148,6 +149,36 @@ static void test_format_text_json_and_status(void **state)
         cb_buf_release(&b);
 }
 
+static void test_check_scales_to_100k_instructions(void **state)
+{
+        struct cb_buf b;
+        cb_buf_init(&b, CB_BUF_UNLIMITED);
+        for (int i = 0; i < 50000; i++)
+                cb_buf_addf(&b, "ARG A%d=%d\n", i, i);
+        for (int i = 0; i < 50000; i++) {
+                if (i % 100 == 0)
+                        cb_buf_addf(&b, "FROM nvidia/cuda:${A1}2.4.1-runtime-ubuntu22.04 AS s%d\n", i);
+                cb_buf_adds(&b, "RUN pip install torch==2.3.0+cu121 && apt-get install -y x\n");
+        }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+        struct df_file *f = parse_ok(b.p);
+        struct df_finding *v = NULL;
+        size_t n = 0;
+        struct cb_err err;
+        cb_err_init(&err);
+        assert_int_equal(df_check(f, NULL, &v, &n, &err), 0);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+        assert_true(n > 50000);
+        double sec = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        /* CPU time, generous (sanitizers); quadratic behaviour would take minutes */
+        assert_true(sec < 10.0);
+        df_findings_free(v, n);
+        df_file_free(f);
+        cb_err_release(&err);
+        cb_buf_release(&b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -158,6 +189,7 @@ int main(void)
             cmocka_unit_test(test_bad_check_directive),
             cmocka_unit_test(test_clean_file_has_no_findings),
             cmocka_unit_test(test_format_text_json_and_status),
+            cmocka_unit_test(test_check_scales_to_100k_instructions),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
