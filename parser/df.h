@@ -2,9 +2,15 @@
  * .dockerignore patterns and lint checks. Pure functions: text in, structs out, no I/O.
  *
  * Ownership in one place: a struct df_file owns every instruction, stage, flag, pair, heredoc and
- * string reachable from it. The structs df_instr, df_stage, df_kv, df_flag, df_heredoc and df_mount
- * are transparent READ-ONLY views: read their fields, never write or free them; they stay valid until
- * df_file_free() on the file they came from. struct df_file, df_vars and df_ignore are opaque. */
+ * string reachable from it. The structs df_instr, df_stage, df_kv, df_flag and df_heredoc are
+ * transparent READ-ONLY views: read their fields, never write or free them; they stay valid until
+ * df_file_free() on the file they came from. struct df_mount, df_port and df_finding are values the
+ * caller receives (see their functions). struct df_file, df_vars and df_ignore are opaque.
+ *
+ * What the parser leaves to the builder: expanding words (df_expand_word/words with the stage's
+ * scope, for the kinds df_instr_kind_expands() names; an ENV's pairs all see the scope as it was
+ * before that ENV, as in BuildKit), resolving a $VAR FROM or --from after expansion
+ * (df_file_stage_by_name), and base-image facts (its ENV, USER, CUDA_VERSION). */
 #ifndef DF_H
 #define DF_H
 
@@ -15,10 +21,10 @@
 #include "common/cb.h"
 
 /* Limits on hostile input. Past them df_parse() fails with -E2BIG and a FILE:LINE message. */
-#define DF_MAX_INPUT (64u * 1024u * 1024u)     /* bytes of Dockerfile text */
-#define DF_MAX_INSTRUCTIONS 1000000u           /* instructions in one file */
-#define DF_MAX_HEREDOCS 64u                    /* heredocs on one instruction */
-#define DF_EXPAND_MAX_DEPTH 64u                /* ${a:-${b:-...}} nesting in one word */
+#define DF_MAX_INPUT (64u * 1024u * 1024u)        /* bytes of Dockerfile text */
+#define DF_MAX_INSTRUCTIONS 1000000u              /* instructions in one file */
+#define DF_MAX_HEREDOCS 64u                       /* heredocs on one instruction */
+#define DF_EXPAND_MAX_DEPTH 64u                   /* ${a:-${b:-...}} nesting in one word */
 #define DF_EXPAND_MAX_OUTPUT (4u * 1024u * 1024u) /* bytes one expansion may produce */
 
 enum df_instr_kind {
@@ -45,9 +51,10 @@ enum df_instr_kind {
 
 /* Borrowed, static: the upper-case keyword ("RUN"); "?" for a value out of range. */
 const char *df_instr_kind_name(enum df_instr_kind k);
-/* Whether BuildKit expands variables in this instruction's words (ADD COPY ENV EXPOSE FROM LABEL
- * STOPSIGNAL USER VOLUME WORKDIR ARG, and the flags of every instruction but RUN's command). RUN, CMD,
- * ENTRYPOINT, SHELL, HEALTHCHECK commands are left to the shell at run time. */
+/* Whether BuildKit expands variables in this instruction's args and pairs (keys and values): ADD
+ * COPY ENV EXPOSE FROM LABEL STOPSIGNAL USER VOLUME WORKDIR ARG. RUN, CMD, ENTRYPOINT, SHELL and
+ * HEALTHCHECK commands are left to the shell at run time (heredoc bodies likewise, when expand).
+ * Flag values are expanded for every kind (--platform, --from, --chown, --chmod, --mount, ...). */
 bool df_instr_kind_expands(enum df_instr_kind k);
 
 /* --mount=type=cache,target=/x -> name "mount", value "type=cache,target=/x"; a bare --link has
@@ -86,8 +93,9 @@ struct df_instr {
         /* json: the array's elements, decoded. Shell form RUN/CMD/ENTRYPOINT (and HEALTHCHECK CMD):
          * exactly one arg, the command text after the keyword and flags, unexpanded, heredoc markers
          * kept. MAINTAINER, USER, WORKDIR, STOPSIGNAL: one arg, the rest of the line (BuildKit's
-         * parseString). COPY/ADD/VOLUME/EXPOSE: whitespace-split words, quotes kept (a quoted word
-         * may hold spaces). FROM: image [AS name] words (prefer df_stage). ENV/LABEL/ARG: none. */
+         * parseString). COPY/ADD/VOLUME/EXPOSE: whitespace-split words, quotes kept and not
+         * honoured in the split (BuildKit's parseStringsWhitespaceDelimited). FROM: image [AS name] words
+         * (prefer df_stage). ENV/LABEL/ARG: none. */
         char **args;
         size_t nargs;
         struct df_kv *kvs; /* ENV, LABEL, ARG */
@@ -194,8 +202,8 @@ bool df_arg_is_platform(const char *name);
  * then each meta ARG in order, valued from build_args (may be NULL) when given there, else its
  * default expanded against the scope so far, else left unset. On success *ret is owned. Errors carry
  * "NAME:LINE: ARG". */
-int df_file_meta_scope(const struct df_file *f, const struct df_vars *build_args, const struct df_vars *auto_args,
-                       struct df_vars **ret, struct cb_err *err);
+int df_file_meta_scope(const struct df_file *f, const struct df_vars *build_args,
+                       const struct df_vars *auto_args, struct df_vars **ret, struct cb_err *err);
 /* Applies one stage ARG instruction to a stage's scope: for each pair, the value is build_args[key]
  * when given, else its default expanded against scope, else (no default) the value of the same name
  * in meta (the global scope), else the key stays unset. The escape char is the file's. */
@@ -208,22 +216,34 @@ enum df_mount_type { DF_MOUNT_BIND, DF_MOUNT_CACHE, DF_MOUNT_TMPFS, DF_MOUNT_SEC
 enum df_mount_sharing { DF_SHARING_SHARED, DF_SHARING_PRIVATE, DF_SHARING_LOCKED };
 struct df_mount {
         enum df_mount_type type; /* default bind */
-        char *target;            /* target|dst|destination; secret/ssh default under /run/secrets|/run/buildkit */
-        char *source;            /* source|src, or NULL */
-        char *from;              /* from=stage|image, or NULL */
-        char *id;                /* id= (cache/secret/ssh), or NULL */
-        char *env;               /* secret env=NAME, or NULL */
+        char *target; /* target|dst|destination; secret/ssh default under /run/secrets|/run/buildkit */
+        char *source; /* source|src, or NULL */
+        char *from;   /* from=stage|image, or NULL */
+        char *id;     /* id= (cache/secret/ssh), or NULL */
+        char *env;    /* secret env=NAME, or NULL */
         enum df_mount_sharing sharing;
-        bool readonly;   /* bind defaults to read-only; cache/tmpfs to read-write */
-        bool required;   /* secret/ssh required=true */
+        bool readonly; /* bind defaults to read-only; cache/tmpfs to read-write */
+        bool required; /* secret/ssh required=true */
         bool has_mode, has_uid, has_gid;
-        unsigned mode;   /* octal mode= */
+        unsigned mode; /* octal mode= */
         unsigned uid, gid;
-        uint64_t size;   /* tmpfs size= in bytes, 0 when unset */
+        uint64_t size; /* tmpfs size= in bytes, 0 when unset */
 };
 /* On success fills *ret (release with df_mount_release()); -EINVAL naming the bad key or value. */
 int df_mount_parse(const char *value, struct df_mount *ret, struct cb_err *err);
 void df_mount_release(struct df_mount *m);
+
+/* HEALTHCHECK --interval/--timeout/--start-period/--start-interval values, as BuildKit reads them
+ * (Go durations: "30s", "1m30s", "1.5h", "250ms", "0"). -EINVAL on bad syntax, -ERANGE on overflow. */
+int df_duration_parse(const char *s, uint64_t *ret_ns);
+
+/* One EXPANDED EXPOSE word: "80", "80/tcp", "8000-8010/udp" (protocol case-insensitive, tcp by
+ * default). -EINVAL otherwise (an IP or a host:container mapping included). */
+struct df_port {
+        unsigned first, last; /* equal unless a range */
+        const char *proto;    /* static: "tcp", "udp" or "sctp" */
+};
+int df_port_parse(const char *s, struct df_port *ret);
 
 /* .dockerignore with BuildKit's (moby/patternmatcher) rules: one pattern a line, '#' comment lines,
  * blank lines skipped, surrounding whitespace trimmed, a leading '/' and a trailing '/' dropped, paths
@@ -263,6 +283,14 @@ struct df_check_opts {
 int df_check(const struct df_file *f, const struct df_check_opts *o, struct df_finding **ret, size_t *ret_n,
              struct cb_err *err);
 void df_findings_free(struct df_finding *v, size_t n);
+/* For `cubuild check`: appends the findings to out, as "FILE:LINE: rule: message" lines (line 0:
+ * "FILE: rule: message"), or with json as one array of {"file","line","rule","severity","message"}
+ * objects (severity "info"|"warning"|"error") and a final newline. -E2BIG past out->max. */
+int df_findings_format(const struct df_finding *v, size_t n, bool json, struct cb_buf *out);
+/* The check verdict: 1 when a finding is an error (or, with strict, a warning), else 0. */
+int df_findings_status(const struct df_finding *v, size_t n, bool strict);
+/* Appends "NAME  severity  description" lines for --list-rules. */
+int df_rules_format(bool json, struct cb_buf *out);
 size_t df_rules_count(void);
 const char *df_rule_name(size_t i);        /* borrowed, static */
 const char *df_rule_description(size_t i); /* borrowed, static, one line */

@@ -6,7 +6,6 @@
 #include "parser/internal.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +13,7 @@
 #define PATTERN_VALUE_MAX 4096u
 
 struct words {
-        struct df_vec v;   /* char * */
+        struct df_vec v; /* char * */
         struct cb_buf cur;
         bool inword;
 };
@@ -25,6 +24,7 @@ struct xp {
         size_t i, n;
         char esc;
         unsigned depth;
+        uint64_t steps; /* pattern matcher work so far */
         struct cb_err *err;
 };
 
@@ -82,7 +82,8 @@ static int add_plain(struct xp *x, struct cb_buf *out, struct words *w, char c)
         return 0;
 }
 
-static int process(struct xp *x, const char *stops, struct cb_buf *out, struct words *w, int *ret_stop);
+static int process(struct xp *x, const char *stops, struct cb_buf *out, struct words *w, int *ret_stop,
+                   bool raw_esc);
 
 static bool is_name_char(int c)
 {
@@ -111,14 +112,63 @@ static void read_name(struct xp *x, struct cb_buf *name)
                 (void) cb_buf_addc(name, (char) next(x));
 }
 
-static bool match_sub(const char *pat, const char *s, size_t len)
+/* BuildKit's pattern language for ${V#p} and friends: '*' any run, '?' one byte, '\\x' a literal x;
+ * everything else (brackets included) is literal. Greedy with one backtrack point: linear-ish. */
+static bool glob_match(const char *p, size_t pl, const char *s, size_t sl, uint64_t *steps)
 {
-        _cleanup_free_ char *t = cb_xstrndup(s, len);
-        return fnmatch(pat, t, 0) == 0;
+        size_t pi = 0, si = 0, star_p = (size_t) -1, star_s = 0;
+        while (si < sl) {
+                ++*steps;
+                if (pi < pl && p[pi] == '*') {
+                        star_p = ++pi;
+                        star_s = si;
+                        continue;
+                }
+                if (pi < pl) {
+                        char pc = p[pi];
+                        size_t adv = 1;
+                        if (pc == '\\' && pi + 1 < pl) {
+                                pc = p[pi + 1];
+                                adv = 2;
+                        } else if (pc == '?') {
+                                pi++;
+                                si++;
+                                continue;
+                        }
+                        if (pc == s[si]) {
+                                pi += adv;
+                                si++;
+                                continue;
+                        }
+                }
+                if (star_p == (size_t) -1)
+                        return false;
+                pi = star_p;
+                si = ++star_s;
+        }
+        while (pi < pl && p[pi] == '*')
+                pi++;
+        return pi == pl;
+}
+
+/* Pattern operators try many substrings; past this many matcher steps in one word they fail
+ * instead of spinning (a few tens of milliseconds of work). */
+#define PATTERN_STEP_BUDGET 20000000ull
+
+static bool match_sub(struct xp *x, const char *pat, const char *s, size_t len)
+{
+        return glob_match(pat, strlen(pat), s, len, &x->steps);
+}
+
+static int over_budget(struct xp *x)
+{
+        return cb_failc(x->err, -E2BIG, "pattern substitution too expensive (more than %llu matching steps)",
+                        (unsigned long long) PATTERN_STEP_BUDGET);
 }
 
 /* ${V#p} ${V##p} ${V%p} ${V%%p}: remove the shortest/longest matching prefix/suffix. */
-static int trim_pattern(struct xp *x, const char *val, const char *pat, bool suffix, bool longest, struct cb_buf *res)
+static int trim_pattern(struct xp *x, const char *val, const char *pat, bool suffix, bool longest,
+                        struct cb_buf *res)
 {
         size_t len = strlen(val);
         if (len > PATTERN_VALUE_MAX)
@@ -126,7 +176,9 @@ static int trim_pattern(struct xp *x, const char *val, const char *pat, bool suf
                                 PATTERN_VALUE_MAX);
         for (size_t k = 0; k <= len; k++) {
                 size_t cut = longest ? len - k : k; /* length removed */
-                bool m = suffix ? match_sub(pat, val + len - cut, cut) : match_sub(pat, val, cut);
+                bool m = suffix ? match_sub(x, pat, val + len - cut, cut) : match_sub(x, pat, val, cut);
+                if (x->steps > PATTERN_STEP_BUDGET)
+                        return over_budget(x);
                 if (m)
                         return cb_buf_add(res, suffix ? val : val + cut, len - cut) < 0 ? too_big(x) : 0;
         }
@@ -142,16 +194,21 @@ static int replace_pattern(struct xp *x, const char *val, const char *pat, const
         if (len > PATTERN_VALUE_MAX)
                 return cb_failc(x->err, -E2BIG, "value too long for a pattern operator (over %u bytes)",
                                 PATTERN_VALUE_MAX);
+        if (!*pat)
+                return cb_buf_adds(res, rep) < 0 || cb_buf_adds(res, val) < 0 ? too_big(x) : 0;
         for (size_t i = 0; i < len;) {
                 size_t mlen = 0;
                 bool m = false;
-                if (!done && *pat)
-                        for (size_t j = len; j > i; j--)
-                                if (match_sub(pat, val + i, j - i)) {
+                if (!done)
+                        for (size_t j = len; j > i; j--) {
+                                if (match_sub(x, pat, val + i, j - i)) {
                                         m = true;
                                         mlen = j - i;
                                         break;
                                 }
+                                if (x->steps > PATTERN_STEP_BUDGET)
+                                        return over_budget(x);
+                        }
                 if (m) {
                         if (cb_buf_adds(res, rep) < 0)
                                 return too_big(x);
@@ -206,8 +263,9 @@ static int dollar(struct xp *x, struct cb_buf *res)
                 c = next(x);
                 if (c != '-' && c != '+' && c != '?')
                         return c == -1 ? cb_failc(x->err, -EINVAL, "missing '}' in '${%s'", name.p)
-                                       : cb_failc(x->err, -EINVAL, "unsupported modifier (:%c) in substitution of '%s'",
-                                                  c, name.p);
+                                       : cb_failc(x->err, -EINVAL,
+                                                  "unsupported modifier (:%c) in substitution of '%s'", c,
+                                                  name.p);
         }
         _cleanup_(cb_buf_release) struct cb_buf word;
         cb_buf_init(&word, DF_EXPAND_MAX_OUTPUT);
@@ -216,7 +274,7 @@ static int dollar(struct xp *x, struct cb_buf *res)
         case '-':
         case '+':
         case '?': {
-                r = process(x, "}", &word, NULL, &stop);
+                r = process(x, "}", &word, NULL, &stop, false);
                 if (r < 0)
                         return r;
                 bool set = val && (!colon || *val);
@@ -242,7 +300,7 @@ static int dollar(struct xp *x, struct cb_buf *res)
                 bool longest = peek(x) == c;
                 if (longest)
                         next(x);
-                r = process(x, "}", &word, NULL, &stop);
+                r = process(x, "}", &word, NULL, &stop, true);
                 if (r < 0)
                         return r;
                 r = trim_pattern(x, val ? val : "", word.p, c == '%', longest, res);
@@ -252,21 +310,22 @@ static int dollar(struct xp *x, struct cb_buf *res)
                 bool all = peek(x) == '/';
                 if (all)
                         next(x);
-                r = process(x, "/}", &word, NULL, &stop);
+                r = process(x, "/}", &word, NULL, &stop, true);
                 if (r < 0)
                         return r;
+                if (stop != '/')
+                        return cb_failc(x->err, -EINVAL, "missing '/' in ${%s/pattern/replacement}", name.p);
                 _cleanup_(cb_buf_release) struct cb_buf rep;
                 cb_buf_init(&rep, DF_EXPAND_MAX_OUTPUT);
-                if (stop == '/') {
-                        r = process(x, "}", &rep, NULL, &stop);
-                        if (r < 0)
-                                return r;
-                }
+                r = process(x, "}", &rep, NULL, &stop, true);
+                if (r < 0)
+                        return r;
                 r = replace_pattern(x, val ? val : "", word.p, rep.p, all, res);
                 break;
         }
         default:
-                return cb_failc(x->err, -EINVAL, "unsupported modifier (%c) in substitution of '%s'", c, name.p);
+                return cb_failc(x->err, -EINVAL, "unsupported modifier (%c) in substitution of '%s'", c,
+                                name.p);
         }
         if (r < 0)
                 return r;
@@ -274,7 +333,8 @@ static int dollar(struct xp *x, struct cb_buf *res)
         return 0;
 }
 
-static int add_expansion(struct xp *x, struct cb_buf *out, struct words *w, const struct cb_buf *val, bool quoted)
+static int add_expansion(struct xp *x, struct cb_buf *out, struct words *w, const struct cb_buf *val,
+                         bool quoted)
 {
         for (size_t k = 0; k < val->len; k++) {
                 int r = quoted ? add_raw(x, out, w, val->p[k]) : add_plain(x, out, w, val->p[k]);
@@ -296,7 +356,8 @@ static int expand_dollar_into(struct xp *x, struct cb_buf *out, struct words *w,
 
 /* Processes until one of stops (consumed, reported in *ret_stop) or the end (stops must be NULL or
  * "" then, else it is a missing-'}' error). */
-static int process(struct xp *x, const char *stops, struct cb_buf *out, struct words *w, int *ret_stop)
+static int process(struct xp *x, const char *stops, struct cb_buf *out, struct words *w, int *ret_stop,
+                   bool raw_esc)
 {
         int c, r;
 
@@ -311,14 +372,18 @@ static int process(struct xp *x, const char *stops, struct cb_buf *out, struct w
                         c = next(x);
                         if (c == -1)
                                 break;
-                        r = add_raw(x, out, w, (char) c);
+                        /* pattern words keep the escape so the matcher sees a literal */
+                        r = raw_esc ? add_raw(x, out, w, '\\') : 0;
+                        if (r >= 0)
+                                r = add_raw(x, out, w, (char) c);
                 } else if (c == '\'') {
                         if (w)
                                 w->inword = true;
                         while ((c = next(x)) != '\'') {
                                 if (c == -1)
-                                        return cb_failc(x->err, -EINVAL,
-                                                        "unexpected end of text looking for the closing single quote");
+                                        return cb_failc(
+                                            x->err, -EINVAL,
+                                            "unexpected end of text looking for the closing single quote");
                                 if ((r = add_raw(x, out, w, (char) c)) < 0)
                                         return r;
                         }
@@ -329,13 +394,15 @@ static int process(struct xp *x, const char *stops, struct cb_buf *out, struct w
                         r = 0;
                         while ((c = next(x)) != '"') {
                                 if (c == -1)
-                                        return cb_failc(x->err, -EINVAL,
-                                                        "unexpected end of text looking for the closing double quote");
+                                        return cb_failc(
+                                            x->err, -EINVAL,
+                                            "unexpected end of text looking for the closing double quote");
                                 if (c == (unsigned char) x->esc) {
                                         int d = next(x);
                                         if (d == -1)
                                                 return cb_failc(x->err, -EINVAL,
-                                                                "unexpected end of text looking for the closing double quote");
+                                                                "unexpected end of text looking for the "
+                                                                "closing double quote");
                                         if (d != '"' && d != '$' && d != (unsigned char) x->esc)
                                                 r = add_raw(x, out, w, (char) c);
                                         if (r >= 0)
@@ -363,11 +430,14 @@ static int run(const struct df_vars *v, const char *raw, char escape, struct cb_
                struct cb_err *err)
 {
         struct xp x = {
-                .vars = v, .s = raw ? raw : "", .n = raw ? strlen(raw) : 0,
-                .esc = escape ? escape : '\\', .err = err,
+            .vars = v,
+            .s = raw ? raw : "",
+            .n = raw ? strlen(raw) : 0,
+            .esc = escape ? escape : '\\',
+            .err = err,
         };
         int stop = 0;
-        return process(&x, NULL, out, w, &stop);
+        return process(&x, NULL, out, w, &stop, false);
 }
 
 int df_expand_word(const struct df_vars *v, const char *raw, char escape, char **ret, struct cb_err *err)
@@ -395,7 +465,7 @@ int df_expand_words(const struct df_vars *v, const char *raw, char escape, char 
                     struct cb_err *err)
 {
         _cleanup_(cb_buf_release) struct cb_buf out;
-        struct words w = { .inword = false };
+        struct words w = {.inword = false};
         int r;
 
         cb_buf_init(&out, DF_EXPAND_MAX_OUTPUT);

@@ -2,6 +2,7 @@
 #include "parser/df.h"
 #include "parser/internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +46,58 @@ long df_file_stage_by_name(const struct df_file *f, const char *name)
                         return -1;
                 return (long) idx;
         }
-        for (size_t i = 0; i < f->nstages; i++)
-                if (f->stages[i].name && strcasecmp(f->stages[i].name, name) == 0)
-                        return (long) i;
-        return -1;
+        return df_stage_lookup(f, name);
+}
+
+static uint64_t hash_nocase(const char *s)
+{
+        uint64_t h = 1469598103934665603ull; /* FNV-1a */
+        for (; *s; s++) {
+                h ^= (unsigned char) tolower((unsigned char) *s);
+                h *= 1099511628211ull;
+        }
+        return h;
+}
+
+long df_stage_lookup(const struct df_file *f, const char *name)
+{
+        if (!f->name_cap || !name)
+                return -1;
+        for (size_t i = hash_nocase(name) & (f->name_cap - 1);; i = (i + 1) & (f->name_cap - 1)) {
+                const struct df_stage_slot *sl = &f->name_index[i];
+                if (!sl->name)
+                        return -1;
+                if (strcasecmp(sl->name, name) == 0)
+                        return sl->idx;
+        }
+}
+
+static void slot_put(struct df_stage_slot *tab, size_t cap, const char *name, long idx)
+{
+        for (size_t i = hash_nocase(name) & (cap - 1);; i = (i + 1) & (cap - 1))
+                if (!tab[i].name) {
+                        tab[i].name = name;
+                        tab[i].idx = idx;
+                        return;
+                }
+}
+
+void df_stage_index_add(struct df_file *f, const char *name, long idx)
+{
+        if (df_stage_lookup(f, name) >= 0)
+                return; /* the first stage of a name wins (a duplicate is a lint error) */
+        if ((f->name_used + 1) * 2 > f->name_cap) {
+                size_t cap = f->name_cap ? f->name_cap * 2 : 16;
+                struct df_stage_slot *tab = cb_xcalloc(cap, sizeof(*tab));
+                for (size_t i = 0; i < f->name_cap; i++)
+                        if (f->name_index[i].name)
+                                slot_put(tab, cap, f->name_index[i].name, f->name_index[i].idx);
+                free(f->name_index);
+                f->name_index = tab;
+                f->name_cap = cap;
+        }
+        slot_put(f->name_index, f->name_cap, name, idx);
+        f->name_used++;
 }
 
 size_t df_file_nmeta_args(const struct df_file *f)
@@ -81,9 +130,9 @@ char df_file_escape(const struct df_file *f)
 
 bool df_arg_is_predefined(const char *name)
 {
-        static const char *const names[] = { "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
-                                             "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",
-                                             "ALL_PROXY",  "all_proxy" };
+        static const char *const names[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
+                                            "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",
+                                            "ALL_PROXY",  "all_proxy"};
         for (size_t i = 0; name && i < CB_ARRAY_SIZE(names); i++)
                 if (strcmp(names[i], name) == 0)
                         return true;
@@ -92,8 +141,8 @@ bool df_arg_is_predefined(const char *name)
 
 bool df_arg_is_platform(const char *name)
 {
-        static const char *const names[] = { "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
-                                             "BUILDPLATFORM",  "BUILDOS",  "BUILDARCH",  "BUILDVARIANT" };
+        static const char *const names[] = {"TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
+                                            "BUILDPLATFORM",  "BUILDOS",  "BUILDARCH",  "BUILDVARIANT"};
         for (size_t i = 0; name && i < CB_ARRAY_SIZE(names); i++)
                 if (strcmp(names[i], name) == 0)
                         return true;
@@ -131,8 +180,8 @@ static int apply_pair(const struct df_file *f, const struct df_instr *in, const 
         return 0;
 }
 
-int df_file_meta_scope(const struct df_file *f, const struct df_vars *build_args, const struct df_vars *auto_args,
-                       struct df_vars **ret, struct cb_err *err)
+int df_file_meta_scope(const struct df_file *f, const struct df_vars *build_args,
+                       const struct df_vars *auto_args, struct df_vars **ret, struct cb_err *err)
 {
         struct df_vars *scope = df_vars_copy(auto_args);
         for (size_t i = 0; i < f->ninstr && (f->nstages == 0 || i < f->stages[0].from); i++) {

@@ -122,8 +122,8 @@ static int compile(struct pattern *pt, struct cb_err *err, const char *name)
                                 j++;
                         if (j >= n) {
                                 cb_buf_release(&re);
-                                return cb_failc(err, -EINVAL, "%s:%u: bad pattern '%s': unterminated '['", name,
-                                                pt->line, s);
+                                return cb_failc(err, -EINVAL, "%s:%u: bad pattern '%s': unterminated '['",
+                                                name, pt->line, s);
                         }
                         (void) cb_buf_addc(&re, '[');
                         size_t k = i + 1;
@@ -141,8 +141,8 @@ static int compile(struct pattern *pt, struct cb_err *err, const char *name)
                 } else if (c == '\\') {
                         if (i + 1 >= n) {
                                 cb_buf_release(&re);
-                                return cb_failc(err, -EINVAL, "%s:%u: bad pattern '%s': trailing '\\'", name, pt->line,
-                                                s);
+                                return cb_failc(err, -EINVAL, "%s:%u: bad pattern '%s': trailing '\\'", name,
+                                                pt->line, s);
                         }
                         c = s[++i];
                         if (strchr(".+()|{}^$*?[]\\", c))
@@ -207,7 +207,8 @@ int df_ignore_parse(struct cb_str text, const char *name, struct df_ignore **ret
                 }
                 if (ig->n >= IGNORE_MAX_PATTERNS) {
                         df_ignore_free(ig);
-                        return cb_failc(err, -E2BIG, "%s:%u: more than %u patterns", name, line, IGNORE_MAX_PATTERNS);
+                        return cb_failc(err, -E2BIG, "%s:%u: more than %u patterns", name, line,
+                                        IGNORE_MAX_PATTERNS);
                 }
                 char *clean = clean_path(l.p, l.len);
                 if (clean[0] == '/' && clean[1]) {

@@ -11,24 +11,24 @@
 #include <strings.h>
 
 static const char *const kind_names[DF_INSTR_KIND_COUNT] = {
-        [DF_INSTR_FROM] = "FROM",
-        [DF_INSTR_RUN] = "RUN",
-        [DF_INSTR_CMD] = "CMD",
-        [DF_INSTR_LABEL] = "LABEL",
-        [DF_INSTR_MAINTAINER] = "MAINTAINER",
-        [DF_INSTR_EXPOSE] = "EXPOSE",
-        [DF_INSTR_ENV] = "ENV",
-        [DF_INSTR_ADD] = "ADD",
-        [DF_INSTR_COPY] = "COPY",
-        [DF_INSTR_ENTRYPOINT] = "ENTRYPOINT",
-        [DF_INSTR_VOLUME] = "VOLUME",
-        [DF_INSTR_USER] = "USER",
-        [DF_INSTR_WORKDIR] = "WORKDIR",
-        [DF_INSTR_ARG] = "ARG",
-        [DF_INSTR_ONBUILD] = "ONBUILD",
-        [DF_INSTR_STOPSIGNAL] = "STOPSIGNAL",
-        [DF_INSTR_HEALTHCHECK] = "HEALTHCHECK",
-        [DF_INSTR_SHELL] = "SHELL",
+    [DF_INSTR_FROM] = "FROM",
+    [DF_INSTR_RUN] = "RUN",
+    [DF_INSTR_CMD] = "CMD",
+    [DF_INSTR_LABEL] = "LABEL",
+    [DF_INSTR_MAINTAINER] = "MAINTAINER",
+    [DF_INSTR_EXPOSE] = "EXPOSE",
+    [DF_INSTR_ENV] = "ENV",
+    [DF_INSTR_ADD] = "ADD",
+    [DF_INSTR_COPY] = "COPY",
+    [DF_INSTR_ENTRYPOINT] = "ENTRYPOINT",
+    [DF_INSTR_VOLUME] = "VOLUME",
+    [DF_INSTR_USER] = "USER",
+    [DF_INSTR_WORKDIR] = "WORKDIR",
+    [DF_INSTR_ARG] = "ARG",
+    [DF_INSTR_ONBUILD] = "ONBUILD",
+    [DF_INSTR_STOPSIGNAL] = "STOPSIGNAL",
+    [DF_INSTR_HEALTHCHECK] = "HEALTHCHECK",
+    [DF_INSTR_SHELL] = "SHELL",
 };
 
 const char *df_instr_kind_name(enum df_instr_kind k)
@@ -107,12 +107,13 @@ const char *df_kind_suggest(const char *p, size_t len)
 
 bool df_flag_allowed(enum df_instr_kind kind, const char *name)
 {
-        static const char *const from[] = { "platform", NULL };
-        static const char *const run[] = { "mount", "network", "security", "device", NULL };
-        static const char *const copy[] = { "from", "chown", "chmod", "link", "exclude", "parents", NULL };
-        static const char *const add[] = { "chown", "chmod", "link", "exclude", "checksum", "keep-git-dir", "unpack",
-                                           NULL };
-        static const char *const hc[] = { "interval", "timeout", "start-period", "start-interval", "retries", NULL };
+        static const char *const from[] = {"platform", NULL};
+        static const char *const run[] = {"mount", "network", "security", "device", NULL};
+        static const char *const copy[] = {"from", "chown", "chmod", "link", "exclude", "parents", NULL};
+        static const char *const add[] = {"chown",    "chmod",        "link",   "exclude",
+                                          "checksum", "keep-git-dir", "unpack", NULL};
+        static const char *const hc[] = {"interval",       "timeout", "start-period",
+                                         "start-interval", "retries", NULL};
         const char *const *list = NULL;
         switch (kind) {
         case DF_INSTR_FROM:
@@ -291,11 +292,24 @@ static void one_arg(struct ctx *c, struct cb_str rest)
         c->in->nargs = 1;
 }
 
+/* BuildKit's parseStringsWhitespaceDelimited: plain whitespace split, quotes not honoured (so
+ * COPY "a b" /x is three words; paths with spaces need the JSON form, as the reference says). */
 static void words_args(struct ctx *c, struct cb_str rest)
 {
         struct df_vec w;
+        size_t i = 0;
         df_vec_init(&w, sizeof(char *));
-        df_split_words(&c->f->arena, rest.p, rest.len, c->f->escape, &w);
+        for (;;) {
+                while (i < rest.len && df_isspace(rest.p[i]))
+                        i++;
+                if (i >= rest.len)
+                        break;
+                size_t e = i;
+                while (e < rest.len && !df_isspace(rest.p[e]))
+                        e++;
+                *(char **) df_vec_push(&w) = df_arena_strndup(&c->f->arena, rest.p + i, e - i);
+                i = e;
+        }
         c->in->nargs = w.n;
         *(char **) df_vec_push(&w) = NULL;
         c->in->args = df_vec_to_arena(&w, &c->f->arena);
@@ -306,7 +320,8 @@ static int maybe_json_cmd(struct ctx *c, struct cb_str rest)
         if (parse_json(c, rest))
                 return 0;
         if (looks_like_json(rest))
-                return fail(c, "%s: bad JSON array: %.*s", df_instr_kind_name(c->in->kind), (int) rest.len, rest.p);
+                return fail(c, "%s: bad JSON array: %.*s", df_instr_kind_name(c->in->kind), (int) rest.len,
+                            rest.p);
         one_arg(c, rest);
         return 0;
 }
@@ -316,7 +331,8 @@ static int maybe_json_list(struct ctx *c, struct cb_str rest)
         if (parse_json(c, rest))
                 return 0;
         if (looks_like_json(rest))
-                return fail(c, "%s: bad JSON array: %.*s", df_instr_kind_name(c->in->kind), (int) rest.len, rest.p);
+                return fail(c, "%s: bad JSON array: %.*s", df_instr_kind_name(c->in->kind), (int) rest.len,
+                            rest.p);
         words_args(c, rest);
         return 0;
 }
@@ -350,7 +366,8 @@ static int name_val(struct ctx *c, struct cb_str rest)
                 for (size_t i = 0; i < w.n; i++) {
                         char *eq = strchr(words[i], '=');
                         if (!eq) {
-                                r = fail(c, "%s: can't find '=' in '%s' (the form is name=value)", kw, words[i]);
+                                r = fail(c, "%s: can't find '=' in '%s' (the form is name=value)", kw,
+                                         words[i]);
                                 goto out;
                         }
                         if (eq == words[i]) {
@@ -424,6 +441,16 @@ static int parse_healthcheck(struct ctx *c, struct cb_str rest)
                 const struct df_flag *fl = &c->in->flags[i];
                 if (!fl->value || !*fl->value)
                         return fail(c, "HEALTHCHECK: --%s needs a value", fl->name);
+                if (strcmp(fl->name, "retries") != 0 && !strchr(fl->value, '$')) {
+                        uint64_t ns;
+                        if (df_duration_parse(fl->value, &ns) < 0)
+                                return fail(c, "HEALTHCHECK: --%s='%s' is not a duration (e.g. 30s, 1m30s)",
+                                            fl->name, fl->value);
+                        /* BuildKit: a non-zero value below 1ms is refused */
+                        if (ns && ns < 1000000)
+                                return fail(c, "HEALTHCHECK: --%s='%s' is shorter than 1ms", fl->name,
+                                            fl->value);
+                }
                 if (strcmp(fl->name, "retries") == 0) {
                         uint64_t n;
                         if (!strchr(fl->value, '$') && cb_parse_u64(cb_str_c(fl->value), 1000000000, &n) < 0)
@@ -453,7 +480,7 @@ static int parse_onbuild(struct ctx *c, struct cb_str rest, int depth)
         inner->keyword = df_arena_strndup(&c->f->arena, rest.p, k);
         inner->heredocs = c->in->heredocs;
         inner->nheredocs = c->in->nheredocs;
-        struct ctx ic = { .f = c->f, .in = inner, .err = c->err };
+        struct ctx ic = {.f = c->f, .in = inner, .err = c->err};
         struct cb_str irest = cb_str_from(rest.p + k, rest.len - k);
         int r = build(&ic, irest, depth + 1);
         if (r < 0)
@@ -486,7 +513,8 @@ static int build(struct ctx *c, struct cb_str rest, int depth)
                 if (in->nargs == 3 && strcasecmp(in->args[1], "AS") == 0)
                         return 0;
                 if (in->nargs != 1)
-                        return fail(c, "FROM requires either one argument (the image) or three (image AS name)");
+                        return fail(c,
+                                    "FROM requires either one argument (the image) or three (image AS name)");
                 return 0;
         case DF_INSTR_RUN:
         case DF_INSTR_CMD:
@@ -494,7 +522,8 @@ static int build(struct ctx *c, struct cb_str rest, int depth)
                 return maybe_json_cmd(c, rest);
         case DF_INSTR_SHELL:
                 if (!parse_json(c, rest))
-                        return fail(c, "SHELL requires the arguments in JSON form, e.g. [\"/bin/bash\", \"-c\"]");
+                        return fail(
+                            c, "SHELL requires the arguments in JSON form, e.g. [\"/bin/bash\", \"-c\"]");
                 if (!in->nargs)
                         return fail(c, "SHELL requires at least one argument");
                 return 0;
@@ -535,8 +564,8 @@ static int build(struct ctx *c, struct cb_str rest, int depth)
         return fail(c, "unknown instruction kind");
 }
 
-int df_instr_build(struct df_file *f, struct cb_str text, unsigned start, unsigned end, struct df_vec *heredocs,
-                   struct df_instr **ret, struct cb_err *err)
+int df_instr_build(struct df_file *f, struct cb_str text, unsigned start, unsigned end,
+                   struct df_vec *heredocs, struct df_instr **ret, struct cb_err *err)
 {
         size_t k = 0;
         while (k < text.len && !df_isspace(text.p[k]))
@@ -546,9 +575,10 @@ int df_instr_build(struct df_file *f, struct cb_str text, unsigned start, unsign
                 const char *s = df_kind_suggest(text.p, k);
                 size_t show = k > 64 ? 64 : k;
                 if (s)
-                        return cb_failc(err, -EINVAL, "%s:%u: unknown instruction '%.*s' (did you mean %s?)", f->name,
-                                        start, (int) show, text.p, s);
-                return cb_failc(err, -EINVAL, "%s:%u: unknown instruction '%.*s'", f->name, start, (int) show, text.p);
+                        return cb_failc(err, -EINVAL, "%s:%u: unknown instruction '%.*s' (did you mean %s?)",
+                                        f->name, start, (int) show, text.p, s);
+                return cb_failc(err, -EINVAL, "%s:%u: unknown instruction '%.*s'", f->name, start, (int) show,
+                                text.p);
         }
         struct df_instr *in = df_arena_alloc(&f->arena, sizeof(*in));
         in->kind = (enum df_instr_kind) kind;
@@ -558,7 +588,7 @@ int df_instr_build(struct df_file *f, struct cb_str text, unsigned start, unsign
         in->keyword = df_arena_strndup(&f->arena, text.p, k);
         in->nheredocs = heredocs->n;
         in->heredocs = df_vec_to_arena(heredocs, &f->arena);
-        struct ctx c = { .f = f, .in = in, .err = err };
+        struct ctx c = {.f = f, .in = in, .err = err};
         int r = build(&c, cb_str_from(in->text + k, text.len - k), 0);
         if (r < 0)
                 return r;

@@ -21,7 +21,7 @@ struct df_vec {
         size_t n, cap, size;
 };
 void df_vec_init(struct df_vec *vec, size_t size);
-void *df_vec_push(struct df_vec *vec); /* zeroed slot */
+void *df_vec_push(struct df_vec *vec);                         /* zeroed slot */
 void *df_vec_to_arena(struct df_vec *vec, struct df_arena *a); /* copies, then releases vec */
 void df_vec_release(struct df_vec *vec);
 
@@ -32,6 +32,13 @@ struct df_file {
         size_t ninstr, instr_cap;
         struct df_stage *stages;
         size_t nstages, stage_cap;
+        /* stage name -> index of the first stage so named (open addressing, lower-case keys), so
+         * that name lookups stay O(1) in files with thousands of stages */
+        struct df_stage_slot {
+                const char *name;
+                long idx;
+        } * name_index;
+        size_t name_cap, name_used;
         struct df_kv *meta;
         size_t nmeta, meta_cap;
         char *directive_syntax, *directive_escape, *directive_check;
@@ -40,6 +47,10 @@ struct df_file {
         size_t nempty_cont, empty_cont_cap;
         char escape;
 };
+
+/* Index of the first stage named name (case-insensitive), or -1. */
+long df_stage_lookup(const struct df_file *f, const char *name);
+void df_stage_index_add(struct df_file *f, const char *name, long idx);
 
 /* Flag allowlist: whether kind accepts --name. */
 bool df_flag_allowed(enum df_instr_kind kind, const char *name);

@@ -12,6 +12,12 @@ struct df_lint {
         bool error_all;
         struct df_finding *v;
         size_t n, cap;
+        size_t *stage_of; /* per instruction: its stage (meta ARGs: 0) */
+        /* lazily computed, freed by df_check: the global ARG scope and each stage's image */
+        struct df_vars *meta;
+        bool meta_done;
+        char **stage_img;
+        bool *stage_img_done;
 };
 
 struct df_lint_rule {
@@ -26,15 +32,16 @@ extern const size_t df_lint_nrules;
 
 /* Adds a finding for the running rule; severity < 0 takes the rule's default. */
 void df_lint_report(struct df_lint *l, unsigned line, int severity, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 unsigned df_lint_check_line(const struct df_file *f);
 /* Lines where a continued instruction had an empty line (BuildKit's NoEmptyContinuation). */
 size_t df_lint_nempty_continuations(const struct df_file *f);
 unsigned df_lint_empty_continuation(const struct df_file *f, size_t i);
 
-/* The image a stage builds on, following FROM <stage> chains; NULL for a $VAR base. Borrowed. */
-const char *df_lint_stage_image(const struct df_file *f, size_t stage);
+/* The image a stage builds on, following FROM <stage> chains, a $VAR base expanded with the ARG
+ * defaults; NULL when that fails or gives nothing. Borrowed: valid until df_check() returns. */
+const char *df_lint_stage_image(struct df_lint *l, size_t stage);
 /* Splits an image reference into repository (lower-cased, docker.io/library/ removed) and tag
  * (NULL when absent); *ret_digest says whether it carries @sha256:... Owned strings. */
 void df_lint_split_ref(const char *ref, char **ret_repo, char **ret_tag, bool *ret_digest);

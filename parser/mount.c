@@ -62,8 +62,8 @@ static int parse_field(struct df_mount *m, bool *ro_set, char *field, struct cb_
                 else if (strcmp(v, "ssh") == 0)
                         m->type = DF_MOUNT_SSH;
                 else
-                        return cb_failc(err, -EINVAL, "--mount: unknown type '%s' (bind, cache, tmpfs, secret or ssh)",
-                                        v);
+                        return cb_failc(err, -EINVAL,
+                                        "--mount: unknown type '%s' (bind, cache, tmpfs, secret or ssh)", v);
                 return 0;
         }
         if (strcasecmp(k, "readonly") == 0 || strcasecmp(k, "ro") == 0) {
@@ -131,7 +131,7 @@ static int parse_field(struct df_mount *m, bool *ro_set, char *field, struct cb_
 
 int df_mount_parse(const char *value, struct df_mount *ret, struct cb_err *err)
 {
-        struct df_mount m = { .type = DF_MOUNT_BIND };
+        struct df_mount m = {.type = DF_MOUNT_BIND};
         _cleanup_free_ char *copy = cb_xstrdup(value ? value : "");
         bool ro_set = false;
         char *save = NULL;

@@ -46,13 +46,14 @@ static struct cb_str rtrim(struct cb_str s)
         return s;
 }
 
-/* A line ending in the escape char (then only blanks) continues on the next line. */
+/* A line ending in the escape char (then only blanks) continues on the next line, unless that escape
+ * char is itself escaped ("C:\\" ends the instruction): BuildKit's ([^\\])\\[ \t]*$|^\\[ \t]*$. */
 static bool strip_continuation(struct cb_str *s, char escape)
 {
         size_t n = s->len;
         while (n && (s->p[n - 1] == ' ' || s->p[n - 1] == '\t'))
                 n--;
-        if (n && s->p[n - 1] == escape) {
+        if (n && s->p[n - 1] == escape && (n == 1 || s->p[n - 2] != escape)) {
                 s->len = n - 1;
                 return true;
         }
@@ -112,15 +113,16 @@ static int parse_directives(struct df_file *f, struct lexer *lx, struct cb_err *
                         return 0;
                 }
                 if (*slot)
-                        return cb_failc(err, -EINVAL, "%s:%u: only one '%.*s' parser directive can be used", f->name,
-                                        no, (int) k.len, k.p);
+                        return cb_failc(err, -EINVAL, "%s:%u: only one '%.*s' parser directive can be used",
+                                        f->name, no, (int) k.len, k.p);
                 *slot = df_arena_strndup(&f->arena, v.p, v.len);
                 if (slot == &f->directive_check)
                         f->directive_check_line = no;
                 if (slot == &f->directive_escape) {
                         if (v.len != 1 || (v.p[0] != '\\' && v.p[0] != '`'))
-                                return cb_failc(err, -EINVAL, "%s:%u: invalid escape '%.*s': must be '\\' or '`'",
-                                                f->name, no, (int) v.len, v.p);
+                                return cb_failc(err, -EINVAL,
+                                                "%s:%u: invalid escape '%.*s': must be '\\' or '`'", f->name,
+                                                no, (int) v.len, v.p);
                         f->escape = v.p[0];
                 }
         }
@@ -176,7 +178,8 @@ static int find_markers(const char *s, size_t len, char escape, struct df_vec *r
                         continue;
                 struct marker *m = df_vec_push(ret);
                 if (ret->n > DF_MAX_HEREDOCS)
-                        return cb_failc(err, -E2BIG, "more than %u heredocs in one instruction", DF_MAX_HEREDOCS);
+                        return cb_failc(err, -E2BIG, "more than %u heredocs in one instruction",
+                                        DF_MAX_HEREDOCS);
                 m->strip_tabs = strip;
                 m->delim = cb_str_from(s + k, we - k);
                 m->quoted = memchr(m->delim.p, '\'', m->delim.len) || memchr(m->delim.p, '"', m->delim.len);
@@ -228,8 +231,10 @@ static int read_heredocs(struct df_file *f, struct lexer *lx, const struct df_ve
                                                 h->delim);
                 }
                 if (!done)
-                        return cb_failc(err, -EINVAL, "%s:%u: unterminated heredoc '%s' (no line '%s' before the end of the file)",
-                                        f->name, start, h->delim, h->delim);
+                        return cb_failc(
+                            err, -EINVAL,
+                            "%s:%u: unterminated heredoc '%s' (no line '%s' before the end of the file)",
+                            f->name, start, h->delim, h->delim);
                 h->body = df_arena_strndup(&f->arena, body.p, body.len);
         }
         return 0;
@@ -241,8 +246,8 @@ static bool kind_has_heredocs(int kind)
 }
 
 /* implemented in instr.c */
-int df_instr_build(struct df_file *f, struct cb_str text, unsigned start, unsigned end, struct df_vec *heredocs,
-                   struct df_instr **ret, struct cb_err *err);
+int df_instr_build(struct df_file *f, struct cb_str text, unsigned start, unsigned end,
+                   struct df_vec *heredocs, struct df_instr **ret, struct cb_err *err);
 
 static void push_instr(struct df_file *f, struct df_instr *in)
 {
@@ -258,7 +263,8 @@ static bool valid_stage_name(const char *s)
         if (!(*s >= 'a' && *s <= 'z'))
                 return false;
         for (s++; *s; s++)
-                if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+                      *s == '.'))
                         return false;
         return true;
 }
@@ -282,19 +288,17 @@ static int add_stage(struct df_file *f, const struct df_instr *in, struct cb_err
                         *p = (char) tolower((unsigned char) *p);
                 if (!valid_stage_name(n))
                         return cb_failc(err, -EINVAL,
-                                        "%s:%u: invalid stage name '%s': it must start with a letter and hold only letters, digits, '-', '_' and '.'",
+                                        "%s:%u: invalid stage name '%s': it must start with a letter and "
+                                        "hold only letters, digits, '-', '_' and '.'",
                                         f->name, in->start_line, in->args[2]);
                 st->name = n;
         }
-        st->base_stage = -1;
-        for (size_t i = 0; i < f->nstages; i++)
-                if (f->stages[i].name && strcasecmp(f->stages[i].name, st->base) == 0) {
-                        st->base_stage = (long) i;
-                        break;
-                }
+        st->base_stage = df_stage_lookup(f, st->base);
         if (st->base_stage < 0 && st->name && strcasecmp(st->name, st->base) == 0)
-                return cb_failc(err, -EINVAL, "%s:%u: stage '%s' refers to itself in FROM", f->name, in->start_line,
-                                st->name);
+                return cb_failc(err, -EINVAL, "%s:%u: stage '%s' refers to itself in FROM", f->name,
+                                in->start_line, st->name);
+        if (st->name)
+                df_stage_index_add(f, st->name, (long) f->nstages);
         f->nstages++;
         return 0;
 }
@@ -319,7 +323,8 @@ static int check_stage_refs(struct df_file *f, struct cb_err *err)
                         for (size_t t = s + 1; t < f->nstages; t++)
                                 if (f->stages[t].name && strcasecmp(f->stages[t].name, st->base) == 0)
                                         return cb_failc(err, -EINVAL,
-                                                        "%s:%u: FROM '%s' refers to a later stage (line %u); stages can only build on earlier ones",
+                                                        "%s:%u: FROM '%s' refers to a later stage (line %u); "
+                                                        "stages can only build on earlier ones",
                                                         f->name, st->line, st->base, f->stages[t].line);
                 }
                 for (size_t i = st->first; i < st->first + st->n; i++) {
@@ -334,18 +339,19 @@ static int check_stage_refs(struct df_file *f, struct cb_err *err)
                                 uint64_t idx;
                                 if (cb_parse_u64(cb_str_c(from), UINT64_MAX, &idx) < 0 || idx >= s)
                                         return cb_failc(err, -EINVAL,
-                                                        "%s:%u: %s --from=%s: no stage %s before this one (stages count from 0, this is stage %zu)",
+                                                        "%s:%u: %s --from=%s: no stage %s before this one "
+                                                        "(stages count from 0, this is stage %zu)",
                                                         f->name, in->start_line, kw, from, from, s);
                                 continue;
                         }
-                        if (st->name && strcasecmp(st->name, from) == 0)
+                        long t = df_stage_lookup(f, from);
+                        if (t == (long) s || (st->name && strcasecmp(st->name, from) == 0))
                                 return cb_failc(err, -EINVAL, "%s:%u: %s --from='%s' refers to its own stage",
                                                 f->name, in->start_line, kw, from);
-                        for (size_t t = s + 1; t < f->nstages; t++)
-                                if (f->stages[t].name && strcasecmp(f->stages[t].name, from) == 0)
-                                        return cb_failc(err, -EINVAL,
-                                                        "%s:%u: %s --from='%s' refers to a later stage (line %u)",
-                                                        f->name, in->start_line, kw, from, f->stages[t].line);
+                        if (t > (long) s)
+                                return cb_failc(err, -EINVAL,
+                                                "%s:%u: %s --from='%s' refers to a later stage (line %u)",
+                                                f->name, in->start_line, kw, from, f->stages[t].line);
                 }
         }
         return 0;
@@ -376,8 +382,8 @@ static int parse_body(struct df_file *f, struct lexer *lx, struct cb_err *err)
                         if (!lt.len) {
                                 if (f->nempty_cont == f->empty_cont_cap) {
                                         f->empty_cont_cap = f->empty_cont_cap ? f->empty_cont_cap * 2 : 8;
-                                        f->empty_cont = cb_xrealloc(f->empty_cont,
-                                                                    f->empty_cont_cap * sizeof(*f->empty_cont));
+                                        f->empty_cont = cb_xrealloc(
+                                            f->empty_cont, f->empty_cont_cap * sizeof(*f->empty_cont));
                                 }
                                 f->empty_cont[f->nempty_cont++] = no;
                                 continue;
@@ -391,32 +397,31 @@ static int parse_body(struct df_file *f, struct lexer *lx, struct cb_err *err)
 
                 markers.n = 0;
                 heredocs.n = 0;
-                size_t kwlen = 0;
-                while (kwlen < text.len && !df_isspace(text.p[kwlen]))
-                        kwlen++;
-                int kind = df_kind_from_keyword(text.p, kwlen);
-                if (kind == DF_INSTR_ONBUILD) {
-                        /* ONBUILD RUN <<EOF ... carries its heredoc too */
-                        struct cb_str inner = ltrim(cb_str_from(text.p + kwlen, text.len - kwlen));
-                        size_t ik = 0;
-                        while (ik < inner.len && !df_isspace(inner.p[ik]))
-                                ik++;
-                        kind = df_kind_from_keyword(inner.p, ik);
-                }
-                if (kind >= 0 && kind_has_heredocs(kind)) {
+                struct df_instr *in;
+                r = df_instr_build(f, text, start, end, &heredocs, &in, err);
+                if (r < 0)
+                        goto out;
+                /* heredocs belong to RUN/COPY/ADD (also under ONBUILD) in shell form only, as in
+                 * BuildKit's canContainHeredoc(); their bodies follow the instruction's last line */
+                struct df_instr *h = in->kind == DF_INSTR_ONBUILD ? (struct df_instr *) in->onbuild : in;
+                if (h && kind_has_heredocs(h->kind) && !h->json) {
+                        size_t kwlen = strlen(in->keyword);
                         r = find_markers(text.p + kwlen, text.len - kwlen, f->escape, &markers, err);
                         if (r < 0) {
                                 cb_wrap(err, "%s:%u", f->name, start);
                                 goto out;
                         }
-                        r = read_heredocs(f, lx, &markers, start, &end, &heredocs, err);
-                        if (r < 0)
-                                goto out;
+                        if (markers.n) {
+                                r = read_heredocs(f, lx, &markers, start, &end, &heredocs, err);
+                                if (r < 0)
+                                        goto out;
+                                h->nheredocs = heredocs.n;
+                                h->heredocs = df_vec_to_arena(&heredocs, &f->arena);
+                                in->nheredocs = h->nheredocs;
+                                in->heredocs = h->heredocs;
+                                in->end_line = h->end_line = end;
+                        }
                 }
-                struct df_instr *in;
-                r = df_instr_build(f, text, start, end, &heredocs, &in, err);
-                if (r < 0)
-                        goto out;
                 if (f->ninstr >= DF_MAX_INSTRUCTIONS) {
                         r = cb_failc(err, -E2BIG, "%s:%u: more than %u instructions", f->name, start,
                                      DF_MAX_INSTRUCTIONS);
@@ -429,9 +434,10 @@ static int parse_body(struct df_file *f, struct lexer *lx, struct cb_err *err)
                                 goto out;
                 } else if (f->nstages == 0) {
                         if (in->kind != DF_INSTR_ARG) {
-                                r = cb_failc(err, -EINVAL,
-                                             "%s:%u: %s before the first FROM (only ARG may come before FROM)", f->name,
-                                             start, df_instr_kind_name(in->kind));
+                                r = cb_failc(
+                                    err, -EINVAL,
+                                    "%s:%u: %s before the first FROM (only ARG may come before FROM)",
+                                    f->name, start, df_instr_kind_name(in->kind));
                                 goto out;
                         }
                         for (size_t k = 0; k < in->nkvs; k++) {
@@ -446,11 +452,13 @@ static int parse_body(struct df_file *f, struct lexer *lx, struct cb_err *err)
         }
         if (f->nstages == 0) {
                 if (f->ninstr == 0)
-                        r = cb_failc(err, -EINVAL, "%s:1: the file has no instructions (a Dockerfile needs a FROM)",
+                        r = cb_failc(err, -EINVAL,
+                                     "%s:1: the file has no instructions (a Dockerfile needs a FROM)",
                                      f->name);
                 else
-                        r = cb_failc(err, -EINVAL, "%s:%u: no FROM instruction (a Dockerfile needs at least one)",
-                                     f->name, f->instrs[f->ninstr - 1]->end_line);
+                        r = cb_failc(err, -EINVAL,
+                                     "%s:%u: no FROM instruction (a Dockerfile needs at least one)", f->name,
+                                     f->instrs[f->ninstr - 1]->end_line);
                 goto out;
         }
         r = check_stage_refs(f, err);
@@ -469,8 +477,8 @@ int df_parse(struct cb_str text, const char *name, struct df_file **ret, struct 
         if (!name)
                 name = "Dockerfile";
         if (text.len > DF_MAX_INPUT)
-                return cb_failc(err, -E2BIG, "%s: file too large (%zu bytes, the limit is %u)", name, text.len,
-                                DF_MAX_INPUT);
+                return cb_failc(err, -E2BIG, "%s: file too large (%zu bytes, the limit is %u)", name,
+                                text.len, DF_MAX_INPUT);
         if (text.len && (nul = memchr(text.p, '\0', text.len))) {
                 unsigned line = 1;
                 for (const char *p = text.p; p < nul; p++)
@@ -481,7 +489,7 @@ int df_parse(struct cb_str text, const char *name, struct df_file **ret, struct 
         f->name = cb_xstrdup(name);
         f->escape = '\\';
 
-        struct lexer lx = { .p = text.p, .end = text.p + text.len, .line = 1 };
+        struct lexer lx = {.p = text.p, .end = text.p + text.len, .line = 1};
         if (text.len >= 3 && memcmp(text.p, "\xef\xbb\xbf", 3) == 0)
                 lx.p += 3;
         r = parse_directives(f, &lx, err);
@@ -502,6 +510,7 @@ struct df_file *df_file_free(struct df_file *f)
         df_arena_release(&f->arena);
         free(f->instrs);
         free(f->stages);
+        free(f->name_index);
         free(f->meta);
         free(f->empty_cont);
         free(f->name);

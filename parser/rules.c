@@ -10,62 +10,65 @@
 #include <strings.h>
 
 const struct df_lint_rule df_lint_rules[] = {
-        { "StageNameCasing", DF_SEV_WARNING, "stage names should be lowercase", df_rule_stage_name_casing },
-        { "FromAsCasing", DF_SEV_WARNING, "the 'AS' keyword should match the casing of 'FROM'", df_rule_from_as_casing },
-        { "ConsistentInstructionCasing", DF_SEV_WARNING, "instruction keywords should all be upper- or all lowercase",
-          df_rule_consistent_casing },
-        { "JSONArgsRecommended", DF_SEV_WARNING,
-          "CMD and ENTRYPOINT should use the JSON (exec) form so signals reach the process", df_rule_json_args },
-        { "UndefinedArgInFrom", DF_SEV_WARNING, "FROM uses a variable that no ARG before the first FROM declares",
-          df_rule_undefined_arg_in_from },
-        { "InvalidDefaultArgInFrom", DF_SEV_WARNING,
-          "FROM must name a valid image with the ARG defaults alone (no --build-arg)",
-          df_rule_invalid_default_arg_in_from },
-        { "DuplicateStageName", DF_SEV_ERROR, "stage names must be unique", df_rule_duplicate_stage },
-        { "ReservedStageName", DF_SEV_ERROR, "'scratch' and 'context' can not be stage names", df_rule_reserved_stage },
-        { "MultipleInstructionsDisallowed", DF_SEV_WARNING,
-          "only the last CMD, ENTRYPOINT or HEALTHCHECK of a stage takes effect", df_rule_multiple_instructions },
-        { "MaintainerDeprecated", DF_SEV_WARNING, "MAINTAINER is deprecated: use LABEL maintainer=...",
-          df_rule_maintainer },
-        { "WorkdirRelativePath", DF_SEV_WARNING,
-          "a relative WORKDIR depends on the base image's working directory: use an absolute path",
-          df_rule_workdir_relative },
-        { "LegacyKeyValueFormat", DF_SEV_WARNING, "use ENV/LABEL key=value, not the legacy 'key value' form",
-          df_rule_legacy_kv },
-        { "SecretsUsedInArgOrEnv", DF_SEV_WARNING,
-          "ARG and ENV values are kept in the image: pass secrets with RUN --mount=type=secret", df_rule_secrets },
-        { "FromPlatformFlagConstDisallowed", DF_SEV_WARNING,
-          "FROM --platform should not be a constant: it pins the build to one architecture", df_rule_platform_const },
-        { "RedundantTargetPlatform", DF_SEV_INFO, "FROM --platform=$TARGETPLATFORM is the default and can be dropped",
-          df_rule_redundant_platform },
-        { "NoEmptyContinuation", DF_SEV_WARNING, "an empty line inside a continued instruction is deprecated",
-          df_rule_empty_continuation },
-        { "ExposeProtoCasing", DF_SEV_WARNING, "EXPOSE protocols should be lowercase (80/tcp)",
-          df_rule_expose_proto_casing },
-        { "ExposeInvalidFormat", DF_SEV_WARNING, "EXPOSE takes port[/proto] or a range, not an IP or a host mapping",
-          df_rule_expose_format },
-        { "CudaTorchMismatch", DF_SEV_ERROR,
-          "torch wheels (+cuNNN, --index-url .../cuNNN) must match the base image's CUDA version",
-          df_rule_cuda_torch_mismatch },
-        { "CudaTagInvalid", DF_SEV_ERROR, "nvidia/cuda tags carry the full version (11.8.0-runtime-..., not 11.8-)",
-          df_rule_cuda_tag_invalid },
-        { "BaseImageUnpinned", DF_SEV_WARNING, "base images should be pinned to a tag or digest, never 'latest'",
-          df_rule_base_unpinned },
-        { "AptNoInstallRecommends", DF_SEV_WARNING, "apt-get install should use --no-install-recommends",
-          df_rule_apt_recommends },
-        { "AptListsNotCleaned", DF_SEV_WARNING,
-          "a RUN with apt-get install should end with rm -rf /var/lib/apt/lists/*", df_rule_apt_lists },
-        { "AptUpgrade", DF_SEV_WARNING, "apt-get upgrade in an image: refresh the base image instead",
-          df_rule_apt_upgrade },
-        { "PipNoCacheDir", DF_SEV_WARNING, "pip install should use --no-cache-dir (or a cache mount)",
-          df_rule_pip_cache },
-        { "PipUnpinned", DF_SEV_WARNING, "pip install should pin versions (pkg==1.2.3) or use a requirements file",
-          df_rule_pip_unpinned },
-        { "DevelBaseInFinalStage", DF_SEV_WARNING,
-          "the final stage builds on a -devel image: ship a -runtime one and build in an earlier stage",
-          df_rule_devel_final },
-        { "RootUser", DF_SEV_WARNING, "the final stage sets no non-root USER: the container runs as root",
-          df_rule_root_user },
+    {"StageNameCasing", DF_SEV_WARNING, "stage names should be lowercase", df_rule_stage_name_casing},
+    {"FromAsCasing", DF_SEV_WARNING, "the 'AS' keyword should match the casing of 'FROM'",
+     df_rule_from_as_casing},
+    {"ConsistentInstructionCasing", DF_SEV_WARNING,
+     "instruction keywords should all be upper- or all lowercase", df_rule_consistent_casing},
+    {"JSONArgsRecommended", DF_SEV_WARNING,
+     "CMD and ENTRYPOINT should use the JSON (exec) form so signals reach the process", df_rule_json_args},
+    {"UndefinedArgInFrom", DF_SEV_WARNING, "FROM uses a variable that no ARG before the first FROM declares",
+     df_rule_undefined_arg_in_from},
+    {"InvalidDefaultArgInFrom", DF_SEV_WARNING,
+     "FROM must name a valid image with the ARG defaults alone (no --build-arg)",
+     df_rule_invalid_default_arg_in_from},
+    {"DuplicateStageName", DF_SEV_ERROR, "stage names must be unique", df_rule_duplicate_stage},
+    {"ReservedStageName", DF_SEV_ERROR, "'scratch' and 'context' can not be stage names",
+     df_rule_reserved_stage},
+    {"MultipleInstructionsDisallowed", DF_SEV_WARNING,
+     "only the last CMD, ENTRYPOINT or HEALTHCHECK of a stage takes effect", df_rule_multiple_instructions},
+    {"MaintainerDeprecated", DF_SEV_WARNING, "MAINTAINER is deprecated: use LABEL maintainer=...",
+     df_rule_maintainer},
+    {"WorkdirRelativePath", DF_SEV_WARNING,
+     "a relative WORKDIR depends on the base image's working directory: use an absolute path",
+     df_rule_workdir_relative},
+    {"LegacyKeyValueFormat", DF_SEV_WARNING, "use ENV/LABEL key=value, not the legacy 'key value' form",
+     df_rule_legacy_kv},
+    {"SecretsUsedInArgOrEnv", DF_SEV_WARNING,
+     "ARG and ENV values are kept in the image: pass secrets with RUN --mount=type=secret", df_rule_secrets},
+    {"FromPlatformFlagConstDisallowed", DF_SEV_WARNING,
+     "FROM --platform should not be a constant: it pins the build to one architecture",
+     df_rule_platform_const},
+    {"RedundantTargetPlatform", DF_SEV_INFO,
+     "FROM --platform=$TARGETPLATFORM is the default and can be dropped", df_rule_redundant_platform},
+    {"NoEmptyContinuation", DF_SEV_WARNING, "an empty line inside a continued instruction is deprecated",
+     df_rule_empty_continuation},
+    {"ExposeProtoCasing", DF_SEV_WARNING, "EXPOSE protocols should be lowercase (80/tcp)",
+     df_rule_expose_proto_casing},
+    {"ExposeInvalidFormat", DF_SEV_WARNING,
+     "EXPOSE takes port[/proto] or a range, not an IP or a host mapping", df_rule_expose_format},
+    {"CudaTorchMismatch", DF_SEV_ERROR,
+     "torch wheels (+cuNNN, --index-url .../cuNNN) must match the base image's CUDA version",
+     df_rule_cuda_torch_mismatch},
+    {"CudaTagInvalid", DF_SEV_ERROR,
+     "nvidia/cuda tags carry the full version (11.8.0-runtime-..., not 11.8-)", df_rule_cuda_tag_invalid},
+    {"BaseImageUnpinned", DF_SEV_WARNING, "base images should be pinned to a tag or digest, never 'latest'",
+     df_rule_base_unpinned},
+    {"AptNoInstallRecommends", DF_SEV_WARNING, "apt-get install should use --no-install-recommends",
+     df_rule_apt_recommends},
+    {"AptListsNotCleaned", DF_SEV_WARNING,
+     "a RUN with apt-get install should end with rm -rf /var/lib/apt/lists/*", df_rule_apt_lists},
+    {"AptUpgrade", DF_SEV_WARNING, "apt-get upgrade in an image: refresh the base image instead",
+     df_rule_apt_upgrade},
+    {"PipNoCacheDir", DF_SEV_WARNING, "pip install should use --no-cache-dir (or a cache mount)",
+     df_rule_pip_cache},
+    {"PipUnpinned", DF_SEV_WARNING, "pip install should pin versions (pkg==1.2.3) or use a requirements file",
+     df_rule_pip_unpinned},
+    {"DevelBaseInFinalStage", DF_SEV_WARNING,
+     "the final stage builds on a -devel image: ship a -runtime one and build in an earlier stage",
+     df_rule_devel_final},
+    {"RootUser", DF_SEV_WARNING, "the final stage sets no non-root USER: the container runs as root",
+     df_rule_root_user},
 };
 const size_t df_lint_nrules = CB_ARRAY_SIZE(df_lint_rules);
 
@@ -84,15 +87,38 @@ unsigned df_lint_empty_continuation(const struct df_file *f, size_t i)
         return i < f->nempty_cont ? f->empty_cont[i] : 0;
 }
 
-const char *df_lint_stage_image(const struct df_file *f, size_t stage)
+const char *df_lint_stage_image(struct df_lint *l, size_t stage)
 {
-        size_t hops = 0;
+        const struct df_file *f = l->f;
+        size_t hops = 0, s = stage;
         const struct df_stage *st = df_file_stage(f, stage);
-        while (st && st->base_stage >= 0 && hops++ <= df_file_nstages(f))
-                st = df_file_stage(f, (size_t) st->base_stage);
-        if (!st || strchr(st->base, '$'))
+        while (st && st->base_stage >= 0 && hops++ <= df_file_nstages(f)) {
+                s = (size_t) st->base_stage;
+                st = df_file_stage(f, s);
+        }
+        if (!st)
                 return NULL;
-        return st->base;
+        if (l->stage_img_done[s])
+                return l->stage_img[s];
+        l->stage_img_done[s] = true;
+        if (!strchr(st->base, '$'))
+                return l->stage_img[s] = cb_xstrdup(st->base);
+        /* a $VAR base: what the ARG defaults give, as a build without --build-arg would see it */
+        struct cb_err err;
+        cb_err_init(&err);
+        if (!l->meta_done) {
+                l->meta_done = true;
+                if (df_file_meta_scope(f, NULL, NULL, &l->meta, &err) < 0)
+                        l->meta = NULL;
+                cb_err_reset(&err);
+        }
+        char *img = NULL;
+        if (l->meta && df_expand_word(l->meta, st->base, df_file_escape(f), &img, &err) >= 0 && !*img) {
+                free(img);
+                img = NULL;
+        }
+        cb_err_release(&err);
+        return l->stage_img[s] = img;
 }
 
 void df_lint_split_ref(const char *ref, char **ret_repo, char **ret_tag, bool *ret_digest)
@@ -158,7 +184,8 @@ void df_rule_stage_name_casing(struct df_lint *l)
         for (size_t i = 0; i < df_file_ninstr(l->f); i++) {
                 const struct df_instr *in = df_file_instr(l->f, i);
                 if (in->kind == DF_INSTR_FROM && in->nargs == 3 && has_upper(in->args[2]))
-                        df_lint_report(l, in->start_line, -1, "stage name '%s' should be lowercase", in->args[2]);
+                        df_lint_report(l, in->start_line, -1, "stage name '%s' should be lowercase",
+                                       in->args[2]);
         }
 }
 
@@ -190,7 +217,8 @@ void df_rule_consistent_casing(struct df_lint *l)
                 const struct df_instr *in = df_file_instr(l->f, i);
                 bool is_upper = !has_lower(in->keyword), is_lower = !has_upper(in->keyword);
                 if (want_upper ? !is_upper : !is_lower)
-                        df_lint_report(l, in->start_line, -1, "command '%s' should match the case of the command majority (%s)",
+                        df_lint_report(l, in->start_line, -1,
+                                       "command '%s' should match the case of the command majority (%s)",
                                        in->keyword, want_upper ? "uppercase" : "lowercase");
         }
 }
@@ -201,7 +229,8 @@ void df_rule_json_args(struct df_lint *l)
                 const struct df_instr *in = df_file_instr(l->f, i);
                 if ((in->kind == DF_INSTR_CMD || in->kind == DF_INSTR_ENTRYPOINT) && !in->json)
                         df_lint_report(l, in->start_line, -1,
-                                       "JSON arguments recommended for %s to prevent unintended behavior related to OS signals",
+                                       "JSON arguments recommended for %s to prevent unintended behavior "
+                                       "related to OS signals",
                                        df_instr_kind_name(in->kind));
         }
 }
@@ -244,7 +273,7 @@ static void undef_cb(void *ctx, const char *name, size_t len)
 
 void df_rule_undefined_arg_in_from(struct df_lint *l)
 {
-        struct undef_ctx c = { .l = l, .known = df_vars_new() };
+        struct undef_ctx c = {.l = l, .known = df_vars_new()};
         for (size_t i = 0; i < df_file_nmeta_args(l->f); i++)
                 df_vars_set(c.known, df_file_meta_arg(l->f, i)->key, "");
         for (size_t s = 0; s < df_file_nstages(l->f); s++) {
@@ -273,16 +302,17 @@ void df_rule_invalid_default_arg_in_from(struct df_lint *l)
                 _cleanup_free_ char *img = NULL;
                 cb_err_reset(&err);
                 if (df_expand_word(scope, st->base, df_file_escape(l->f), &img, &err) < 0) {
-                        df_lint_report(l, st->line, -1, "default value for FROM '%s' does not expand: %s", st->base,
-                                       cb_err_msg(&err));
+                        df_lint_report(l, st->line, -1, "default value for FROM '%s' does not expand: %s",
+                                       st->base, cb_err_msg(&err));
                         continue;
                 }
                 size_t n = strlen(img);
                 if (n == 0 || img[n - 1] == ':' || img[n - 1] == '@' || img[n - 1] == '/' || img[0] == ':' ||
                     strstr(img, ":@") || strstr(img, "//"))
-                        df_lint_report(l, st->line, -1,
-                                       "default value for ARG %s results in empty or invalid base image name '%s'",
-                                       st->base, img);
+                        df_lint_report(
+                            l, st->line, -1,
+                            "default value for ARG %s results in empty or invalid base image name '%s'",
+                            st->base, img);
         }
         df_vars_free(scope);
         cb_err_release(&err);
@@ -292,16 +322,10 @@ void df_rule_duplicate_stage(struct df_lint *l)
 {
         for (size_t s = 0; s < df_file_nstages(l->f); s++) {
                 const struct df_stage *st = df_file_stage(l->f, s);
-                if (!st->name)
-                        continue;
-                for (size_t t = 0; t < s; t++) {
-                        const struct df_stage *pt = df_file_stage(l->f, t);
-                        if (pt->name && strcmp(pt->name, st->name) == 0) {
-                                df_lint_report(l, st->line, -1, "duplicate stage name '%s' (first on line %u)",
-                                               st->name, pt->line);
-                                break;
-                        }
-                }
+                long first = st->name ? df_stage_lookup(l->f, st->name) : -1;
+                if (first >= 0 && (size_t) first != s)
+                        df_lint_report(l, st->line, -1, "duplicate stage name '%s' (first on line %u)",
+                                       st->name, df_file_stage(l->f, (size_t) first)->line);
         }
 }
 
@@ -310,13 +334,14 @@ void df_rule_reserved_stage(struct df_lint *l)
         for (size_t s = 0; s < df_file_nstages(l->f); s++) {
                 const struct df_stage *st = df_file_stage(l->f, s);
                 if (st->name && (strcmp(st->name, "scratch") == 0 || strcmp(st->name, "context") == 0))
-                        df_lint_report(l, st->line, -1, "'%s' is reserved and can not be a stage name", st->name);
+                        df_lint_report(l, st->line, -1, "'%s' is reserved and can not be a stage name",
+                                       st->name);
         }
 }
 
 void df_rule_multiple_instructions(struct df_lint *l)
 {
-        static const enum df_instr_kind kinds[] = { DF_INSTR_CMD, DF_INSTR_ENTRYPOINT, DF_INSTR_HEALTHCHECK };
+        static const enum df_instr_kind kinds[] = {DF_INSTR_CMD, DF_INSTR_ENTRYPOINT, DF_INSTR_HEALTHCHECK};
         for (size_t s = 0; s < df_file_nstages(l->f); s++) {
                 const struct df_stage *st = df_file_stage(l->f, s);
                 for (size_t k = 0; k < CB_ARRAY_SIZE(kinds); k++) {
@@ -327,7 +352,8 @@ void df_rule_multiple_instructions(struct df_lint *l)
                                         continue;
                                 if (last)
                                         df_lint_report(l, last->start_line, -1,
-                                                       "multiple %s instructions in one stage: only the last one (line %u) takes effect",
+                                                       "multiple %s instructions in one stage: only the last "
+                                                       "one (line %u) takes effect",
                                                        df_instr_kind_name(kinds[k]), in->start_line);
                                 last = in;
                         }
@@ -340,8 +366,9 @@ void df_rule_maintainer(struct df_lint *l)
         for (size_t i = 0; i < df_file_ninstr(l->f); i++) {
                 const struct df_instr *in = df_file_instr(l->f, i);
                 if (in->kind == DF_INSTR_MAINTAINER)
-                        df_lint_report(l, in->start_line, -1,
-                                       "MAINTAINER is deprecated: use LABEL org.opencontainers.image.authors=...");
+                        df_lint_report(
+                            l, in->start_line, -1,
+                            "MAINTAINER is deprecated: use LABEL org.opencontainers.image.authors=...");
         }
 }
 
@@ -357,11 +384,15 @@ void df_rule_workdir_relative(struct df_lint *l)
                         const char *p = in->args[0];
                         if (*p == '"' || *p == '\'')
                                 p++;
-                        if (*p == '/' || *p == '$')
+                        /* a Windows drive path ("C:\\app", "c:/app") is absolute too */
+                        bool drive = ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) && p[1] == ':' &&
+                                     (p[2] == '\\' || p[2] == '/');
+                        if (*p == '/' || *p == '$' || *p == '\\' || drive)
                                 abs = true;
                         else if (!abs)
                                 df_lint_report(l, in->start_line, -1,
-                                               "relative WORKDIR '%s' without an absolute WORKDIR before it in the stage",
+                                               "relative WORKDIR '%s' without an absolute WORKDIR before it "
+                                               "in the stage",
                                                in->args[0]);
                 }
         }
@@ -382,23 +413,24 @@ void df_rule_legacy_kv(struct df_lint *l)
                 while (*e && !df_isspace(*e) && *e != '=')
                         e++;
                 if (*e != '=')
-                        df_lint_report(l, in->start_line, -1,
-                                       "\"%s key=value\" should be used instead of legacy \"%s key value\" format",
-                                       df_instr_kind_name(x->kind), df_instr_kind_name(x->kind));
+                        df_lint_report(
+                            l, in->start_line, -1,
+                            "\"%s key=value\" should be used instead of legacy \"%s key value\" format",
+                            df_instr_kind_name(x->kind), df_instr_kind_name(x->kind));
         }
 }
 
 static bool secret_name(const char *key)
 {
-        static const char *const words[] = { "apikey",   "auth",   "credential", "credentials", "key",
-                                             "password", "pword",  "passwd",     "secret",      "token" };
+        static const char *const words[] = {"apikey",   "auth",  "credential", "credentials", "key",
+                                            "password", "pword", "passwd",     "secret",      "token"};
         bool hit = false, public = false;
         const char *p = key;
         /* BuildKit splits the name on '_' '-' '.' and matches whole parts, so KEYBOARD is fine */
         while (*p) {
                 size_t n = strcspn(p, "_-.");
                 if (n == 6 && strncasecmp(p, "public", 6) == 0)
-                        public = true;
+                public = true;
                 for (size_t i = 0; i < CB_ARRAY_SIZE(words); i++)
                         if (strlen(words[i]) == n && strncasecmp(p, words[i], n) == 0)
                                 hit = true;
@@ -418,7 +450,8 @@ void df_rule_secrets(struct df_lint *l)
                 for (size_t k = 0; k < in->nkvs; k++)
                         if (secret_name(in->kvs[k].key))
                                 df_lint_report(l, in->start_line, -1,
-                                               "do not use ARG or ENV for sensitive data (%s \"%s\"): use RUN --mount=type=secret",
+                                               "do not use ARG or ENV for sensitive data (%s \"%s\"): use "
+                                               "RUN --mount=type=secret",
                                                df_instr_kind_name(in->kind), in->kvs[k].key);
         }
 }
@@ -443,18 +476,20 @@ void df_rule_redundant_platform(struct df_lint *l)
 {
         for (size_t s = 0; s < df_file_nstages(l->f); s++) {
                 const struct df_stage *st = df_file_stage(l->f, s);
-                if (st->platform &&
-                    (strcmp(st->platform, "$TARGETPLATFORM") == 0 || strcmp(st->platform, "${TARGETPLATFORM}") == 0))
+                if (st->platform && (strcmp(st->platform, "$TARGETPLATFORM") == 0 ||
+                                     strcmp(st->platform, "${TARGETPLATFORM}") == 0))
                         df_lint_report(l, st->line, -1,
-                                       "setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior");
+                                       "setting platform to predefined $TARGETPLATFORM in FROM is redundant "
+                                       "as this is the default behavior");
         }
 }
 
 void df_rule_empty_continuation(struct df_lint *l)
 {
         for (size_t i = 0; i < df_lint_nempty_continuations(l->f); i++)
-                df_lint_report(l, df_lint_empty_continuation(l->f, i), -1,
-                               "empty continuation line (deprecated; a future version may end the instruction here)");
+                df_lint_report(
+                    l, df_lint_empty_continuation(l->f, i), -1,
+                    "empty continuation line (deprecated; a future version may end the instruction here)");
 }
 
 void df_rule_expose_proto_casing(struct df_lint *l)
@@ -466,7 +501,8 @@ void df_rule_expose_proto_casing(struct df_lint *l)
                 for (size_t a = 0; a < in->nargs; a++) {
                         const char *slash = strchr(in->args[a], '/');
                         if (slash && has_upper(slash + 1))
-                                df_lint_report(l, in->start_line, -1, "defined protocol '%s' in EXPOSE should be lowercase",
+                                df_lint_report(l, in->start_line, -1,
+                                               "defined protocol '%s' in EXPOSE should be lowercase",
                                                slash + 1);
                 }
         }
@@ -480,8 +516,9 @@ void df_rule_expose_format(struct df_lint *l)
                         continue;
                 for (size_t a = 0; a < in->nargs; a++)
                         if (strchr(in->args[a], ':') && !strchr(in->args[a], '$'))
-                                df_lint_report(l, in->start_line, -1,
-                                               "EXPOSE '%s': IP address and host-port mapping should not be used",
-                                               in->args[a]);
+                                df_lint_report(
+                                    l, in->start_line, -1,
+                                    "EXPOSE '%s': IP address and host-port mapping should not be used",
+                                    in->args[a]);
         }
 }

@@ -70,7 +70,7 @@ static bool stage_cuda(struct df_lint *l, size_t stage, struct cuda_ver *ret)
 {
         if (l->o->base_cuda_version && parse_ver(l->o->base_cuda_version, ret))
                 return true;
-        return ref_cuda_version(df_lint_stage_image(l->f, stage), ret);
+        return ref_cuda_version(df_lint_stage_image(l, stage), ret);
 }
 
 /* cuNNN as torch names its builds: the last digit is the minor (cu118 = 11.8, cu92 = 9.2). */
@@ -90,21 +90,12 @@ static bool cu_tag(const char *p, struct cuda_ver *ret, size_t *ret_len)
         return true;
 }
 
-static size_t stage_of(const struct df_file *f, size_t instr)
-{
-        size_t s = 0;
-        for (size_t i = 0; i < df_file_nstages(f); i++)
-                if (df_file_stage(f, i)->from <= instr)
-                        s = i;
-        return s;
-}
-
 void df_rule_cuda_torch_mismatch(struct df_lint *l)
 {
         for (size_t i = 0; i < df_file_ninstr(l->f); i++) {
                 const struct df_instr *in = df_file_instr(l->f, i);
                 struct cuda_ver base, wheel;
-                if (in->kind != DF_INSTR_RUN || !stage_cuda(l, stage_of(l->f, i), &base))
+                if (in->kind != DF_INSTR_RUN || !stage_cuda(l, l->stage_of[i], &base))
                         continue;
                 _cleanup_free_ char *t = df_lint_run_text(in);
                 for (const char *p = t; (p = strstr(p, "cu")); p += 2) {
@@ -115,9 +106,10 @@ void df_rule_cuda_torch_mismatch(struct df_lint *l)
                                 continue;
                         bool major = wheel.major != base.major;
                         df_lint_report(l, in->start_line, major ? DF_SEV_ERROR : DF_SEV_WARNING,
-                                       "'cu%.*s' is built for CUDA %u.%u but the base image has CUDA %u.%u: use cu%u%u wheels (%s)",
-                                       (int) n, p + 2, wheel.major, wheel.minor, base.major, base.minor, base.major,
-                                       base.minor,
+                                       "'cu%.*s' is built for CUDA %u.%u but the base image has CUDA %u.%u: "
+                                       "use cu%u%u wheels (%s)",
+                                       (int) n, p + 2, wheel.major, wheel.minor, base.major, base.minor,
+                                       base.major, base.minor,
                                        major ? "libraries will fail to load or torch falls back to the CPU"
                                              : "pick the build that matches the base");
                         break;
@@ -139,12 +131,15 @@ void df_rule_cuda_tag_invalid(struct df_lint *l)
                 if (!tag) {
                         if (!digest)
                                 df_lint_report(l, st->line, -1,
-                                               "'%s' has no tag and nvidia/cuda publishes no 'latest': name a version such as 12.4.1-runtime-ubuntu22.04",
+                                               "'%s' has no tag and nvidia/cuda publishes no 'latest': name "
+                                               "a version such as 12.4.1-runtime-ubuntu22.04",
                                                st->base);
                         continue;
                 }
                 if (strcmp(tag, "latest") == 0) {
-                        df_lint_report(l, st->line, -1, "nvidia/cuda publishes no 'latest' tag: name a version such as 12.4.1-runtime-ubuntu22.04");
+                        df_lint_report(l, st->line, -1,
+                                       "nvidia/cuda publishes no 'latest' tag: name a version such as "
+                                       "12.4.1-runtime-ubuntu22.04");
                         continue;
                 }
                 /* X.Y-... (two components) does not exist; X.Y.Z-... does */
@@ -155,8 +150,10 @@ void df_rule_cuda_tag_invalid(struct df_lint *l)
                 size_t b = strspn(p + a + 1, "0123456789");
                 if (!b || p[a + 1 + b] == '.')
                         continue;
-                df_lint_report(l, st->line, -1, "tag '%s' does not exist: nvidia/cuda tags carry the full version, e.g. '%.*s.0%s'",
-                               tag, (int) (a + 1 + b), p, p + a + 1 + b);
+                df_lint_report(
+                    l, st->line, -1,
+                    "tag '%s' does not exist: nvidia/cuda tags carry the full version, e.g. '%.*s.0%s'", tag,
+                    (int) (a + 1 + b), p, p + a + 1 + b);
         }
 }
 
@@ -172,10 +169,12 @@ void df_rule_base_unpinned(struct df_lint *l)
                 if (digest)
                         continue;
                 if (!tag)
-                        df_lint_report(l, st->line, -1, "base image '%s' has no tag: it means 'latest'; pin a version",
+                        df_lint_report(l, st->line, -1,
+                                       "base image '%s' has no tag: it means 'latest'; pin a version",
                                        st->base);
                 else if (strcmp(tag, "latest") == 0)
-                        df_lint_report(l, st->line, -1, "base image '%s' uses 'latest': pin a version", st->base);
+                        df_lint_report(l, st->line, -1, "base image '%s' uses 'latest': pin a version",
+                                       st->base);
         }
 }
 
@@ -197,7 +196,7 @@ static void cmd_free(struct cmd *c)
 /* Calls fn for each simple command in text. Quotes are honoured; a word is unquoted. */
 static void each_cmd(const char *text, void (*fn)(void *ctx, const struct cmd *c), void *ctx)
 {
-        struct cmd c = { 0 };
+        struct cmd c = {0};
         struct cb_buf w;
         bool inword = false;
         cb_buf_init(&w, CB_BUF_UNLIMITED);
@@ -306,12 +305,39 @@ static bool is_pip(const struct cmd *c, size_t *ret_install)
 
 static bool pip_opt_takes_value(const char *o)
 {
-        static const char *const v[] = { "-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-i",
-                                         "--index-url", "--extra-index-url", "-f", "--find-links", "--trusted-host",
-                                         "-t", "--target", "--prefix", "--root", "--src", "--upgrade-strategy",
-                                         "--platform", "--python-version", "--implementation", "--abi", "--cache-dir",
-                                         "--log", "--timeout", "--retries", "--proxy", "--no-binary", "--only-binary",
-                                         "--progress-bar", "--config-settings", "-C", "--global-option" };
+        static const char *const v[] = {"-r",
+                                        "--requirement",
+                                        "-c",
+                                        "--constraint",
+                                        "-e",
+                                        "--editable",
+                                        "-i",
+                                        "--index-url",
+                                        "--extra-index-url",
+                                        "-f",
+                                        "--find-links",
+                                        "--trusted-host",
+                                        "-t",
+                                        "--target",
+                                        "--prefix",
+                                        "--root",
+                                        "--src",
+                                        "--upgrade-strategy",
+                                        "--platform",
+                                        "--python-version",
+                                        "--implementation",
+                                        "--abi",
+                                        "--cache-dir",
+                                        "--log",
+                                        "--timeout",
+                                        "--retries",
+                                        "--proxy",
+                                        "--no-binary",
+                                        "--only-binary",
+                                        "--progress-bar",
+                                        "--config-settings",
+                                        "-C",
+                                        "--global-option"};
         for (size_t i = 0; i < CB_ARRAY_SIZE(v); i++)
                 if (strcmp(v[i], o) == 0)
                         return true;
@@ -320,8 +346,8 @@ static bool pip_opt_takes_value(const char *o)
 
 static bool pinned(const char *p)
 {
-        if (strstr(p, "==") || strchr(p, '@') || strstr(p, "://") || strchr(p, '$') || p[0] == '.' || p[0] == '/' ||
-            p[0] == '~')
+        if (strstr(p, "==") || strchr(p, '@') || strstr(p, "://") || strchr(p, '$') || p[0] == '.' ||
+            p[0] == '/' || p[0] == '~')
                 return true;
         size_t n = strlen(p);
         return (n > 4 && strcmp(p + n - 4, ".whl") == 0) || (n > 7 && strcmp(p + n - 7, ".tar.gz") == 0) ||
@@ -389,8 +415,8 @@ static void scan_run(const struct df_instr *in, struct run_scan *s)
 }
 
 /* Runs fn over each RUN (ONBUILD RUN included) with its scan. */
-static void each_run(struct df_lint *l, void (*fn)(struct df_lint *l, const struct df_instr *in, size_t idx,
-                                                   struct run_scan *s))
+static void each_run(struct df_lint *l,
+                     void (*fn)(struct df_lint *l, const struct df_instr *in, size_t idx, struct run_scan *s))
 {
         for (size_t i = 0; i < df_file_ninstr(l->f); i++) {
                 const struct df_instr *in = df_file_instr(l->f, i);
@@ -407,8 +433,9 @@ static void each_run(struct df_lint *l, void (*fn)(struct df_lint *l, const stru
 static void apt_recommends(struct df_lint *l, const struct df_instr *in, size_t idx, struct run_scan *s)
 {
         if (s->install_without_norec)
-                df_lint_report(l, in->start_line, -1,
-                               "apt-get install without --no-install-recommends pulls in packages nobody asked for");
+                df_lint_report(
+                    l, in->start_line, -1,
+                    "apt-get install without --no-install-recommends pulls in packages nobody asked for");
 }
 
 void df_rule_apt_recommends(struct df_lint *l)
@@ -420,7 +447,8 @@ static void apt_lists(struct df_lint *l, const struct df_instr *in, size_t idx, 
 {
         if ((s->apt_install || s->apt_update) && !s->lists_cleaned && !run_caches(in, "/var/lib/apt"))
                 df_lint_report(l, in->start_line, -1,
-                               "apt-get %s without 'rm -rf /var/lib/apt/lists/*' in the same RUN leaves the package lists in the layer",
+                               "apt-get %s without 'rm -rf /var/lib/apt/lists/*' in the same RUN leaves the "
+                               "package lists in the layer",
                                s->apt_install ? "install" : "update");
 }
 
@@ -433,7 +461,8 @@ static void apt_upgrade(struct df_lint *l, const struct df_instr *in, size_t idx
 {
         if (s->apt_upgrade)
                 df_lint_report(l, in->start_line, -1,
-                               "apt-get upgrade makes the image depend on the day it was built: use a newer base image instead");
+                               "apt-get upgrade makes the image depend on the day it was built: use a newer "
+                               "base image instead");
 }
 
 void df_rule_apt_upgrade(struct df_lint *l)
@@ -441,38 +470,38 @@ void df_rule_apt_upgrade(struct df_lint *l)
         each_run(l, apt_upgrade);
 }
 
-static bool stage_env_set(const struct df_file *f, size_t instr, const char *key)
-{
-        size_t s = stage_of(f, instr);
-        const struct df_stage *st = df_file_stage(f, s);
-        for (size_t i = st->first; i < instr; i++) {
-                const struct df_instr *in = df_file_instr(f, i);
-                if (in->kind != DF_INSTR_ENV && in->kind != DF_INSTR_ARG)
-                        continue;
-                for (size_t k = 0; k < in->nkvs; k++)
-                        if (strcmp(in->kvs[k].key, key) == 0)
-                                return true;
-        }
-        return false;
-}
-
-static void pip_cache(struct df_lint *l, const struct df_instr *in, size_t idx, struct run_scan *s)
-{
-        if (s->pip_without_cache && !run_caches(in, NULL) && !stage_env_set(l->f, idx, "PIP_NO_CACHE_DIR"))
-                df_lint_report(l, in->start_line, -1,
-                               "pip install without --no-cache-dir keeps pip's download cache in the layer");
-}
-
 void df_rule_pip_cache(struct df_lint *l)
 {
-        each_run(l, pip_cache);
+        /* one pass: PIP_NO_CACHE_DIR set by an ENV or ARG earlier in the same stage silences it */
+        bool env = false;
+        size_t stage = (size_t) -1;
+        for (size_t i = 0; i < df_file_ninstr(l->f); i++) {
+                const struct df_instr *in = df_file_instr(l->f, i);
+                if (l->stage_of[i] != stage) {
+                        stage = l->stage_of[i];
+                        env = false;
+                }
+                if (in->kind == DF_INSTR_ENV || in->kind == DF_INSTR_ARG)
+                        for (size_t k = 0; k < in->nkvs; k++)
+                                env = env || strcmp(in->kvs[k].key, "PIP_NO_CACHE_DIR") == 0;
+                const struct df_instr *x = in->kind == DF_INSTR_ONBUILD && in->onbuild ? in->onbuild : in;
+                if (x->kind != DF_INSTR_RUN || env || run_caches(x, NULL))
+                        continue;
+                struct run_scan s;
+                scan_run(x, &s);
+                if (s.pip_without_cache)
+                        df_lint_report(
+                            l, x->start_line, -1,
+                            "pip install without --no-cache-dir keeps pip's download cache in the layer");
+                cb_buf_release(&s.unpinned);
+        }
 }
 
 static void pip_unpinned(struct df_lint *l, const struct df_instr *in, size_t idx, struct run_scan *s)
 {
         if (s->unpinned.len)
-                df_lint_report(l, in->start_line, -1, "pip install of unpinned packages %s: pin them (pkg==1.2.3)",
-                               s->unpinned.p);
+                df_lint_report(l, in->start_line, -1,
+                               "pip install of unpinned packages %s: pin them (pkg==1.2.3)", s->unpinned.p);
 }
 
 void df_rule_pip_unpinned(struct df_lint *l)
@@ -485,7 +514,7 @@ void df_rule_devel_final(struct df_lint *l)
         size_t n = df_file_nstages(l->f);
         if (!n)
                 return;
-        const char *img = df_lint_stage_image(l->f, n - 1);
+        const char *img = df_lint_stage_image(l, n - 1);
         if (!img)
                 return;
         _cleanup_free_ char *repo = NULL, *tag = NULL;
@@ -497,7 +526,8 @@ void df_rule_devel_final(struct df_lint *l)
         if (!d || (d != tag && d[-1] != '-') || (d[5] && d[5] != '-'))
                 return;
         df_lint_report(l, df_file_stage(l->f, n - 1)->line, -1,
-                       "the final stage builds on '%s': ship the '-runtime' variant (%.*sruntime%s) and compile in an earlier stage",
+                       "the final stage builds on '%s': ship the '-runtime' variant (%.*sruntime%s) and "
+                       "compile in an earlier stage",
                        img, (int) (d - tag), tag, d + 5);
 }
 
@@ -523,14 +553,16 @@ void df_rule_root_user(struct df_lint *l)
                         if (in->kind != DF_INSTR_USER || !in->nargs)
                                 continue;
                         if (root_spec(in->args[0]))
-                                df_lint_report(l, in->start_line, -1,
-                                               "the last USER of the final stage is '%s': the container runs as root",
-                                               in->args[0]);
+                                df_lint_report(
+                                    l, in->start_line, -1,
+                                    "the last USER of the final stage is '%s': the container runs as root",
+                                    in->args[0]);
                         return;
                 }
                 s = st->base_stage;
         }
         if (final && strcasecmp(final->base, "scratch") != 0)
                 df_lint_report(l, final->line, -1,
-                               "the final stage sets no USER: the container runs as root unless the base image sets one");
+                               "the final stage sets no USER: the container runs as root unless the base "
+                               "image sets one");
 }

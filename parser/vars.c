@@ -7,7 +7,42 @@
 struct df_vars {
         char **keys, **values;
         size_t n, cap;
+        /* open-addressing index: slot holds position + 1, 0 is empty; keeps set/get O(1) when a
+         * hostile file declares 100,000 ARGs */
+        size_t *idx;
+        size_t idx_cap;
 };
+
+static size_t hash(const char *s)
+{
+        size_t h = 1469598103934665603ull; /* FNV-1a */
+        for (; *s; s++) {
+                h ^= (unsigned char) *s;
+                h *= 1099511628211ull;
+        }
+        return h;
+}
+
+static void index_put(struct df_vars *v, size_t pos)
+{
+        for (size_t i = hash(v->keys[pos]) & (v->idx_cap - 1);; i = (i + 1) & (v->idx_cap - 1))
+                if (!v->idx[i]) {
+                        v->idx[i] = pos + 1;
+                        return;
+                }
+}
+
+static void reindex(struct df_vars *v, size_t want)
+{
+        size_t cap = 16;
+        while (cap < want * 2)
+                cap *= 2;
+        free(v->idx);
+        v->idx = cb_xcalloc(cap, sizeof(*v->idx));
+        v->idx_cap = cap;
+        for (size_t i = 0; i < v->n; i++)
+                index_put(v, i);
+}
 
 struct df_vars *df_vars_new(void)
 {
@@ -24,6 +59,7 @@ struct df_vars *df_vars_free(struct df_vars *v)
         }
         free(v->keys);
         free(v->values);
+        free(v->idx);
         free(v);
         return NULL;
 }
@@ -39,13 +75,15 @@ struct df_vars *df_vars_copy(const struct df_vars *v)
 
 static long find(const struct df_vars *v, const char *key)
 {
-        if (!v)
+        if (!v || !v->idx_cap)
                 return -1;
-        /* Scopes hold tens of names; a linear scan beats hashing at that size. */
-        for (size_t i = v->n; i-- > 0;)
-                if (strcmp(v->keys[i], key) == 0)
-                        return (long) i;
-        return -1;
+        for (size_t i = hash(key) & (v->idx_cap - 1);; i = (i + 1) & (v->idx_cap - 1)) {
+                size_t p = v->idx[i];
+                if (!p)
+                        return -1;
+                if (strcmp(v->keys[p - 1], key) == 0)
+                        return (long) (p - 1);
+        }
 }
 
 void df_vars_set(struct df_vars *v, const char *key, const char *value)
@@ -65,6 +103,10 @@ void df_vars_set(struct df_vars *v, const char *key, const char *value)
         v->keys[v->n] = cb_xstrdup(key);
         v->values[v->n] = nv;
         v->n++;
+        if (v->n * 2 > v->idx_cap)
+                reindex(v, v->n);
+        else
+                index_put(v, v->n - 1);
 }
 
 void df_vars_unset(struct df_vars *v, const char *key)
@@ -77,6 +119,7 @@ void df_vars_unset(struct df_vars *v, const char *key)
         memmove(v->keys + i, v->keys + i + 1, (v->n - (size_t) i - 1) * sizeof(*v->keys));
         memmove(v->values + i, v->values + i + 1, (v->n - (size_t) i - 1) * sizeof(*v->values));
         v->n--;
+        reindex(v, v->n);
 }
 
 const char *df_vars_get(const struct df_vars *v, const char *key)
