@@ -236,6 +236,8 @@ static int walk(struct tarw *t, int dir_fd, unsigned depth);
 static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth)
 {
         size_t base = t->path.len;
+        /* declared before the first goto: a jump must never skip a cleanup variable's initialisation */
+        _cleanup_close_ int fd = -1;
         if (cb_buf_adds(&t->path, d->tarname) < 0)
                 return cb_failc(t->err, -ENAMETOOLONG, "path too long under '%s'", t->path.p);
         int r = 0;
@@ -250,7 +252,6 @@ static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth)
         archive_entry_set_uid(e, d->st.st_uid);
         archive_entry_set_gid(e, d->st.st_gid);
         set_time(t, e, &d->st);
-        _cleanup_close_ int fd = -1;
         mode_t type = d->st.st_mode & S_IFMT;
         if (type != S_IFDIR && d->st.st_nlink > 1) {
                 if (t->links.n * 2 >= t->links.cap)

@@ -229,14 +229,35 @@ static int sink_emit(struct layer_sink *k, const void *p, size_t len, struct cb_
         return 0;
 }
 
+extern unsigned layer_gzip_threads_override;
+
+#define ZSTD_JOB_SIZE (1 << 20)
+
 static unsigned zstd_workers(void)
 {
+        if (layer_gzip_threads_override)
+                return layer_gzip_threads_override;
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         if (n < 1)
                 n = 1;
-        if (n > 16)
-                n = 16;
+        if (n > 8)
+                n = 8; /* ~4 MiB per worker with 1 MiB jobs; more workers rarely pay at level 3 */
         return (unsigned) n;
+}
+
+const char *layer_compressor_version(enum layer_compression c)
+{
+        static char z[32], zs[32];
+        switch (c) {
+        case LAYER_GZIP:
+                (void) snprintf(z, sizeof(z), "zlib %s", zlibVersion());
+                return z;
+        case LAYER_ZSTD:
+                (void) snprintf(zs, sizeof(zs), "zstd %s", ZSTD_versionString());
+                return zs;
+        default:
+                return "";
+        }
 }
 
 int layer_sink_new(enum layer_compression c, int level, int out_fd, struct layer_sink **ret, struct cb_err *err)
@@ -286,6 +307,9 @@ int layer_sink_new(enum layer_compression c, int level, int out_fd, struct layer
                 (void) ZSTD_CCtx_setParameter(k->zc, ZSTD_c_checksumFlag, 1);
                 /* zstd's output is the same for every nbWorkers >= 1 (jobs are cut by size, not by thread), so
                  * always running threaded keeps the bytes equal across machines with different core counts */
+                /* a fixed job size keeps the bytes the same for every worker count and bounds memory at
+                 * about (2 x workers + 2) jobs; the default (4 x window) costs ~50 MiB per worker at level 19 */
+                (void) ZSTD_CCtx_setParameter(k->zc, ZSTD_c_jobSize, ZSTD_JOB_SIZE);
                 size_t zr = ZSTD_CCtx_setParameter(k->zc, ZSTD_c_nbWorkers, (int) zstd_workers());
                 if (ZSTD_isError(zr)) {
                         layer_sink_free(k);

@@ -125,6 +125,10 @@ struct layer_commit_opts {
 };
 /* Defaults: gzip, level -1, no clamping, no whiteout translation. */
 void layer_commit_opts_init(struct layer_commit_opts *o);
+/* "zlib 1.2.13", "zstd 1.5.4", "" for none: layer bytes depend on it, so images record it (annotation
+ * LAYER_ANNOTATION_COMPRESSOR on OCI manifests). Borrowed, static. */
+const char *layer_compressor_version(enum layer_compression c);
+#define LAYER_ANNOTATION_COMPRESSOR "io.cubuild.layer.compressor"
 /* Tar the tree under dir_fd (an overlay upperdir or a plain dir) into a layer blob in the store: entries
  * sorted, PAX, numeric uid/gid, whiteouts translated, diff_id and digest computed in the same pass. The
  * directory itself is not an entry (its children are, as "name", "dir/name"). */

@@ -237,6 +237,70 @@ static void test_write_tar_fd_matches_commit(void **state)
         free(p);
 }
 
+/* The golden tree: every byte of the layer is fixed by this function, SOURCE_DATE_EPOCH and the libraries. */
+static void golden_tree(int dfd)
+{
+        assert_int_equal(mkdirat(dfd, "bin", 0755), 0);
+        assert_int_equal(mkdirat(dfd, "etc", 0755), 0);
+        assert_int_equal(mkdirat(dfd, "tmp", 01777), 0);
+        assert_int_equal(fchmodat(dfd, "tmp", 01777, 0), 0);
+        t_write(dfd, "bin/tool", "#!/bin/sh\necho golden\n", 0755);
+        t_write(dfd, "etc/conf", "key=value\n", 0644);
+        struct cb_buf b;
+        cb_buf_init(&b, CB_BUF_UNLIMITED);
+        for (unsigned i = 0; i < 40000; i++)
+                (void) cb_buf_addf(&b, "%u:%u\n", i, (i * 2654435761u) >> 7);
+        t_write(dfd, "usr/lib/libx.so.1", b.p, 0644);
+        cb_buf_release(&b);
+        assert_int_equal(fchmodat(dfd, "usr", 0755, 0), 0);
+        assert_int_equal(fchmodat(dfd, "usr/lib", 0755, 0), 0);
+        assert_int_equal(linkat(dfd, "usr/lib/libx.so.1", dfd, "usr/lib/libx-hard.so", 0), 0);
+        assert_int_equal(symlinkat("usr/lib", dfd, "lib"), 0);
+}
+
+/* Changing the tar writer, the walk order, the gzip block layout or the zstd parameters changes these
+ * digests: that is a format change, and the new values go here in the same commit, saying why. */
+#define GOLDEN_DIFF_ID "sha256:71150e94d364fc56494df671a1516ff459b84ad8ac4ef35897dae5492844d210"
+#define GOLDEN_GZIP "sha256:b24aae007f2a99f10d7d87c66efb641413792cbae2e1b656d04254ee0ddfcd6d"
+#define GOLDEN_ZSTD "sha256:957747ac413f6bd161dcdcb96bfd0877e7684796cd70f8ed649f2a7f5d7b7e7e"
+#define GOLDEN_ZLIB "zlib 1.2.13"
+#define GOLDEN_ZSTD_VERSION "zstd 1.5.4"
+
+static void test_golden_digests(void **state)
+{
+        struct fx *f = *state;
+        if (geteuid() != 0)
+                skip(); /* the golden tree is owned by 0:0 */
+        golden_tree(f->src_fd);
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.source_date_epoch = 1600000000;
+        struct layer_desc d;
+        o.compression = LAYER_UNCOMPRESSED;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), 0);
+        if (getenv("LAYERS_PRINT_GOLDEN"))
+                printf("diff_id %s\n", d.diff_id);
+        assert_string_equal(d.diff_id, GOLDEN_DIFF_ID);
+        o.compression = LAYER_GZIP;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), 0);
+        if (getenv("LAYERS_PRINT_GOLDEN"))
+                printf("gzip %s\n", d.digest);
+        if (!strcmp(layer_compressor_version(LAYER_GZIP), GOLDEN_ZLIB))
+                assert_string_equal(d.digest, GOLDEN_GZIP);
+        else
+                printf("note: %s, golden gzip digest recorded with %s: not compared\n",
+                       layer_compressor_version(LAYER_GZIP), GOLDEN_ZLIB);
+        o.compression = LAYER_ZSTD;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), 0);
+        if (getenv("LAYERS_PRINT_GOLDEN"))
+                printf("zstd %s\n", d.digest);
+        if (!strcmp(layer_compressor_version(LAYER_ZSTD), GOLDEN_ZSTD_VERSION))
+                assert_string_equal(d.digest, GOLDEN_ZSTD);
+        else
+                printf("note: %s, golden zstd digest recorded with %s: not compared\n",
+                       layer_compressor_version(LAYER_ZSTD), GOLDEN_ZSTD_VERSION);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -248,6 +312,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_xattrs_and_capabilities_carried, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_level_rejected, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_tar_fd_matches_commit, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_golden_digests, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
