@@ -109,6 +109,23 @@ struct layer_image_entry {
 int layer_store_list(struct layer_store *s, struct layer_image_entry **ret, size_t *ret_n, struct cb_err *err);
 void layer_image_entries_free(struct layer_image_entry *v, size_t n);
 
+/* Store maintenance (library side of `cubuild rm/prune/inspect`). */
+/* Removes name_or_digest: a tag is untagged; a digest or id prefix loses every tag that points to it. The
+ * manifest blob itself is deleted when no tag is left on it; its config and layers go at the next prune. */
+int layer_store_rm(struct layer_store *s, const char *name_or_digest, struct cb_err *err);
+/* Deletes every blob not reachable from a tagged image (manifest, config, layers; the children of an
+ * image index), nor named in keep (e.g. layers the build cache still points to), and every unpacked
+ * layers/<diff_id>/ no kept image uses. Takes the store lock exclusively: -EBUSY when another process
+ * has the store open (a build in flight may hold blobs no tag reaches yet). */
+struct layer_prune_stats {
+        uint64_t blobs_removed, bytes_removed, layers_removed;
+};
+int layer_store_prune(struct layer_store *s, const char *const *keep, size_t nkeep, struct layer_prune_stats *ret,
+                      struct cb_err *err);
+/* A JSON object describing the image (docker inspect's spirit): Id (config digest), Digest (manifest),
+ * RepoTags, Size, Created, Architecture, Os, Manifest, Config. *ret owned: json_decref(). */
+int layer_store_inspect(struct layer_store *s, const char *name_or_digest, json_t **ret, struct cb_err *err);
+
 /* Layers. A transparent value type. media_type is the OCI layer type matching the compression. */
 struct layer_desc {
         char digest[CB_DIGEST_STR_LEN];
