@@ -37,11 +37,24 @@ int cb_read_all(int fd, struct cb_buf *b)
                 int r = cb_buf_grow(b, 65536);
                 size_t room;
                 if (r < 0) {
-                        /* near max: try a smaller read to find out whether we are at EOF */
-                        r = cb_buf_grow(b, 1);
+                        /* near max: make room up to max exactly; at max, a one-byte probe tells EOF from too big */
+                        r = cb_buf_grow(b, b->max - b->len);
                         if (r < 0)
                                 return r;
-                        room = b->max - b->len + 1;
+                        room = b->cap - b->len - 1;
+                        if (room > b->max - b->len)
+                                room = b->max - b->len;
+                        if (room == 0) {
+                                char c;
+                                ssize_t n = read(fd, &c, 1);
+                                if (n < 0 && errno == EINTR)
+                                        continue;
+                                if (n < 0)
+                                        return -errno;
+                                if (n == 0)
+                                        break;
+                                return -E2BIG;
+                        }
                 } else {
                         room = b->cap - b->len - 1;
                 }

@@ -187,6 +187,25 @@ static void test_put_blob_is_idempotent(void **state)
         free(p);
 }
 
+/* cb_read_all() overran its buffer when the room left under max was smaller than one 64 KiB read; the
+ * store reads index.json, memo files and JSON blobs with small maxima through it. */
+static void test_small_max_reads_exactly(void **state)
+{
+        struct fx *f = *state;
+        int fd = layer_store_root_fd(f->s);
+        t_write(fd, "cache/probe", "0123456789", 0644);
+        struct cb_buf b;
+        cb_buf_init(&b, 64);
+        assert_int_equal(cb_read_file(fd, "cache/probe", 10, &b, &f->err), 0);
+        assert_int_equal(b.len, 10);
+        cb_buf_reset(&b);
+        assert_int_equal(cb_read_file(fd, "cache/probe", 9, &b, &f->err), -E2BIG);
+        cb_buf_reset(&b);
+        assert_int_equal(cb_read_file(fd, "cache/probe", 200, &b, &f->err), 0);
+        assert_string_equal(b.p, "0123456789");
+        cb_buf_release(&b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -199,6 +218,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_writer_abort_leaves_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_removes_dead_work_dirs_but_not_live_ones, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_put_blob_is_idempotent, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_small_max_reads_exactly, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
