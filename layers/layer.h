@@ -160,6 +160,18 @@ int layer_write_tar_fd(int dir_fd, int out_fd, const struct layer_commit_opts *o
  * verified while extracting; a mismatch or a corrupt blob leaves nothing in layers/. */
 int layer_store_unpacked(struct layer_store *s, const struct layer_desc *l, char **ret_path, struct cb_err *err);
 
+/* Compression belongs to an output (DESIGN.md): a build may commit LAYER_UNCOMPRESSED and compress once
+ * per layer and algorithm when it pushes or exports. Returns in *ret the layer in compression c (level -1:
+ * default): l itself when it already is; otherwise the blob is streamed through decompression and the new
+ * compressor once (its diff_id verified), and the result is remembered under cache/compressed/ so the next
+ * push or export of any image with this layer costs nothing. */
+int layer_store_compress_layer(struct layer_store *s, const struct layer_desc *l, enum layer_compression c, int level,
+                               struct layer_desc *ret, struct cb_err *err);
+/* Writes a manifest for the same config (same image id) whose layers use compression c; docker_format as
+ * in layer_image_write(). The new manifest digest goes to ret_manifest_digest; nothing is tagged. */
+int layer_image_convert(struct layer_store *s, const char *manifest_digest, enum layer_compression c, int level,
+                        bool docker_format, char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+
 /* Secure extraction of a (possibly compressed: detect gzip/zstd/none) tar stream into root_fd; OCI
  * whiteouts applied by deleting in root (mode LAYER_EXTRACT_APPLY) or kept as overlay whiteouts
  * (LAYER_EXTRACT_OVERLAY). Nothing is created outside root_fd: names with ".." components are rejected,
