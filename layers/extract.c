@@ -173,6 +173,32 @@ static int mkdir_in_root(int root_fd, const char *path, int *ret_fd, unsigned de
         return open_dir_in_root(root_fd, path, ret_fd);
 }
 
+int layer_open_in_root(int root_fd, const char *path, int flags)
+{
+        if (!layer_extract_no_openat2) {
+                struct open_how how = { .flags = (uint64_t) (flags | O_CLOEXEC),
+                                        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+                for (;;) {
+                        long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+                        if (fd >= 0)
+                                return (int) fd;
+                        if (errno == EAGAIN || errno == EINTR)
+                                continue;
+                        if (errno != ENOSYS && errno != EPERM)
+                                return -errno;
+                        break;
+                }
+        }
+        const char *slash = strrchr(path, '/');
+        _cleanup_free_ char *dir = slash ? cb_xstrndup(path, (size_t) (slash - path)) : cb_xstrdup("");
+        _cleanup_close_ int dfd = -1;
+        int r = open_dir_in_root(root_fd, dir, &dfd);
+        if (r < 0)
+                return r;
+        int fd = openat(dfd, slash ? slash + 1 : path, flags | O_CLOEXEC | O_NOFOLLOW);
+        return fd < 0 ? -errno : fd;
+}
+
 /* ---- names ---- */
 
 /* Cleans a tar name into out: leading "/" and "./" dropped, empty and "." components dropped, ".." rejected. */

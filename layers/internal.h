@@ -80,6 +80,10 @@ int layer_store_put_blob_fd(struct layer_store *s, int in_fd, const char *expect
 /* RFC 3339 "2024-01-02T03:04:05Z" (fraction and offset accepted) to Unix seconds. */
 int layer_parse_rfc3339(const char *s, int64_t *ret);
 
+/* Opens path (relative) inside root_fd, symlinks resolved inside the root (openat2 RESOLVE_IN_ROOT, or the
+ * component walk for the directory and O_NOFOLLOW for the last component). Returns an fd or -errno. */
+int layer_open_in_root(int root_fd, const char *path, int flags);
+
 /* Overlay whiteout helpers (whiteout.c). */
 #define LAYER_WH_PREFIX ".wh."
 #define LAYER_WH_OPAQUE ".wh..wh..opq"

@@ -224,6 +224,29 @@ int layer_export_oci_dir(struct layer_store *s, const char *manifest_digest, con
  * the store. The image is not tagged; the caller tags it. */
 int layer_import_oci_dir(struct layer_store *s, const char *src_dir, const char *ref_name /* NULL: the only manifest */,
                          char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+/* Archives (tar streams, written to or read from an fd; no compression of the outer tar). */
+/* oci-archive: the OCI image layout of layer_export_oci_dir() as one tar (deterministic: sorted, mtime 0). */
+int layer_export_oci_archive(struct layer_store *s, const char *manifest_digest, const char *ref_name, int out_fd,
+                             struct cb_err *err);
+int layer_import_oci_archive(struct layer_store *s, int in_fd, const char *ref_name /* NULL: the only manifest */,
+                             char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+/* docker-archive (docker save's format: manifest.json, <config hex>.json, <diff_id hex>.tar), loadable by
+ * docker load and podman load. Layers are written uncompressed (an uncompressed copy of a compressed
+ * layer is made in the store once, see layer_store_compress_layer()). repo_tags may be NULL/0. */
+int layer_export_docker_archive(struct layer_store *s, const char *manifest_digest, const char *const *repo_tags,
+                                size_t ntags, int out_fd, struct cb_err *err);
+/* One loaded image: the OCI manifest written for it and the tags the archive gave it (the caller tags). */
+struct layer_loaded {
+        char manifest_digest[CB_DIGEST_STR_LEN];
+        char **repo_tags;
+        size_t ntags;
+};
+/* Loads a docker-archive or an oci-archive (detected: manifest.json or oci-layout). Every image of a
+ * docker-archive is loaded; layer digests and diff_ids are verified against the config. *ret owned:
+ * layer_loaded_free(). */
+int layer_import_archive(struct layer_store *s, int in_fd, struct layer_loaded **ret, size_t *ret_n, struct cb_err *err);
+void layer_loaded_free(struct layer_loaded *v, size_t n);
+
 /* Import a rootfs tarball (like docker import) as a one-layer image with a minimal config. The tarball is
  * extracted securely into a scratch directory and re-committed with o, so the layer is deterministic. */
 int layer_import_rootfs_tar(struct layer_store *s, const char *tar_path, const struct layer_commit_opts *o,
