@@ -212,6 +212,21 @@ int main(int argc, char **argv)
 {
         unsigned long mutations = 0;
         seeds();
+        if (argc == 3 && !strcmp(argv[1], "--write-seeds")) {
+                /* seeds for a libFuzzer run (run.sh): written to a scratch corpus, never committed */
+                for (size_t i = 0; i < ninputs; i++) {
+                        char *p = cb_xasprintf("%s/seed-%zu", argv[2], i);
+                        struct cb_err err;
+                        cb_err_init(&err);
+                        if (cb_write_file_atomic(AT_FDCWD, p, inputs[i].p, inputs[i].len, 0644, &err) < 0) {
+                                fprintf(stderr, "replay: %s\n", cb_err_msg(&err));
+                                return 2;
+                        }
+                        cb_err_release(&err);
+                        free(p);
+                }
+                return 0;
+        }
         for (int i = 1; i < argc; i++) {
                 if (!strcmp(argv[i], "--mutate") && i + 1 < argc) {
                         mutations = strtoul(argv[++i], NULL, 10);
