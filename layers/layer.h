@@ -151,6 +151,14 @@ const char *layer_compressor_version(enum layer_compression c);
  * directory itself is not an entry (its children are, as "name", "dir/name"). */
 int layer_commit_dir(struct layer_store *s, int dir_fd, const struct layer_commit_opts *o, struct layer_desc *ret,
                      struct cb_err *err);
+/* Copy-and-compare fallback for when overlayfs is unavailable: the layer holds what differs between base_fd
+ * (the tree before, e.g. the parent rootfs copied with mtimes kept: cp -a) and dir_fd (the tree after):
+ * entries that are new or changed (type, mode, owner, mtime, size, device or link target differ; contents
+ * of equal size and mtime are taken as equal, as docker's naive differ does), and ".wh." whiteouts for what
+ * was removed. A directory is written when its own metadata changed; its children are compared either way.
+ * Same format and determinism as layer_commit_dir(); o->overlay_whiteouts is ignored. */
+int layer_commit_diff(struct layer_store *s, int base_fd, int dir_fd, const struct layer_commit_opts *o,
+                      struct layer_desc *ret, struct cb_err *err);
 /* Same tar stream written to an arbitrary fd (no store): for tests and `cubuild save` of a single layer. */
 int layer_write_tar_fd(int dir_fd, int out_fd, const struct layer_commit_opts *o, char ret_diff_id[CB_DIGEST_STR_LEN],
                        char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size, struct cb_err *err);

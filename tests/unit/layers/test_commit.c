@@ -237,6 +237,53 @@ static void test_write_tar_fd_matches_commit(void **state)
         free(p);
 }
 
+static void test_diff_commit_holds_only_changes(void **state)
+{
+        struct fx *f = *state;
+        populate(f->src_fd);
+        /* the "after" tree: a copy with mtimes kept, then changed */
+        char *after = t_mkdtemp();
+        char *cmd = cb_xasprintf("cp -a %s/. %s/", f->src, after);
+        assert_int_equal(system(cmd), 0);
+        free(cmd);
+        int afd = open(after, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_int_equal(unlinkat(afd, "a.txt", 0), 0);                     /* removed */
+        t_write(afd, "a/new", "new\n", 0644);                                /* added (a/ changes too) */
+        t_write(afd, "b.txt", "bee, longer now\n", 0644);                    /* changed */
+        assert_int_equal(fchmodat(afd, "empty", 0700, 0), 0);               /* metadata only */
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.source_date_epoch = 0;
+        struct layer_desc d;
+        assert_int_equal(layer_commit_diff(f->s, f->src_fd, afd, &o, &d, &f->err), 0);
+        char *n = names_of_blob(f, d.digest);
+        /* c-hard is a hard link to b.txt (cp -a keeps it one): rewriting b.txt in place changed it too */
+        assert_string_equal(n, ".wh.a.txt\na/\na/new\nb.txt\nc-hard\nempty/\n");
+        free(n);
+        /* applying the diff onto the base gives the after tree */
+        char *dst = t_mkdtemp();
+        cmd = cb_xasprintf("cp -a %s/. %s/", f->src, dst);
+        assert_int_equal(system(cmd), 0);
+        free(cmd);
+        int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int bfd = layer_store_open_blob(f->s, d.digest, NULL, &f->err);
+        assert_int_equal(layer_extract_fd(dfd, bfd, LAYER_EXTRACT_APPLY, &f->err), 0);
+        assert_false(t_exists(dfd, "a.txt"));
+        char *c = t_read(dfd, "b.txt");
+        assert_string_equal(c, "bee, longer now\n");
+        free(c);
+        c = t_read(dfd, "a/new");
+        assert_string_equal(c, "new\n");
+        free(c);
+        close(bfd);
+        close(dfd);
+        close(afd);
+        t_rm(dst);
+        t_rm(after);
+        free(dst);
+        free(after);
+}
+
 /* The golden tree: every byte of the layer is fixed by this function, SOURCE_DATE_EPOCH and the libraries. */
 static void golden_tree(int dfd)
 {
@@ -313,6 +360,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_bad_level_rejected, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_tar_fd_matches_commit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_golden_digests, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_diff_commit_holds_only_changes, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
