@@ -230,7 +230,7 @@ static int sink_emit(struct layer_sink *k, const void *p, size_t len, struct cb_
         /* uncompressed: the blob is the tar, hashed once as diff_id */
         if (k->c != LAYER_UNCOMPRESSED)
                 cb_sha256_update(k->blob_hash, p, len);
-        int r = cb_write_all(k->out_fd, p, len);
+        int r = layer_fault_hit() ? -EIO : cb_write_all(k->out_fd, p, len);
         if (r < 0)
                 return cb_fail(err, -r, "write layer blob");
         k->out_size += len;

@@ -45,6 +45,14 @@ const char *layer_compression_media_type(enum layer_compression c);
 extern unsigned layer_gzip_threads_override;
 extern bool layer_extract_no_openat2;
 
+/* Fault injection for tests (STYLE.md: fail the Nth write or fsync): when layer_fault_countdown is > 0,
+ * each blob write or fsync decrements it and the one that brings it to 0 fails with EIO. */
+extern unsigned layer_fault_countdown;
+static inline bool layer_fault_hit(void)
+{
+        return layer_fault_countdown > 0 && --layer_fault_countdown == 0;
+}
+
 /* Decompressing source: raw bytes from in_fd (gzip, zstd or plain tar, detected by magic), with sha256 of
  * the raw stream (digest) and of the decompressed one (diff_id). */
 struct layer_source;

@@ -1,6 +1,10 @@
 /* commit.c: directory -> deterministic tar layer (order, ids, clamping, whiteouts, hard links), digests. */
 #include "helpers.h"
 
+#include <dirent.h>
+
+#include "layers/internal.h"
+
 #include <archive.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -284,6 +288,51 @@ static void test_diff_commit_holds_only_changes(void **state)
         free(after);
 }
 
+static int count_dir(int dfd, const char *path)
+{
+        int fd = openat(dfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        DIR *d = fdopendir(fd);
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                n += de->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+/* SQLite-style anomaly test: fail the 1st, 2nd, ... blob write or fsync until the commit succeeds; every
+ * failure must leave no blob and no temp file behind, and report the error. */
+static void test_commit_fails_cleanly_at_every_write(void **state)
+{
+        struct fx *f = *state;
+        populate(f->src_fd);
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.source_date_epoch = 0;
+        enum layer_compression cs[] = { LAYER_UNCOMPRESSED, LAYER_GZIP, LAYER_ZSTD };
+        int root = layer_store_root_fd(f->s);
+        for (size_t c = 0; c < CB_ARRAY_SIZE(cs); c++) {
+                o.compression = cs[c];
+                unsigned n;
+                struct layer_desc d;
+                for (n = 1; n < 1000; n++) {
+                        layer_fault_countdown = n;
+                        cb_err_reset(&f->err);
+                        int r = layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err);
+                        layer_fault_countdown = 0;
+                        if (r == 0)
+                                break;
+                        assert_int_equal(r, -EIO);
+                        assert_non_null(strstr(cb_err_msg(&f->err), "Input/output error"));
+                        assert_int_equal(count_dir(root, "blobs/sha256"), (int) (c == 0 ? 0 : c));
+                        assert_int_equal(count_dir(layer_store_work_fd(f->s), "."), 0);
+                }
+                assert_true(n > 1 && n < 1000);
+                assert_int_equal(count_dir(root, "blobs/sha256"), (int) c + 1);
+        }
+}
+
 /* The golden tree: every byte of the layer is fixed by this function, SOURCE_DATE_EPOCH and the libraries. */
 static void golden_tree(int dfd)
 {
@@ -361,6 +410,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_write_tar_fd_matches_commit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_golden_digests, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_diff_commit_holds_only_changes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_commit_fails_cleanly_at_every_write, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
