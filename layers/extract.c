@@ -173,6 +173,32 @@ static int mkdir_in_root(int root_fd, const char *path, int *ret_fd, unsigned de
         return open_dir_in_root(root_fd, path, ret_fd);
 }
 
+int layer_open_in_root(int root_fd, const char *path, int flags)
+{
+        if (!layer_extract_no_openat2) {
+                struct open_how how = { .flags = (uint64_t) (flags | O_CLOEXEC),
+                                        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+                for (;;) {
+                        long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+                        if (fd >= 0)
+                                return (int) fd;
+                        if (errno == EAGAIN || errno == EINTR)
+                                continue;
+                        if (errno != ENOSYS && errno != EPERM)
+                                return -errno;
+                        break;
+                }
+        }
+        const char *slash = strrchr(path, '/');
+        _cleanup_free_ char *dir = slash ? cb_xstrndup(path, (size_t) (slash - path)) : cb_xstrdup("");
+        _cleanup_close_ int dfd = -1;
+        int r = open_dir_in_root(root_fd, dir, &dfd);
+        if (r < 0)
+                return r;
+        int fd = openat(dfd, slash ? slash + 1 : path, flags | O_CLOEXEC | O_NOFOLLOW);
+        return fd < 0 ? -errno : fd;
+}
+
 /* ---- names ---- */
 
 /* Cleans a tar name into out: leading "/" and "./" dropped, empty and "." components dropped, ".." rejected. */
@@ -268,6 +294,7 @@ static void pset_release(struct pset *p)
 struct dirtime {
         char *path;
         struct timespec mtime;
+        mode_t mode;
 };
 
 struct xt {
@@ -539,8 +566,6 @@ static int do_entry(struct xt *x, struct archive_entry *e)
                 if (S_ISDIR(tst.st_mode))
                         return xfail(x, -EINVAL, "hard link to a directory");
                 bool is_dir;
-                if (tst.st_dev == 0 && tst.st_ino == 0)
-                        return -EINVAL;
                 /* a link to itself: nothing to do (and removing it first would lose the file) */
                 struct stat cur;
                 if (fstatat(pfd, base, &cur, AT_SYMLINK_NOFOLLOW) == 0 && cur.st_dev == tst.st_dev &&
@@ -587,7 +612,9 @@ static int do_entry(struct xt *x, struct archive_entry *e)
                         return cb_fail(x->err, errno, "open '%s'", x->name.p);
                 if (chown_ok && fchown(fd, uid, gid) < 0)
                         return cb_fail(x->err, errno, "chown '%s'", x->name.p);
-                if (fchmod(fd, perm_of(x, e)) < 0)
+                /* not root: keep the directory writable for the entries that follow; the final mode is set with
+                 * the mtime at the end */
+                if (fchmod(fd, perm_of(x, e) | (x->is_root ? 0 : S_IRWXU)) < 0)
                         return cb_fail(x->err, errno, "chmod '%s'", x->name.p);
                 set_xattrs(x, e, fd, pfd, base, false);
                 if (x->ndirs == x->capdirs) {
@@ -596,6 +623,7 @@ static int do_entry(struct xt *x, struct archive_entry *e)
                 }
                 x->dirs[x->ndirs].path = cb_xstrdup(x->name.p);
                 x->dirs[x->ndirs].mtime = ts[1];
+                x->dirs[x->ndirs].mode = perm_of(x, e);
                 x->ndirs++;
                 return 0;
         }
@@ -634,20 +662,32 @@ static int do_entry(struct xt *x, struct archive_entry *e)
         }
 }
 
+/* Directory mtimes (and modes, for non-root) last, deepest first; when a directory appeared twice the later
+ * entry wins, and a path that is no longer a directory (replaced, whited out) is skipped. */
 static int finish_dirs(struct xt *x)
 {
-        for (size_t i = x->ndirs; i-- > 0;) {
-                _cleanup_close_ int fd = -1;
-                int r = open_dir_in_root(x->root_fd, x->dirs[i].path, &fd);
-                if (r == -ENOENT || r == -ENOTDIR)
-                        continue; /* replaced or whited out later in the stream */
-                if (r < 0)
-                        return cb_fail(x->err, -r, "open '%s'", x->dirs[i].path);
+        struct pset done = { 0 };
+        int r = 0;
+        for (size_t i = x->ndirs; i-- > 0 && r == 0;) {
+                if (pset_has(&done, x->dirs[i].path))
+                        continue;
+                pset_add(&done, x->dirs[i].path);
+                int fd = layer_open_in_root(x->root_fd, x->dirs[i].path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+                if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
+                        continue;
+                if (fd < 0) {
+                        r = cb_fail(x->err, -fd, "open '%s'", x->dirs[i].path);
+                        break;
+                }
                 struct timespec ts[2] = { x->dirs[i].mtime, x->dirs[i].mtime };
-                if (futimens(fd, ts) < 0)
-                        return cb_fail(x->err, errno, "set times of '%s'", x->dirs[i].path);
+                if (!x->is_root && fchmod(fd, x->dirs[i].mode) < 0)
+                        r = cb_fail(x->err, errno, "chmod '%s'", x->dirs[i].path);
+                else if (futimens(fd, ts) < 0)
+                        r = cb_fail(x->err, errno, "set times of '%s'", x->dirs[i].path);
+                (void) close(fd);
         }
-        return 0;
+        pset_release(&done);
+        return r;
 }
 
 int layer_extract_fd_opts(int root_fd, int tar_fd, const struct layer_extract_opts *o, struct cb_err *err)

@@ -88,8 +88,29 @@ int layer_image_write(struct layer_store *s, json_t *config, const struct layer_
                 (json_int_t) csize, "layers", ls);
         if (!m)
                 return cb_failc(err, -ENOMEM, "cannot build manifest");
-        if (annotations && json_object_size(annotations) > 0 && !docker_format)
-                (void) json_object_set(m, "annotations", annotations);
+        if (!docker_format) {
+                /* which compressor made the layer bytes (DESIGN.md: recorded with each image) */
+                bool gz = false, zs = false;
+                for (size_t i = 0; i < n; i++) {
+                        gz |= strstr(layers[i].media_type, "gzip") != NULL;
+                        zs |= strstr(layers[i].media_type, "zstd") != NULL;
+                }
+                json_t *an = annotations ? json_deep_copy(annotations) : json_object();
+                if (gz || zs) {
+                        struct cb_buf v;
+                        cb_buf_init(&v, 256);
+                        if (gz)
+                                (void) cb_buf_adds(&v, layer_compressor_version(LAYER_GZIP));
+                        if (zs)
+                                (void) cb_buf_addf(&v, "%s%s", gz ? ", " : "", layer_compressor_version(LAYER_ZSTD));
+                        (void) json_object_set_new(an, LAYER_ANNOTATION_COMPRESSOR, json_string(v.p));
+                        cb_buf_release(&v);
+                }
+                if (json_object_size(an) > 0)
+                        (void) json_object_set_new(m, "annotations", an);
+                else
+                        json_decref(an);
+        }
         return layer_store_put_json(s, m, ret_manifest_digest, NULL, err);
 }
 

@@ -45,6 +45,14 @@ const char *layer_compression_media_type(enum layer_compression c);
 extern unsigned layer_gzip_threads_override;
 extern bool layer_extract_no_openat2;
 
+/* Fault injection for tests (STYLE.md: fail the Nth write or fsync): when layer_fault_countdown is > 0,
+ * each blob write or fsync decrements it and the one that brings it to 0 fails with EIO. */
+extern unsigned layer_fault_countdown;
+static inline bool layer_fault_hit(void)
+{
+        return layer_fault_countdown > 0 && --layer_fault_countdown == 0;
+}
+
 /* Decompressing source: raw bytes from in_fd (gzip, zstd or plain tar, detected by magic), with sha256 of
  * the raw stream (digest) and of the decompressed one (diff_id). */
 struct layer_source;
@@ -79,6 +87,10 @@ int layer_store_put_blob_fd(struct layer_store *s, int in_fd, const char *expect
 
 /* RFC 3339 "2024-01-02T03:04:05Z" (fraction and offset accepted) to Unix seconds. */
 int layer_parse_rfc3339(const char *s, int64_t *ret);
+
+/* Opens path (relative) inside root_fd, symlinks resolved inside the root (openat2 RESOLVE_IN_ROOT, or the
+ * component walk for the directory and O_NOFOLLOW for the last component). Returns an fd or -errno. */
+int layer_open_in_root(int root_fd, const char *path, int flags);
 
 /* Overlay whiteout helpers (whiteout.c). */
 #define LAYER_WH_PREFIX ".wh."

@@ -109,6 +109,23 @@ struct layer_image_entry {
 int layer_store_list(struct layer_store *s, struct layer_image_entry **ret, size_t *ret_n, struct cb_err *err);
 void layer_image_entries_free(struct layer_image_entry *v, size_t n);
 
+/* Store maintenance (library side of `cubuild rm/prune/inspect`). */
+/* Removes name_or_digest: a tag is untagged; a digest or id prefix loses every tag that points to it. The
+ * manifest blob itself is deleted when no tag is left on it; its config and layers go at the next prune. */
+int layer_store_rm(struct layer_store *s, const char *name_or_digest, struct cb_err *err);
+/* Deletes every blob not reachable from a tagged image (manifest, config, layers; the children of an
+ * image index), nor named in keep (e.g. layers the build cache still points to), and every unpacked
+ * layers/<diff_id>/ no kept image uses. Takes the store lock exclusively: -EBUSY when another process
+ * has the store open (a build in flight may hold blobs no tag reaches yet). */
+struct layer_prune_stats {
+        uint64_t blobs_removed, bytes_removed, layers_removed;
+};
+int layer_store_prune(struct layer_store *s, const char *const *keep, size_t nkeep, struct layer_prune_stats *ret,
+                      struct cb_err *err);
+/* A JSON object describing the image (docker inspect's spirit): Id (config digest), Digest (manifest),
+ * RepoTags, Size, Created, Architecture, Os, Manifest, Config. *ret owned: json_decref(). */
+int layer_store_inspect(struct layer_store *s, const char *name_or_digest, json_t **ret, struct cb_err *err);
+
 /* Layers. A transparent value type. media_type is the OCI layer type matching the compression. */
 struct layer_desc {
         char digest[CB_DIGEST_STR_LEN];
@@ -125,11 +142,23 @@ struct layer_commit_opts {
 };
 /* Defaults: gzip, level -1, no clamping, no whiteout translation. */
 void layer_commit_opts_init(struct layer_commit_opts *o);
+/* "zlib 1.2.13", "zstd 1.5.4", "" for none: layer bytes depend on it, so images record it (annotation
+ * LAYER_ANNOTATION_COMPRESSOR on OCI manifests). Borrowed, static. */
+const char *layer_compressor_version(enum layer_compression c);
+#define LAYER_ANNOTATION_COMPRESSOR "io.cubuild.layer.compressor"
 /* Tar the tree under dir_fd (an overlay upperdir or a plain dir) into a layer blob in the store: entries
  * sorted, PAX, numeric uid/gid, whiteouts translated, diff_id and digest computed in the same pass. The
  * directory itself is not an entry (its children are, as "name", "dir/name"). */
 int layer_commit_dir(struct layer_store *s, int dir_fd, const struct layer_commit_opts *o, struct layer_desc *ret,
                      struct cb_err *err);
+/* Copy-and-compare fallback for when overlayfs is unavailable: the layer holds what differs between base_fd
+ * (the tree before, e.g. the parent rootfs copied with mtimes kept: cp -a) and dir_fd (the tree after):
+ * entries that are new or changed (type, mode, owner, mtime, size, device or link target differ; contents
+ * of equal size and mtime are taken as equal, as docker's naive differ does), and ".wh." whiteouts for what
+ * was removed. A directory is written when its own metadata changed; its children are compared either way.
+ * Same format and determinism as layer_commit_dir(); o->overlay_whiteouts is ignored. */
+int layer_commit_diff(struct layer_store *s, int base_fd, int dir_fd, const struct layer_commit_opts *o,
+                      struct layer_desc *ret, struct cb_err *err);
 /* Same tar stream written to an arbitrary fd (no store): for tests and `cubuild save` of a single layer. */
 int layer_write_tar_fd(int dir_fd, int out_fd, const struct layer_commit_opts *o, char ret_diff_id[CB_DIGEST_STR_LEN],
                        char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size, struct cb_err *err);
@@ -138,6 +167,18 @@ int layer_write_tar_fd(int dir_fd, int out_fd, const struct layer_commit_opts *o
  * lowerdir); returns its absolute path (owned, free()). The blob's digest and the tar's diff_id are both
  * verified while extracting; a mismatch or a corrupt blob leaves nothing in layers/. */
 int layer_store_unpacked(struct layer_store *s, const struct layer_desc *l, char **ret_path, struct cb_err *err);
+
+/* Compression belongs to an output (DESIGN.md): a build may commit LAYER_UNCOMPRESSED and compress once
+ * per layer and algorithm when it pushes or exports. Returns in *ret the layer in compression c (level -1:
+ * default): l itself when it already is; otherwise the blob is streamed through decompression and the new
+ * compressor once (its diff_id verified), and the result is remembered under cache/compressed/ so the next
+ * push or export of any image with this layer costs nothing. */
+int layer_store_compress_layer(struct layer_store *s, const struct layer_desc *l, enum layer_compression c, int level,
+                               struct layer_desc *ret, struct cb_err *err);
+/* Writes a manifest for the same config (same image id) whose layers use compression c; docker_format as
+ * in layer_image_write(). The new manifest digest goes to ret_manifest_digest; nothing is tagged. */
+int layer_image_convert(struct layer_store *s, const char *manifest_digest, enum layer_compression c, int level,
+                        bool docker_format, char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 
 /* Secure extraction of a (possibly compressed: detect gzip/zstd/none) tar stream into root_fd; OCI
  * whiteouts applied by deleting in root (mode LAYER_EXTRACT_APPLY) or kept as overlay whiteouts
@@ -191,6 +232,29 @@ int layer_export_oci_dir(struct layer_store *s, const char *manifest_digest, con
  * the store. The image is not tagged; the caller tags it. */
 int layer_import_oci_dir(struct layer_store *s, const char *src_dir, const char *ref_name /* NULL: the only manifest */,
                          char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+/* Archives (tar streams, written to or read from an fd; no compression of the outer tar). */
+/* oci-archive: the OCI image layout of layer_export_oci_dir() as one tar (deterministic: sorted, mtime 0). */
+int layer_export_oci_archive(struct layer_store *s, const char *manifest_digest, const char *ref_name, int out_fd,
+                             struct cb_err *err);
+int layer_import_oci_archive(struct layer_store *s, int in_fd, const char *ref_name /* NULL: the only manifest */,
+                             char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+/* docker-archive (docker save's format: manifest.json, <config hex>.json, <diff_id hex>.tar), loadable by
+ * docker load and podman load. Layers are written uncompressed (an uncompressed copy of a compressed
+ * layer is made in the store once, see layer_store_compress_layer()). repo_tags may be NULL/0. */
+int layer_export_docker_archive(struct layer_store *s, const char *manifest_digest, const char *const *repo_tags,
+                                size_t ntags, int out_fd, struct cb_err *err);
+/* One loaded image: the OCI manifest written for it and the tags the archive gave it (the caller tags). */
+struct layer_loaded {
+        char manifest_digest[CB_DIGEST_STR_LEN];
+        char **repo_tags;
+        size_t ntags;
+};
+/* Loads a docker-archive or an oci-archive (detected: manifest.json or oci-layout). Every image of a
+ * docker-archive is loaded; layer digests and diff_ids are verified against the config. *ret owned:
+ * layer_loaded_free(). */
+int layer_import_archive(struct layer_store *s, int in_fd, struct layer_loaded **ret, size_t *ret_n, struct cb_err *err);
+void layer_loaded_free(struct layer_loaded *v, size_t n);
+
 /* Import a rootfs tarball (like docker import) as a one-layer image with a minimal config. The tarball is
  * extracted securely into a scratch directory and re-committed with o, so the layer is deterministic. */
 int layer_import_rootfs_tar(struct layer_store *s, const char *tar_path, const struct layer_commit_opts *o,

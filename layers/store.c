@@ -13,6 +13,8 @@
 
 #include "layers/internal.h"
 
+unsigned layer_fault_countdown;
+
 /* A tmp/ entry that is not a locked work directory and is older than this is litter from a crash
  * between mkdir and flock of a new work directory. */
 #define STALE_NEW_SECONDS 3600
@@ -325,7 +327,7 @@ uint64_t layer_blob_writer_size(const struct layer_blob_writer *w)
 
 int layer_blob_writer_write(struct layer_blob_writer *w, const void *p, size_t len, struct cb_err *err)
 {
-        int r = cb_write_all(w->fd, p, len);
+        int r = layer_fault_hit() ? -EIO : cb_write_all(w->fd, p, len);
         if (r < 0)
                 return cb_fail(err, -r, "write blob");
         cb_sha256_update(w->h, p, len);
@@ -349,8 +351,9 @@ void layer_blob_writer_abort(struct layer_blob_writer *w)
 static int writer_finish(struct layer_blob_writer *w, const char *digest, struct cb_err *err)
 {
         int r = 0;
-        if (fsync(w->fd) < 0) {
-                r = cb_fail(err, errno, "fsync blob");
+        int fe = layer_fault_hit() ? EIO : fsync(w->fd) < 0 ? errno : 0;
+        if (fe) {
+                r = cb_fail(err, fe, "fsync blob");
                 goto out_abort;
         }
         int fd = w->fd;

@@ -106,6 +106,11 @@ static void test_parallel_gzip_bytes_independent_of_threads(void **state)
 {
         struct fx *f = *state;
         char d1[CB_DIGEST_STR_LEN], d4[CB_DIGEST_STR_LEN], dd[CB_DIGEST_STR_LEN], diff[CB_DIGEST_STR_LEN];
+        /* 3 MiB: several 1 MiB zstd jobs */
+        f->data = cb_xrealloc(f->data, 3u << 20);
+        for (size_t i = f->len; i < (3u << 20); i++)
+                f->data[i] = f->data[i % f->len];
+        f->len = 3u << 20;
         layer_gzip_threads_override = 1;
         compress_to(f, LAYER_GZIP, "g1", d1, diff);
         layer_gzip_threads_override = 4;
@@ -114,6 +119,13 @@ static void test_parallel_gzip_bytes_independent_of_threads(void **state)
         compress_to(f, LAYER_GZIP, "gd", dd, diff);
         assert_string_equal(d1, d4);
         assert_string_equal(d1, dd);
+        /* zstd too: jobs are cut by a fixed size, not by the number of workers */
+        layer_gzip_threads_override = 1;
+        compress_to(f, LAYER_ZSTD, "z1", d1, diff);
+        layer_gzip_threads_override = 3;
+        compress_to(f, LAYER_ZSTD, "z3", d4, diff);
+        layer_gzip_threads_override = 0;
+        assert_string_equal(d1, d4);
         /* zlib's own gunzip accepts it (a standard single-member gzip file) */
         char *p = cb_xasprintf("%s/g4", f->dir);
         gzFile g = gzopen(p, "rb");

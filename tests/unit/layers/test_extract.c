@@ -458,6 +458,40 @@ static void test_overlay_xattrs_from_tar_dropped(void **state)
         close(d);
 }
 
+static void add_dir_at(struct t_tar *t, const char *name, time_t mtime, mode_t perm)
+{
+        struct archive_entry *e = archive_entry_new();
+        archive_entry_set_pathname(e, name);
+        archive_entry_set_filetype(e, AE_IFDIR);
+        archive_entry_set_perm(e, perm);
+        archive_entry_set_mtime(e, mtime, 0);
+        assert_int_equal(archive_write_header(t->a, e), ARCHIVE_OK);
+        archive_entry_free(e);
+}
+
+static void test_duplicate_dirs_later_wins_and_readonly_dirs_fill(void **state)
+{
+        struct fx *f = *state;
+        struct t_tar t;
+        char *p = tpath(f, "dd.tar");
+        t_tar_open(&t, p, NULL);
+        add_dir_at(&t, "ro", 100, 0555);
+        t_tar_add(&t, 'f', "ro/file", "x", 0444); /* inside a read-only directory */
+        add_dir_at(&t, "d", 100, 0755);
+        add_dir_at(&t, "d", 200, 0700);
+        t_tar_close(&t);
+        free(p);
+        assert_int_equal(extract(f, "dd.tar", LAYER_EXTRACT_APPLY), 0);
+        struct stat st;
+        assert_int_equal(fstatat(f->root_fd, "d", &st, 0), 0);
+        assert_int_equal(st.st_mtime, 200);
+        assert_int_equal(st.st_mode & 07777, 0700);
+        assert_int_equal(fstatat(f->root_fd, "ro", &st, 0), 0);
+        assert_int_equal(st.st_mode & 07777, 0555);
+        assert_int_equal(st.st_mtime, 100);
+        assert_true(t_exists(f->root_fd, "ro/file"));
+}
+
 #define BOTH(fn)                                                                                             \
         cmocka_unit_test_setup_teardown(fn, setup, teardown),                                                \
                 cmocka_unit_test_prestate_setup_teardown(fn, setup_fallback, teardown, NULL)
@@ -480,6 +514,7 @@ int main(void)
                 BOTH(test_whiteouts_kept_for_overlay),
                 BOTH(test_devices_only_as_root),
                 BOTH(test_overlay_xattrs_from_tar_dropped),
+                BOTH(test_duplicate_dirs_later_wins_and_readonly_dirs_fill),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /* image.c: config + manifest write/read, Docker format, unpacked layers by diff_id. */
 #include "helpers.h"
 
+#include <dirent.h>
+
 struct fx {
         char *root, *src;
         int src_fd;
@@ -140,6 +142,35 @@ static void test_unpacked_once_and_verified(void **state)
         assert_false(t_exists(layer_store_root_fd(f->s), "layers/1111111111111111111111111111111111111111111111111111111111111111"));
 }
 
+static void test_unpacked_rejects_truncated_blob(void **state)
+{
+        struct fx *f = *state;
+        struct layer_desc d;
+        make_layer(f, &d);
+        char *p = layer_store_blob_path(f->s, d.digest);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(truncate(p, st.st_size - 10), 0);
+        free(p);
+        char *out = NULL;
+        assert_int_equal(layer_store_unpacked(f->s, &d, &out, &f->err), -EBADMSG);
+        assert_null(out);
+        char *rel = cb_xasprintf("layers/%s", d.diff_id + 7);
+        assert_false(t_exists(layer_store_root_fd(f->s), rel));
+        free(rel);
+        /* nothing left in the work directory either */
+        int wfd = layer_store_work_fd(f->s);
+        int dfd = fcntl(wfd, F_DUPFD_CLOEXEC, 3);
+        DIR *dir = fdopendir(dfd);
+        rewinddir(dir);
+        struct dirent *de;
+        int n = 0;
+        while ((de = readdir(dir)))
+                n += de->d_name[0] != '.';
+        closedir(dir);
+        assert_int_equal(n, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -147,6 +178,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_docker_format_refuses_zstd, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_read_rejects_mismatched_config, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unpacked_once_and_verified, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unpacked_rejects_truncated_blob, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

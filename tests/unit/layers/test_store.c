@@ -2,7 +2,9 @@
 #include "helpers.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 
 struct fx {
         char *root;
@@ -187,6 +189,98 @@ static void test_put_blob_is_idempotent(void **state)
         free(p);
 }
 
+/* cb_read_all() overran its buffer when the room left under max was smaller than one 64 KiB read; the
+ * store reads index.json, memo files and JSON blobs with small maxima through it. */
+static void test_small_max_reads_exactly(void **state)
+{
+        struct fx *f = *state;
+        int fd = layer_store_root_fd(f->s);
+        t_write(fd, "cache/probe", "0123456789", 0644);
+        struct cb_buf b;
+        cb_buf_init(&b, 64);
+        assert_int_equal(cb_read_file(fd, "cache/probe", 10, &b, &f->err), 0);
+        assert_int_equal(b.len, 10);
+        cb_buf_reset(&b);
+        assert_int_equal(cb_read_file(fd, "cache/probe", 9, &b, &f->err), -E2BIG);
+        cb_buf_reset(&b);
+        assert_int_equal(cb_read_file(fd, "cache/probe", 200, &b, &f->err), 0);
+        assert_string_equal(b.p, "0123456789");
+        cb_buf_release(&b);
+}
+
+/* A process killed in the middle of writing a blob leaves only its work directory, which the next open
+ * removes; nothing half-written ever appears in blobs/. */
+static void test_killed_writer_leaves_store_consistent(void **state)
+{
+        struct fx *f = *state;
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct cb_err e;
+                cb_err_init(&e);
+                struct layer_store *s;
+                if (layer_store_open(f->root, &s, &e) < 0)
+                        _exit(1);
+                struct layer_blob_writer *w;
+                if (layer_store_blob_begin(s, &w, &e) < 0 || layer_blob_writer_write(w, "partial", 7, &e) < 0)
+                        _exit(1);
+                raise(SIGKILL);
+                _exit(1);
+        }
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+        int tfd = openat(layer_store_root_fd(f->s), "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_int_equal(count_entries(tfd, "."), 2); /* ours and the dead one's */
+        struct layer_store *s2;
+        assert_int_equal(layer_store_open(f->root, &s2, &f->err), 0);
+        assert_int_equal(count_entries(tfd, "."), 2); /* ours and s2's: the dead one is gone */
+        layer_store_free(s2);
+        assert_int_equal(count_entries(tfd, "."), 1);
+        close(tfd);
+        assert_int_equal(count_entries(layer_store_root_fd(f->s), "blobs/sha256"), 0);
+}
+
+/* Two processes tagging at once lose no tag: index.json is rewritten under index.lock. */
+static void test_concurrent_tags_all_kept(void **state)
+{
+        struct fx *f = *state;
+        char md[CB_DIGEST_STR_LEN];
+        json_t *cfg = json_pack("{s:s, s:s}", "architecture", "amd64", "os", "linux");
+        assert_int_equal(layer_image_write(f->s, cfg, NULL, 0, false, NULL, md, &f->err), 0);
+        json_decref(cfg);
+        pid_t pids[2];
+        for (int k = 0; k < 2; k++) {
+                pids[k] = fork();
+                assert_true(pids[k] >= 0);
+                if (pids[k] == 0) {
+                        struct cb_err e;
+                        cb_err_init(&e);
+                        struct layer_store *s;
+                        if (layer_store_open(f->root, &s, &e) < 0)
+                                _exit(1);
+                        for (int i = 0; i < 25; i++) {
+                                char name[64];
+                                snprintf(name, sizeof(name), "localhost/p%d:t%d", k, i);
+                                if (layer_store_tag(s, name, md, &e) < 0)
+                                        _exit(1);
+                        }
+                        layer_store_free(s);
+                        _exit(0);
+                }
+        }
+        for (int k = 0; k < 2; k++) {
+                int st;
+                assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
+                assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+        struct layer_image_entry *v;
+        size_t n;
+        assert_int_equal(layer_store_list(f->s, &v, &n, &f->err), 0);
+        assert_int_equal(n, 50);
+        layer_image_entries_free(v, n);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -199,6 +293,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_writer_abort_leaves_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_removes_dead_work_dirs_but_not_live_ones, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_put_blob_is_idempotent, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_small_max_reads_exactly, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_killed_writer_leaves_store_consistent, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_concurrent_tags_all_kept, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

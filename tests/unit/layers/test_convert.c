@@ -1,0 +1,103 @@
+/* convert.c: recompression per output, remembered; image conversion keeps the image id. */
+#include "helpers.h"
+
+struct fx {
+        char *root, *src;
+        int src_fd;
+        struct layer_store *s;
+        struct cb_err err;
+};
+
+static int setup(void **state)
+{
+        struct fx *f = cb_xcalloc(1, sizeof(*f));
+        f->root = t_mkdtemp();
+        f->src = t_mkdtemp();
+        f->src_fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        cb_err_init(&f->err);
+        assert_int_equal(layer_store_open(f->root, &f->s, &f->err), 0);
+        for (int i = 0; i < 20; i++) {
+                char n[32];
+                snprintf(n, sizeof(n), "d/file%02d", i);
+                t_write(f->src_fd, n, "some compressible content, some compressible content\n", 0644);
+        }
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fx *f = *state;
+        layer_store_free(f->s);
+        close(f->src_fd);
+        t_rm(f->root);
+        t_rm(f->src);
+        free(f->root);
+        free(f->src);
+        cb_err_release(&f->err);
+        free(f);
+        return 0;
+}
+
+static void test_uncompressed_commit_compressed_on_demand(void **state)
+{
+        struct fx *f = *state;
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.source_date_epoch = 0;
+        o.compression = LAYER_UNCOMPRESSED;
+        struct layer_desc raw, gz, gz2, direct, zs, back;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &raw, &f->err), 0);
+        assert_int_equal(layer_store_compress_layer(f->s, &raw, LAYER_GZIP, -1, &gz, &f->err), 0);
+        assert_string_equal(gz.diff_id, raw.diff_id);
+        assert_string_equal(gz.media_type, LAYER_MT_OCI_LAYER_GZIP);
+        assert_true(gz.size < raw.size);
+        /* the same bytes a gzip commit gives */
+        o.compression = LAYER_GZIP;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &direct, &f->err), 0);
+        assert_string_equal(gz.digest, direct.digest);
+        /* remembered: the second call is a lookup */
+        char *memo = cb_xasprintf("cache/compressed/%s.gzip-6", raw.diff_id + 7);
+        assert_true(t_exists(layer_store_root_fd(f->s), memo));
+        free(memo);
+        assert_int_equal(layer_store_compress_layer(f->s, &raw, LAYER_GZIP, 6, &gz2, &f->err), 0);
+        assert_string_equal(gz2.digest, gz.digest);
+        /* gzip -> zstd -> uncompressed */
+        assert_int_equal(layer_store_compress_layer(f->s, &gz, LAYER_ZSTD, -1, &zs, &f->err), 0);
+        assert_int_equal(layer_store_compress_layer(f->s, &zs, LAYER_UNCOMPRESSED, -1, &back, &f->err), 0);
+        assert_string_equal(back.digest, raw.digest);
+}
+
+static void test_convert_keeps_image_id(void **state)
+{
+        struct fx *f = *state;
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.compression = LAYER_UNCOMPRESSED;
+        struct layer_desc raw;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &raw, &f->err), 0);
+        json_t *cfg = json_pack("{s:s, s:s}", "architecture", "amd64", "os", "linux");
+        char md[CB_DIGEST_STR_LEN], gz[CB_DIGEST_STR_LEN], dk[CB_DIGEST_STR_LEN];
+        assert_int_equal(layer_image_write(f->s, cfg, &raw, 1, false, NULL, md, &f->err), 0);
+        json_decref(cfg);
+        assert_int_equal(layer_image_convert(f->s, md, LAYER_GZIP, -1, false, gz, &f->err), 0);
+        assert_int_equal(layer_image_convert(f->s, md, LAYER_GZIP, -1, true, dk, &f->err), 0);
+        assert_int_equal(layer_image_convert(f->s, md, LAYER_ZSTD, -1, true, dk, &f->err), -EINVAL);
+        struct layer_image *a, *b;
+        assert_int_equal(layer_image_read(f->s, md, &a, &f->err), 0);
+        assert_int_equal(layer_image_read(f->s, gz, &b, &f->err), 0);
+        assert_string_equal(a->config_digest, b->config_digest);
+        assert_string_equal(b->layers[0].media_type, LAYER_MT_OCI_LAYER_GZIP);
+        assert_string_equal(b->layers[0].diff_id, raw.diff_id);
+        layer_image_free(a);
+        layer_image_free(b);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_uncompressed_commit_compressed_on_demand, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_convert_keeps_image_id, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
