@@ -1003,11 +1003,24 @@ int reg_xfers_run(struct reg_client *c, struct reg_xfer **xs, size_t n, struct c
                 if (done >= n)
                         break;
                 now = reg_now_ms();
-                int timeout = (int) (wake > now ? wake - now : 0);
-                if (timeout > 1000)
-                        timeout = 1000;
-                if (active > 0 || timeout > 0)
-                        curl_multi_poll(c->multi, NULL, 0, active > 0 ? (timeout ? timeout : 1) : timeout, NULL);
+                wake = now + 1000;
+                for (size_t i = 0; i < n; i++) {
+                        struct reg_xfer *x = xs[i];
+                        if (x->state != XS_PENDING)
+                                continue;
+                        if (x->not_before_ms > now) {
+                                if (x->not_before_ms < wake)
+                                        wake = x->not_before_ms;
+                                continue;
+                        }
+                        /* ready, unless it waits for a free connection or for its host's first reply */
+                        bool blocked = active >= c->max_conns || (!x->host->known && x->host->probing && !x->probe);
+                        if (!blocked)
+                                wake = now;
+                }
+                if (wake <= now)
+                        continue; /* something is ready to start */
+                curl_multi_poll(c->multi, NULL, 0, (int) (wake - now), NULL);
         }
         if (first_err) {
                 /* stop the rest: the owners clean up what they had begun */

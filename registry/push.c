@@ -139,13 +139,19 @@ static bool transient(const struct reg_xfer *x)
         return x->cc != CURLE_OK || x->status == 429 || x->status >= 500;
 }
 
-/* "0-1234" -> 1235 */
+/* "0-1234" -> 1235. distribution answers "0-0" for an upload that holds nothing yet (its end is
+ * the size minus one, floored at 0), so "0-0" means 0 here: re-sending one byte is harmless, skipping
+ * one would corrupt the blob. */
 static int parse_range_end(const char *v, uint64_t *ret)
 {
         if (!v)
                 return -EINVAL;
         if (!strncmp(v, "bytes=", 6))
                 v += 6;
+        if (!strcmp(v, "0-0")) {
+                *ret = 0;
+                return 0;
+        }
         const char *dash = strchr(v, '-');
         if (!dash)
                 return -EINVAL;
@@ -220,7 +226,10 @@ static int push_step(struct reg_xfer *x, struct cb_err *err)
                         uint64_t end;
                         if (x->location)
                                 set_upload(j);
-                        j->sent = parse_range_end(x->range, &end) == 0 ? end : j->sent + x->len;
+                        if (parse_range_end(x->range, &end) == 0 && end > j->sent && end <= j->size)
+                                j->sent = end;
+                        else
+                                j->sent += x->len;
                         progress(ctx->pg, "push", j->digest, j->sent, j->size);
                         if (j->sent < j->size) {
                                 arm_patch(j);

@@ -269,7 +269,11 @@ char *reg_ref_familiar(const struct reg_ref *r)
 {
         const char *path = r->path;
         _cleanup_free_ char *name = NULL;
-        if (strcmp(r->domain, "docker.io") == 0) {
+        size_t first = strcspn(path, "/");
+        /* "docker.io/a.b/c" must keep its domain: "a.b/c" would parse with a.b as the registry */
+        bool looks_like_domain = memchr(path, '.', first) || memchr(path, ':', first) ||
+                                 (first == 9 && !strncmp(path, "localhost", 9));
+        if (strcmp(r->domain, "docker.io") == 0 && !looks_like_domain) {
                 if (strncmp(path, "library/", 8) == 0 && !strchr(path + 8, '/'))
                         path += 8;
                 name = cb_xstrdup(path);

@@ -102,6 +102,14 @@ static void test_index_docker_io_folds_into_docker_io(void **state)
               "ubuntu:latest");
 }
 
+static void test_familiar_form_keeps_docker_io_when_the_path_looks_like_a_host(void **state)
+{
+        /* found by fuzz-reg-ref: the familiar form must parse back to the same reference */
+        check("docker.io/a.b/c", "docker.io", "a.b/c", "latest", NULL, "docker.io/a.b/c:latest", "docker.io/a.b/c:latest");
+        check("docker.io/localhost/c", "docker.io", "localhost/c", "latest", NULL, "docker.io/localhost/c:latest",
+              "docker.io/localhost/c:latest");
+}
+
 static void test_separators_in_path_components(void **state)
 {
         check("ns/a.b_c__d---e", "docker.io", "ns/a.b_c__d---e", "latest", NULL, "docker.io/ns/a.b_c__d---e:latest",
@@ -150,6 +158,7 @@ int main(void)
                 cmocka_unit_test(test_tag_and_digest_together),
                 cmocka_unit_test(test_index_docker_io_folds_into_docker_io),
                 cmocka_unit_test(test_separators_in_path_components),
+                cmocka_unit_test(test_familiar_form_keeps_docker_io_when_the_path_looks_like_a_host),
                 cmocka_unit_test(test_invalid_references_name_the_input),
                 cmocka_unit_test(test_overlong_names_and_tags_are_refused),
         };
