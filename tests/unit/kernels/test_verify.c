@@ -202,10 +202,10 @@ static void test_torch_without_the_gpu_arch_fails_clearly(void **state)
         const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", python, NULL };
         char *r;
 
-        write_python("kv:import=ok\nkv:version=2.0.1+cu118\nkv:cuda=11.8\nkv:available=1\n"
+        write_python("kv:import=ok\nkv:version=2.0.1+cu117\nkv:cuda=11.7\nkv:available=1\n"
                      "kv:arch_list=sm_37,sm_50,sm_60,sm_70,sm_75,sm_80,sm_86\nkv:capability=9.0\nkv:matmul_err=0.001\n");
         assert_int_equal(run("ok", args, &r), KV_EXIT_FAIL);
-        assert_has(r, "torch 2.0.1+cu118 (CUDA 11.8) was built for sm_37,sm_50,sm_60,sm_70,sm_75,sm_80,sm_86 and has no kernels for this GPU's sm_90");
+        assert_has(r, "torch 2.0.1+cu117 (CUDA 11.7) was built for sm_37,sm_50,sm_60,sm_70,sm_75,sm_80,sm_86 and has no kernels for this GPU's sm_90");
         free(r);
 }
 
