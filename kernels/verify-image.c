@@ -283,20 +283,22 @@ void verify_cublas(struct verify *v)
                 check_add(v, "cublas", CHECK_SKIP, 0, "our SGEMM did not run, nothing to compare with");
                 return;
         }
-        step = "cublasCreate";
-        if ((e = create(&h)) != 0)
-                goto out_blas;
         /* cublasGetVersion()'s encoding changed in 12.0 (major * 1000 + ... before, * 10000 after,
-         * and 11.11.3 reads as 12103); the property query is unambiguous. */
+         * and 11.11.3 reads as 12103); the property query is unambiguous and needs no handle. */
         if (get_property && get_property(0, &maj) == 0 && get_property(1, &min) == 0 &&
             get_property(2, &patch) == 0) {
                 snprintf(vs, sizeof(vs), "%d.%d.%d", maj, min, patch);
+                v->cublas_version = strdup(vs);
         } else {
-                get_version(h, &ver);
-                snprintf(vs, sizeof(vs), "%d", ver);
+                snprintf(vs, sizeof(vs), "of unknown version");
         }
-        ver = 1;
-        v->cublas_version = strdup(vs);
+        step = "cublasCreate";
+        if ((e = create(&h)) != 0)
+                goto out_blas;
+        if (!v->cublas_version && get_version(h, &ver) == 0) {
+                snprintf(vs, sizeof(vs), "%d", ver);
+                v->cublas_version = strdup(vs);
+        }
         c = malloc((size_t)m * n * sizeof(float));
         if (!c) {
                 check_add(v, "cublas", CHECK_FAIL, now_ms() - t0, "out of host memory");
@@ -343,7 +345,7 @@ void verify_cublas(struct verify *v)
         goto out_free;
 
 out_blas:
-        check_add(v, "cublas", CHECK_FAIL, now_ms() - t0, "cuBLAS %s (%s): %s returned status %d", ver ? vs : "", path, step, e);
+        check_add(v, "cublas", CHECK_FAIL, now_ms() - t0, "cuBLAS %s (%s): %s returned status %d", vs, path, step, e);
         goto out_free;
 out_cuda:
         check_add(v, "cublas", CHECK_FAIL, now_ms() - t0, "%s: %s", step, cu_errstr(v, r, eb, sizeof(eb)));

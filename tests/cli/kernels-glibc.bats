@@ -9,6 +9,21 @@ setup_file() {
         [ "$(id -u)" -eq 0 ] || return 0
         command -v mmdebstrap >/dev/null || return 0
         cmake --build "$CUBUILD_BUILD_DIR" --target verify-glibc231 >&3 2>&1 || true
+        # The bullseye base of tests/fixtures (its rootfs tarball), unpacked once for this file;
+        # without it, the bullseye rootfs build-verifier.sh made and cached.
+        export KV_ROOT=
+        fix="$CUBUILD_SOURCE_DIR/tests/fixtures/bases.sh"
+        if [ -x "$fix" ]; then
+                tar_path="$("$fix" bullseye 2>/dev/null | awk '$1 == "bullseye" {print $3}')" || tar_path=
+                if [ -n "$tar_path" ] && [ -f "$tar_path" ]; then
+                        KV_ROOT="$BATS_FILE_TMPDIR/bullseye"
+                        mkdir -p "$KV_ROOT"
+                        tar -xpf "$tar_path" -C "$KV_ROOT" --numeric-owner || KV_ROOT=
+                fi
+        fi
+        if [ -z "$KV_ROOT" ]; then
+                KV_ROOT="$("$CUBUILD_SOURCE_DIR/kernels/build-verifier.sh" --rootfs 2>/dev/null)" || KV_ROOT=
+        fi
 }
 
 setup() {
@@ -17,15 +32,7 @@ setup() {
         command -v objdump >/dev/null || skip "objdump not installed"
         BIN="$CUBUILD_BUILD_DIR/kernels/cubuild-verify.glibc231"
         [ -x "$BIN" ] || skip "cubuild-verify.glibc231 was not built (mmdebstrap bullseye failed?)"
-        # the bullseye fixture when it exists, else the rootfs build-verifier.sh made and cached
-        FIX="$CUBUILD_SOURCE_DIR/tests/fixtures/bases.sh"
-        ROOT=
-        if [ -x "$FIX" ]; then
-                ROOT="$("$FIX" bullseye 2>/dev/null | tail -n1)" || ROOT=
-        fi
-        if [ -z "$ROOT" ] || [ ! -x "$ROOT/bin/sh" ]; then
-                ROOT="$("$CUBUILD_SOURCE_DIR/kernels/build-verifier.sh" --rootfs)"
-        fi
+        ROOT="${KV_ROOT:-}"
         [ -n "$ROOT" ] && [ -x "$ROOT/bin/sh" ] || skip "no bullseye rootfs"
         DEST="/tmp/kv-glibc-$$"
 }
