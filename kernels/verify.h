@@ -47,9 +47,9 @@ struct cu_api {
         CUresult (*MemFree)(CUdeviceptr);
         CUresult (*MemcpyHtoD)(CUdeviceptr, const void *, size_t);
         CUresult (*MemcpyDtoH)(void *, CUdeviceptr, size_t);
-        CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
-                                 unsigned, unsigned, CUstream, void **, void **);
-        CUresult (*GetErrorName)(CUresult, const char **); /* optional */
+        CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                 unsigned, CUstream, void **, void **);
+        CUresult (*GetErrorName)(CUresult, const char **);   /* optional */
         CUresult (*GetErrorString)(CUresult, const char **); /* optional */
 };
 
@@ -67,11 +67,11 @@ struct check {
 
 struct verify {
         /* options */
-        const char *report_path;      /* NULL: stdout */
-        const char *libcuda;          /* name or path given to dlopen() */
+        const char *report_path;              /* NULL: stdout */
+        const char *libcuda;                  /* name or path given to dlopen() */
         const char *lib_paths[MAX_LIB_PATHS]; /* --lib-path: where to look for the image's libraries */
         size_t n_lib_paths;
-        const char *python;           /* --python: NULL searches, "none" skips torch */
+        const char *python; /* --python: NULL searches, "none" skips torch */
         unsigned torch_timeout_s;
         bool quiet;
 
@@ -82,8 +82,8 @@ struct verify {
         char gpu_name[256];
         int cc_major, cc_minor, sm_count, device_count;
         size_t mem_bytes;
-        int driver_cuda;              /* cuDriverGetVersion(): 13000 */
-        char *driver_version;         /* "580.95.05" from NVML or /proc; NULL when unknown */
+        int driver_cuda;      /* cuDriverGetVersion(): 13000 */
+        char *driver_version; /* "580.95.05" from NVML or /proc; NULL when unknown */
         CUdevice dev;
         CUcontext ctx;
         bool ctx_retained;
@@ -108,8 +108,8 @@ struct verify {
 #define VERIFY_VADD_N (1u << 22)
 
 double now_ms(void);
-struct check *check_add(struct verify *v, const char *name, enum check_result r, double ms,
-                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+struct check *check_add(struct verify *v, const char *name, enum check_result r, double ms, const char *fmt,
+                        ...) __attribute__((format(printf, 5, 6)));
 
 const char *cu_errstr(struct verify *v, CUresult r, char *buf, size_t len);
 

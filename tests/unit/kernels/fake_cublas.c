@@ -36,8 +36,8 @@ int cublasSgemm_v2(void *h, int ta, int tb, int m, int n, int k, const float *al
                         float acc = 0;
 
                         for (int p = 0; p < k; p++)
-                                acc += a[i + (size_t)p * lda] * b[p + (size_t)j * ldb];
-                        c[i + (size_t)j * ldc] = *alpha * acc + *beta * c[i + (size_t)j * ldc];
+                                acc += a[i + (size_t) p * lda] * b[p + (size_t) j * ldb];
+                        c[i + (size_t) j * ldc] = *alpha * acc + *beta * c[i + (size_t) j * ldc];
                 }
         return 0;
 }

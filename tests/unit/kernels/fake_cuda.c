@@ -23,7 +23,7 @@ static int env_int(const char *name, int def)
 {
         const char *v = getenv(name);
 
-        return v ? (int)strtol(v, NULL, 10) : def;
+        return v ? (int) strtol(v, NULL, 10) : def;
 }
 
 CUresult cuInit(unsigned flags)
@@ -55,7 +55,7 @@ CUresult cuDeviceGet(int *d, int i)
 
 CUresult cuDeviceGetName(char *name, int len, int d)
 {
-        snprintf(name, (size_t)len, "Fake GPU");
+        snprintf(name, (size_t) len, "Fake GPU");
         return 0;
 }
 
@@ -72,13 +72,13 @@ CUresult cuDeviceGetAttribute(int *v, int attr, int d)
 
 CUresult cuDeviceTotalMem_v2(size_t *b, int d)
 {
-        *b = (size_t)1 << 30;
+        *b = (size_t) 1 << 30;
         return 0;
 }
 
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int d)
 {
-        *ctx = (void *)0x1;
+        *ctx = (void *) 0x1;
         return 0;
 }
 
@@ -102,7 +102,7 @@ CUresult cuModuleLoadDataEx(void **mod, const void *image, unsigned n, int *opts
         const char *p = image;
 
         if (memcmp(p, "\177ELF", 4) == 0) {
-                *mod = (void *)0x2;
+                *mod = (void *) 0x2;
                 return 0;
         }
         if (!strstr(p, ".version") || !strstr(p, ".entry kv_sgemm"))
@@ -113,7 +113,7 @@ CUresult cuModuleLoadDataEx(void **mod, const void *image, unsigned n, int *opts
                                 snprintf(vals[i], 64, "ptxas fatal: fake JIT refuses");
                 return 218; /* CUDA_ERROR_INVALID_PTX */
         }
-        *mod = (void *)0x3;
+        *mod = (void *) 0x3;
         return 0;
 }
 
@@ -125,9 +125,9 @@ CUresult cuModuleUnload(void *mod)
 CUresult cuModuleGetFunction(void **fn, void *mod, const char *name)
 {
         if (strcmp(name, "kv_vadd") == 0)
-                *fn = (void *)0x10;
+                *fn = (void *) 0x10;
         else if (strcmp(name, "kv_sgemm") == 0)
-                *fn = (void *)0x20;
+                *fn = (void *) 0x20;
         else
                 return 500; /* CUDA_ERROR_NOT_FOUND */
         return 0;
@@ -139,59 +139,60 @@ CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n)
 
         if (!m)
                 return 2;
-        *p = (CUdeviceptr)(uintptr_t)m;
+        *p = (CUdeviceptr) (uintptr_t) m;
         return 0;
 }
 
 CUresult cuMemFree_v2(CUdeviceptr p)
 {
-        free((void *)(uintptr_t)p);
+        free((void *) (uintptr_t) p);
         return 0;
 }
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr d, const void *h, size_t n)
 {
-        memcpy((void *)(uintptr_t)d, h, n);
+        memcpy((void *) (uintptr_t) d, h, n);
         return 0;
 }
 
 CUresult cuMemcpyDtoH_v2(void *h, CUdeviceptr d, size_t n)
 {
-        memcpy(h, (void *)(uintptr_t)d, n);
+        memcpy(h, (void *) (uintptr_t) d, n);
         return 0;
 }
 
-#define DPTR(i) ((float *)(uintptr_t) * (CUdeviceptr *)params[i])
+#define DPTR(i) ((float *) (uintptr_t) * (CUdeviceptr *) params[i])
 
-CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                        unsigned shmem, void *stream, void **params, void **extra)
+CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                        unsigned bz, unsigned shmem, void *stream, void **params, void **extra)
 {
-        if (fn == (void *)0x10) {
-                unsigned n = *(unsigned *)params[3];
+        if (fn == (void *) 0x10) {
+                unsigned n = *(unsigned *) params[3];
                 float *a = DPTR(0), *b = DPTR(1), *c = DPTR(2);
 
-                if ((unsigned long)gx * bx < n)
+                if ((unsigned long) gx * bx < n)
                         return 1; /* a launch too small would leave elements unwritten */
                 for (unsigned i = 0; i < n; i++)
                         c[i] = a[i] + b[i];
                 return 0;
         }
-        if (fn == (void *)0x20) {
-                unsigned m = *(unsigned *)params[3], n = *(unsigned *)params[4], k = *(unsigned *)params[5];
+        if (fn == (void *) 0x20) {
+                unsigned m = *(unsigned *) params[3], n = *(unsigned *) params[4],
+                         k = *(unsigned *) params[5];
                 float *a = DPTR(0), *b = DPTR(1), *c = DPTR(2);
 
-                if ((unsigned long)gx * bx < n || (unsigned long)gy * by < m)
+                if ((unsigned long) gx * bx < n || (unsigned long) gy * by < m)
                         return 1;
                 for (unsigned i = 0; i < m; i++)
                         for (unsigned j = 0; j < n; j++) {
                                 float acc = 0;
 
                                 for (unsigned p = 0; p < k; p++)
-                                        acc += a[(size_t)i * k + p] * b[(size_t)p * n + j];
-                                c[(size_t)i * n + j] = acc;
+                                        acc += a[(size_t) i * k + p] * b[(size_t) p * n + j];
+                                c[(size_t) i * n + j] = acc;
                         }
                 if (strcmp(mode(), "wrong") == 0)
-                        c[(size_t)(m / 2) * n + n / 2] += 0.5f;
+                        c[(size_t) (m / 2) * n + n / 2] += 0.5f;
                 return 0;
         }
         return 1;

@@ -7,7 +7,7 @@
 static int insufficient(void)
 {
         const char *d = getenv("FAKE_CUDA_VERSION");
-        int drv = d ? atoi(d) : 13000;
+        int drv = d ? (int) strtol(d, NULL, 10) : 13000;
 
         return FAKE_CUDART_VERSION / 1000 > drv / 1000;
 }
@@ -22,7 +22,7 @@ int cudaDriverGetVersion(int *v)
 {
         const char *d = getenv("FAKE_CUDA_VERSION");
 
-        *v = d ? atoi(d) : 13000;
+        *v = d ? (int) strtol(d, NULL, 10) : 13000;
         return 0;
 }
 

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -65,9 +66,9 @@ static void test_rejects_truncated_elf(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_lists_needed_sonames),
-                cmocka_unit_test(test_rejects_non_elf),
-                cmocka_unit_test(test_rejects_truncated_elf),
+            cmocka_unit_test(test_lists_needed_sonames),
+            cmocka_unit_test(test_rejects_non_elf),
+            cmocka_unit_test(test_rejects_truncated_elf),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -31,11 +32,16 @@ static int setup(void **state)
         snprintf(lib, sizeof(lib), "%s/" LIBDIR, root);
         /* PCI order differs from minor order on purpose: index 0 is 0000:1a:00.0, which is minor 1. */
         snprintf(cmd, sizeof(cmd),
-                 "set -e; cd %s; mkdir -p dev etc usr/bin " LIBDIR " proc/driver/nvidia/gpus/0000:1a:00.0 proc/driver/nvidia/gpus/0000:3b:00.0; "
-                 "touch dev/nvidiactl dev/nvidia-uvm dev/nvidia-uvm-tools dev/nvidia0 dev/nvidia1 dev/nvidia-modeset; "
-                 "printf 'Model: \\t Fake\\nGPU UUID: \\t GPU-aaaa\\nDevice Minor: \\t 1\\n' > proc/driver/nvidia/gpus/0000:1a:00.0/information; "
-                 "printf 'Model: \\t Fake\\nGPU UUID: \\t GPU-bbbb\\nDevice Minor: \\t 0\\n' > proc/driver/nvidia/gpus/0000:3b:00.0/information; "
-                 "cp %s/plan/*.so.580.1 " LIBDIR "/; printf '#!/bin/sh\\n' > usr/bin/nvidia-smi; chmod +x usr/bin/nvidia-smi; "
+                 "set -e; cd %s; mkdir -p dev etc usr/bin " LIBDIR
+                 " proc/driver/nvidia/gpus/0000:1a:00.0 proc/driver/nvidia/gpus/0000:3b:00.0; "
+                 "touch dev/nvidiactl dev/nvidia-uvm dev/nvidia-uvm-tools dev/nvidia0 dev/nvidia1 "
+                 "dev/nvidia-modeset; "
+                 "printf 'Model: \\t Fake\\nGPU UUID: \\t GPU-aaaa\\nDevice Minor: \\t 1\\n' > "
+                 "proc/driver/nvidia/gpus/0000:1a:00.0/information; "
+                 "printf 'Model: \\t Fake\\nGPU UUID: \\t GPU-bbbb\\nDevice Minor: \\t 0\\n' > "
+                 "proc/driver/nvidia/gpus/0000:3b:00.0/information; "
+                 "cp %s/plan/*.so.580.1 " LIBDIR
+                 "/; printf '#!/bin/sh\\n' > usr/bin/nvidia-smi; chmod +x usr/bin/nvidia-smi; "
                  "echo /" LIBDIR " > etc/ld.so.conf; "
                  "if [ %d = 1 ]; then PATH=/usr/sbin:/sbin:$PATH ldconfig -r %s; fi",
                  root, FAKE_DIR, have_ldconfig, root);
@@ -52,7 +58,7 @@ static int teardown(void **state)
 
 static struct kv_plan_opts opts(const char *visible, const char *caps)
 {
-        struct kv_plan_opts o = { 0 };
+        struct kv_plan_opts o = {0};
 
         o.driver_root = root;
         o.dev_root = root;
@@ -85,7 +91,7 @@ static void test_all_gpus_compute_utility(void **state)
 {
         struct kv_plan_opts o = opts(NULL, NULL);
         struct kv_plan *p = NULL;
-        struct kv_err err = { 0 };
+        struct kv_err err = {0};
         size_t n;
         const unsigned *g;
 
@@ -107,9 +113,11 @@ static void test_all_gpus_compute_utility(void **state)
         assert_host(p, "/usr/local/nvidia/lib64/libcuda.so.1", LIBDIR "/libcuda.so.580.1");
         assert_host(p, "/usr/local/nvidia/lib64/libcuda.so", LIBDIR "/libcuda.so.580.1");
         assert_host(p, "/usr/local/nvidia/lib64/libnvidia-ml.so.1", LIBDIR "/libnvidia-ml.so.580.1");
-        assert_host(p, "/usr/local/nvidia/lib64/libnvidia-ptxjitcompiler.so.1", LIBDIR "/libnvidia-ptxjitcompiler.so.580.1");
+        assert_host(p, "/usr/local/nvidia/lib64/libnvidia-ptxjitcompiler.so.1",
+                    LIBDIR "/libnvidia-ptxjitcompiler.so.580.1");
         assert_host(p, "/usr/local/nvidia/lib64/libnvidia-nvvm.so.4", LIBDIR "/libnvidia-nvvm.so.580.1");
-        assert_host(p, "/usr/local/nvidia/lib64/libnvidia-gpucomp.so.580.1", LIBDIR "/libnvidia-gpucomp.so.580.1");
+        assert_host(p, "/usr/local/nvidia/lib64/libnvidia-gpucomp.so.580.1",
+                    LIBDIR "/libnvidia-gpucomp.so.580.1");
         assert_true(find(p, "/usr/local/nvidia/lib64/libcuda.so.1")->kind == KV_MOUNT_LIB);
         assert_host(p, "/usr/local/nvidia/bin/nvidia-smi", "usr/bin/nvidia-smi");
         assert_string_equal(kv_plan_driver_version(p), "580.1");
@@ -121,7 +129,7 @@ static void test_compute_only_leaves_out_utility(void **state)
 {
         struct kv_plan_opts o = opts("all", "compute");
         struct kv_plan *p = NULL;
-        struct kv_err err = { 0 };
+        struct kv_err err = {0};
 
         if (!have_ldconfig)
                 skip();
@@ -136,7 +144,7 @@ static void test_visible_by_index_and_uuid(void **state)
 {
         struct kv_plan_opts o = opts("1", NULL);
         struct kv_plan *p = NULL;
-        struct kv_err err = { 0 };
+        struct kv_err err = {0};
 
         if (!have_ldconfig)
                 skip();
@@ -156,7 +164,7 @@ static void test_visible_unknown_gpu_fails(void **state)
 {
         struct kv_plan_opts o = opts("0,7", NULL);
         struct kv_plan *p = NULL;
-        struct kv_err err = { 0 };
+        struct kv_err err = {0};
 
         assert_int_equal(kv_plan_new(&o, &p, &err), -ENODEV);
         assert_non_null(strstr(err.msg, "no GPU '7'"));
@@ -170,7 +178,7 @@ static void test_void_is_empty_none_keeps_driver(void **state)
 {
         struct kv_plan_opts o = opts("void", NULL);
         struct kv_plan *p = NULL;
-        struct kv_err err = { 0 };
+        struct kv_err err = {0};
 
         assert_int_equal(kv_plan_new(&o, &p, &err), 0);
         assert_int_equal(kv_plan_count(p), 0);
@@ -188,7 +196,7 @@ static void test_void_is_empty_none_keeps_driver(void **state)
 
 static void test_capabilities_parse(void **state)
 {
-        struct kv_err err = { 0 };
+        struct kv_err err = {0};
         unsigned caps;
 
         assert_int_equal(kv_caps_parse(NULL, &caps, &err), 0);
@@ -206,7 +214,7 @@ static void test_graphics_adds_modeset(void **state)
 {
         struct kv_plan_opts o = opts(NULL, "graphics,compute,utility");
         struct kv_plan *p = NULL;
-        struct kv_err err = { 0 };
+        struct kv_err err = {0};
 
         if (!have_ldconfig)
                 skip();
@@ -220,7 +228,7 @@ static void test_missing_libcuda_and_devices(void **state)
         char empty[] = "/tmp/kv-gpu-empty-XXXXXX", cmd[256];
         struct kv_plan_opts o = opts(NULL, NULL);
         struct kv_plan *p = NULL;
-        struct kv_err err = { 0 };
+        struct kv_err err = {0};
 
         assert_non_null(mkdtemp(empty));
         /* devices but no driver libraries, and no ld.so.cache: the directory scan finds nothing */
@@ -245,10 +253,11 @@ static void test_no_ldcache_scans_library_dirs(void **state)
         char r2[] = "/tmp/kv-gpu-scan-XXXXXX", cmd[1024];
         struct kv_plan_opts o = opts(NULL, NULL);
         struct kv_plan *p = NULL;
-        struct kv_err err = { 0 };
+        struct kv_err err = {0};
 
         assert_non_null(mkdtemp(r2));
-        snprintf(cmd, sizeof(cmd), "set -e; mkdir -p %s/usr/lib64; cd %s/usr/lib64; cp %s/plan/*.so.580.1 .; "
+        snprintf(cmd, sizeof(cmd),
+                 "set -e; mkdir -p %s/usr/lib64; cd %s/usr/lib64; cp %s/plan/*.so.580.1 .; "
                  "ln -s libcuda.so.580.1 libcuda.so.1; ln -s libnvidia-ml.so.580.1 libnvidia-ml.so.1",
                  r2, r2, FAKE_DIR);
         assert_int_equal(system(cmd), 0);
@@ -265,7 +274,7 @@ static void test_json_lists_mounts(void **state)
 {
         struct kv_plan_opts o = opts("0", NULL);
         struct kv_plan *p = NULL;
-        struct kv_err err = { 0 };
+        struct kv_err err = {0};
         char *j;
 
         if (!have_ldconfig)
@@ -282,16 +291,16 @@ static void test_json_lists_mounts(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_all_gpus_compute_utility),
-                cmocka_unit_test(test_compute_only_leaves_out_utility),
-                cmocka_unit_test(test_visible_by_index_and_uuid),
-                cmocka_unit_test(test_visible_unknown_gpu_fails),
-                cmocka_unit_test(test_void_is_empty_none_keeps_driver),
-                cmocka_unit_test(test_capabilities_parse),
-                cmocka_unit_test(test_graphics_adds_modeset),
-                cmocka_unit_test(test_missing_libcuda_and_devices),
-                cmocka_unit_test(test_no_ldcache_scans_library_dirs),
-                cmocka_unit_test(test_json_lists_mounts),
+            cmocka_unit_test(test_all_gpus_compute_utility),
+            cmocka_unit_test(test_compute_only_leaves_out_utility),
+            cmocka_unit_test(test_visible_by_index_and_uuid),
+            cmocka_unit_test(test_visible_unknown_gpu_fails),
+            cmocka_unit_test(test_void_is_empty_none_keeps_driver),
+            cmocka_unit_test(test_capabilities_parse),
+            cmocka_unit_test(test_graphics_adds_modeset),
+            cmocka_unit_test(test_missing_libcuda_and_devices),
+            cmocka_unit_test(test_no_ldcache_scans_library_dirs),
+            cmocka_unit_test(test_json_lists_mounts),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

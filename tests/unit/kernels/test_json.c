@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include <math.h>
@@ -12,7 +13,7 @@
 
 static void test_escapes_quotes_backslashes_and_controls(void **state)
 {
-        struct kv_sb sb = { 0 };
+        struct kv_sb sb = {0};
         char *s;
 
         kv_json_escape(&sb, "a\"b\\c\n\t\x01z");
@@ -23,7 +24,7 @@ static void test_escapes_quotes_backslashes_and_controls(void **state)
 
 static void test_writes_nested_document(void **state)
 {
-        struct kv_json j = { 0 };
+        struct kv_json j = {0};
         char *s;
 
         kv_json_open(&j, NULL, '{');
@@ -38,13 +39,14 @@ static void test_writes_nested_document(void **state)
         kv_json_close(&j, ']');
         kv_json_close(&j, '}');
         s = kv_sb_take(&j.sb);
-        assert_string_equal(s, "{\n  \"name\": \"x\",\n  \"gpu\": null,\n  \"list\": [\n    1,\n    false,\n    null\n  ],\n  \"empty\": []\n}\n");
+        assert_string_equal(s, "{\n  \"name\": \"x\",\n  \"gpu\": null,\n  \"list\": [\n    1,\n    false,\n "
+                               "   null\n  ],\n  \"empty\": []\n}\n");
         free(s);
 }
 
 static void test_sb_grows_and_formats(void **state)
 {
-        struct kv_sb sb = { 0 };
+        struct kv_sb sb = {0};
         char *s;
 
         for (int i = 0; i < 1000; i++)
@@ -62,9 +64,9 @@ static void test_sb_grows_and_formats(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_escapes_quotes_backslashes_and_controls),
-                cmocka_unit_test(test_writes_nested_document),
-                cmocka_unit_test(test_sb_grows_and_formats),
+            cmocka_unit_test(test_escapes_quotes_backslashes_and_controls),
+            cmocka_unit_test(test_writes_nested_document),
+            cmocka_unit_test(test_sb_grows_and_formats),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -24,7 +25,8 @@ static int make_root(void **state)
         if (!mkdtemp(root))
                 return -1;
         snprintf(cmd, sizeof(cmd),
-                 "set -e; cd %s; mkdir -p etc usr/lib/x86_64-linux-gnu; cp %s/plan/libnvidia-nvvm.so.580.1 usr/lib/x86_64-linux-gnu/; "
+                 "set -e; cd %s; mkdir -p etc usr/lib/x86_64-linux-gnu; cp %s/plan/libnvidia-nvvm.so.580.1 "
+                 "usr/lib/x86_64-linux-gnu/; "
                  "echo /usr/lib/x86_64-linux-gnu > etc/ld.so.conf",
                  root, FAKE_DIR);
         return system(cmd) == 0 ? 0 : -1;
@@ -53,7 +55,7 @@ static long ldconfig_cache(const char *format, char **ret)
 static void check_has_nvvm(const char *data, long len)
 {
         struct kv_ldcache_entry *e = NULL;
-        int n = kv_ldcache_parse((const unsigned char *)data, (size_t)len, &e);
+        int n = kv_ldcache_parse((const unsigned char *) data, (size_t) len, &e);
         bool found = false;
 
         assert_true(n >= 1);
@@ -65,7 +67,7 @@ static void check_has_nvvm(const char *data, long len)
                 assert_int_equal(e[i].flags & KV_LDCACHE_TYPE_MASK, KV_LDCACHE_NATIVE & KV_LDCACHE_TYPE_MASK);
         }
         assert_true(found);
-        kv_ldcache_free(e, (size_t)n);
+        kv_ldcache_free(e, (size_t) n);
 }
 
 static void test_parses_new_format(void **state)
@@ -102,10 +104,11 @@ static void test_rejects_garbage_and_truncation(void **state)
         unsigned char buf[64] = "glibc-ld.so.cache1.1";
         uint32_t huge = 1000000;
 
-        assert_int_equal(kv_ldcache_parse((const unsigned char *)"hello", 5, &e), -EBADMSG);
+        assert_int_equal(kv_ldcache_parse((const unsigned char *) "hello", 5, &e), -EBADMSG);
         memcpy(buf + 20, &huge, 4); /* claims a million entries in 64 bytes */
         assert_int_equal(kv_ldcache_parse(buf, sizeof(buf), &e), -EBADMSG);
-        assert_int_equal(kv_ldcache_parse((const unsigned char *)"ld.so-1.7.0\0\xff\xff\xff\x0f", 16, &e), -EBADMSG);
+        assert_int_equal(kv_ldcache_parse((const unsigned char *) "ld.so-1.7.0\0\xff\xff\xff\x0f", 16, &e),
+                         -EBADMSG);
 }
 
 static void test_rejects_string_offsets_outside_the_file(void **state)
@@ -123,10 +126,10 @@ static void test_rejects_string_offsets_outside_the_file(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_parses_new_format),
-                cmocka_unit_test(test_parses_compat_format),
-                cmocka_unit_test(test_rejects_garbage_and_truncation),
-                cmocka_unit_test(test_rejects_string_offsets_outside_the_file),
+            cmocka_unit_test(test_parses_new_format),
+            cmocka_unit_test(test_parses_compat_format),
+            cmocka_unit_test(test_rejects_garbage_and_truncation),
+            cmocka_unit_test(test_rejects_string_offsets_outside_the_file),
         };
         return cmocka_run_group_tests(tests, make_root, remove_root);
 }

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include <float.h>
@@ -12,7 +13,7 @@
 
 static void test_vadd_adds_elementwise(void **state)
 {
-        float a[3] = { 1, 2.5f, -3 }, b[3] = { 0.5f, -2.5f, 1e-8f }, c[3];
+        float a[3] = {1, 2.5f, -3}, b[3] = {0.5f, -2.5f, 1e-8f}, c[3];
 
         kv_ref_vadd(a, b, c, 3);
         assert_true(c[0] == 1.5f && c[1] == 0.0f && c[2] == -3.0f + 1e-8f);
@@ -21,7 +22,7 @@ static void test_vadd_adds_elementwise(void **state)
 static void test_sgemm_matches_hand_computed_product(void **state)
 {
         /* [1 2 3; 4 5 6] (2x3) * [7 8; 9 10; 11 12] (3x2) = [58 64; 139 154] */
-        float a[6] = { 1, 2, 3, 4, 5, 6 }, b[6] = { 7, 8, 9, 10, 11, 12 };
+        float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {7, 8, 9, 10, 11, 12};
         double c[4], bound[4];
 
         kv_ref_sgemm(a, b, c, bound, 2, 2, 3);
@@ -31,7 +32,7 @@ static void test_sgemm_matches_hand_computed_product(void **state)
 
 static void test_sgemm_bound_sums_absolute_products(void **state)
 {
-        float a[2] = { 1, -1 }, b[2] = { 2, 2 };
+        float a[2] = {1, -1}, b[2] = {2, 2};
         double c, bound;
 
         kv_ref_sgemm(a, b, &c, &bound, 1, 1, 2);
@@ -41,14 +42,14 @@ static void test_sgemm_bound_sums_absolute_products(void **state)
 static void test_gemm_check_accepts_within_tolerance_rejects_beyond(void **state)
 {
         size_t k = 512;
-        double ref[2] = { 10.0, -3.0 }, bound[2] = { 100.0, 100.0 };
-        double tol = KV_GEMM_RTOL * (double)k * FLT_EPSILON * 100.0 + KV_GEMM_ATOL;
-        float got[2] = { (float)(10.0 + tol * 0.5), -3.0f };
+        double ref[2] = {10.0, -3.0}, bound[2] = {100.0, 100.0};
+        double tol = KV_GEMM_RTOL * (double) k * FLT_EPSILON * 100.0 + KV_GEMM_ATOL;
+        float got[2] = {(float) (10.0 + tol * 0.5), -3.0f};
         struct kv_mismatch mm;
 
         assert_true(kv_gemm_check(got, ref, bound, 1, 2, k, &mm));
         assert_int_equal(mm.count, 0);
-        got[1] = (float)(-3.0 - tol * 4);
+        got[1] = (float) (-3.0 - tol * 4);
         assert_false(kv_gemm_check(got, ref, bound, 1, 2, k, &mm));
         assert_int_equal(mm.count, 1);
         assert_int_equal(mm.index, 1);
@@ -57,8 +58,8 @@ static void test_gemm_check_accepts_within_tolerance_rejects_beyond(void **state
 
 static void test_gemm_check_rejects_nan(void **state)
 {
-        double ref[1] = { 1.0 }, bound[1] = { 1.0 };
-        float got[1] = { NAN };
+        double ref[1] = {1.0}, bound[1] = {1.0};
+        float got[1] = {NAN};
         struct kv_mismatch mm;
 
         assert_false(kv_gemm_check(got, ref, bound, 1, 1, 1, &mm));
@@ -67,7 +68,7 @@ static void test_gemm_check_rejects_nan(void **state)
 
 static void test_exact_check_reports_first_difference(void **state)
 {
-        float want[4] = { 1, 2, 3, 4 }, got[4] = { 1, 2, 3.0000002f, 5 };
+        float want[4] = {1, 2, 3, 4}, got[4] = {1, 2, 3.0000002f, 5};
         struct kv_mismatch mm;
 
         assert_false(kv_exact_check(got, want, 4, &mm));
@@ -115,14 +116,14 @@ static void test_tolerance_admits_float_tiled_accumulation(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_vadd_adds_elementwise),
-                cmocka_unit_test(test_sgemm_matches_hand_computed_product),
-                cmocka_unit_test(test_sgemm_bound_sums_absolute_products),
-                cmocka_unit_test(test_gemm_check_accepts_within_tolerance_rejects_beyond),
-                cmocka_unit_test(test_gemm_check_rejects_nan),
-                cmocka_unit_test(test_exact_check_reports_first_difference),
-                cmocka_unit_test(test_fill_is_reproducible_and_in_range),
-                cmocka_unit_test(test_tolerance_admits_float_tiled_accumulation),
+            cmocka_unit_test(test_vadd_adds_elementwise),
+            cmocka_unit_test(test_sgemm_matches_hand_computed_product),
+            cmocka_unit_test(test_sgemm_bound_sums_absolute_products),
+            cmocka_unit_test(test_gemm_check_accepts_within_tolerance_rejects_beyond),
+            cmocka_unit_test(test_gemm_check_rejects_nan),
+            cmocka_unit_test(test_exact_check_reports_first_difference),
+            cmocka_unit_test(test_fill_is_reproducible_and_in_range),
+            cmocka_unit_test(test_tolerance_admits_float_tiled_accumulation),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

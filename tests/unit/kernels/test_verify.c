@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include <fcntl.h>
@@ -61,7 +62,7 @@ static int run(const char *mode, const char *const *args, char **ret_report)
         assert_true(pid >= 0);
         if (pid == 0) {
                 setenv("FAKE_CUDA_MODE", mode, 1);
-                execv(VERIFY_BIN, (char *const *)argv);
+                execv(VERIFY_BIN, (char *const *) argv);
                 _exit(127);
         }
         assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -80,7 +81,7 @@ static void assert_has(const char *text, const char *needle)
 
 static void test_no_libcuda_reports_no_gpu(void **state)
 {
-        const char *args[] = { "--libcuda", "/nonexistent/libcuda.so.1", "--python", "none", NULL };
+        const char *args[] = {"--libcuda", "/nonexistent/libcuda.so.1", "--python", "none", NULL};
         char *r;
 
         assert_int_equal(run("ok", args, &r), KV_EXIT_NO_GPU);
@@ -92,7 +93,7 @@ static void test_no_libcuda_reports_no_gpu(void **state)
 
 static void test_driver_without_device_reports_no_gpu(void **state)
 {
-        const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL };
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL};
         char *r;
 
         assert_int_equal(run("nodevice", args, &r), KV_EXIT_NO_GPU);
@@ -102,7 +103,7 @@ static void test_driver_without_device_reports_no_gpu(void **state)
 
 static void test_all_kernels_pass_on_a_correct_driver(void **state)
 {
-        const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL };
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL};
         char *r;
 
         assert_int_equal(run("ok", args, &r), KV_EXIT_PASS);
@@ -120,7 +121,7 @@ static void test_all_kernels_pass_on_a_correct_driver(void **state)
 /* A GPU older than every cubin runs the kernels from the PTX. */
 static void test_sm70_runs_from_ptx(void **state)
 {
-        const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL };
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL};
         char *r;
 
         setenv("FAKE_CUDA_CC", "7.0", 1);
@@ -132,7 +133,7 @@ static void test_sm70_runs_from_ptx(void **state)
 
 static void test_wrong_gemm_fails_with_the_element(void **state)
 {
-        const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL };
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL};
         char *r;
 
         assert_int_equal(run("wrong", args, &r), KV_EXIT_FAIL);
@@ -144,7 +145,7 @@ static void test_wrong_gemm_fails_with_the_element(void **state)
 
 static void test_ptx_jit_failure_carries_the_log(void **state)
 {
-        const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL };
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL};
         char *r;
 
         assert_int_equal(run("nojit", args, &r), KV_EXIT_FAIL);
@@ -154,7 +155,7 @@ static void test_ptx_jit_failure_carries_the_log(void **state)
 
 static void test_driver_failure_is_a_failure_not_no_gpu(void **state)
 {
-        const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL };
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL};
         char *r;
 
         assert_int_equal(run("initfail", args, &r), KV_EXIT_FAIL);
@@ -164,7 +165,8 @@ static void test_driver_failure_is_a_failure_not_no_gpu(void **state)
 
 static void test_image_cudart_and_cublas_pass(void **state)
 {
-        const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", FAKE_DIR "/rt-ok", "--python", "none", NULL };
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", FAKE_DIR "/rt-ok",
+                              "--python",  "none",    NULL};
         char *r;
 
         assert_int_equal(run("ok", args, &r), KV_EXIT_PASS);
@@ -177,7 +179,8 @@ static void test_image_cudart_and_cublas_pass(void **state)
 
 static void test_runtime_newer_than_driver_says_so(void **state)
 {
-        const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", FAKE_DIR "/rt-new", "--python", "none", NULL };
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", FAKE_DIR "/rt-new",
+                              "--python",  "none",    NULL};
         char *r;
 
         assert_int_equal(run("ok", args, &r), KV_EXIT_FAIL);
@@ -199,19 +202,21 @@ static void write_python(const char *lines)
 
 static void test_torch_without_the_gpu_arch_fails_clearly(void **state)
 {
-        const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", python, NULL };
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", python, NULL};
         char *r;
 
         write_python("kv:import=ok\nkv:version=2.0.1+cu117\nkv:cuda=11.7\nkv:available=1\n"
-                     "kv:arch_list=sm_37,sm_50,sm_60,sm_70,sm_75,sm_80,sm_86\nkv:capability=9.0\nkv:matmul_err=0.001\n");
+                     "kv:arch_list=sm_37,sm_50,sm_60,sm_70,sm_75,sm_80,sm_86\nkv:capability=9.0\nkv:matmul_"
+                     "err=0.001\n");
         assert_int_equal(run("ok", args, &r), KV_EXIT_FAIL);
-        assert_has(r, "torch 2.0.1+cu117 (CUDA 11.7) was built for sm_37,sm_50,sm_60,sm_70,sm_75,sm_80,sm_86 and has no kernels for this GPU's sm_90");
+        assert_has(r, "torch 2.0.1+cu117 (CUDA 11.7) was built for sm_37,sm_50,sm_60,sm_70,sm_75,sm_80,sm_86 "
+                      "and has no kernels for this GPU's sm_90");
         free(r);
 }
 
 static void test_cpu_only_torch_fails_clearly(void **state)
 {
-        const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", python, NULL };
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", python, NULL};
         char *r;
 
         write_python("kv:import=ok\nkv:version=2.0.1\nkv:cuda=None\nkv:available=0\n");
@@ -222,11 +227,12 @@ static void test_cpu_only_torch_fails_clearly(void **state)
 
 static void test_torch_pass_and_absent(void **state)
 {
-        const char *args[] = { "--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", python, NULL };
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", python, NULL};
         char *r;
 
-        write_python("kv:import=ok\nkv:version=2.11.0+cu130\nkv:cuda=13.0\nkv:available=1\n"
-                     "kv:arch_list=sm_75,sm_80,sm_86,sm_90,sm_100,sm_120\nkv:capability=9.0\nkv:matmul_err=0.0018\n");
+        write_python(
+            "kv:import=ok\nkv:version=2.11.0+cu130\nkv:cuda=13.0\nkv:available=1\n"
+            "kv:arch_list=sm_75,sm_80,sm_86,sm_90,sm_100,sm_120\nkv:capability=9.0\nkv:matmul_err=0.0018\n");
         assert_int_equal(run("ok", args, &r), KV_EXIT_PASS);
         assert_has(r, "\"version\": \"2.11.0+cu130\"");
         free(r);
@@ -238,7 +244,7 @@ static void test_torch_pass_and_absent(void **state)
 
 static void test_usage_errors_exit_2(void **state)
 {
-        const char *args[] = { "--no-such-flag", NULL };
+        const char *args[] = {"--no-such-flag", NULL};
         char *r;
 
         assert_int_equal(run("ok", args, &r), KV_EXIT_USAGE);
@@ -248,19 +254,19 @@ static void test_usage_errors_exit_2(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_no_libcuda_reports_no_gpu),
-                cmocka_unit_test(test_driver_without_device_reports_no_gpu),
-                cmocka_unit_test(test_all_kernels_pass_on_a_correct_driver),
-                cmocka_unit_test(test_sm70_runs_from_ptx),
-                cmocka_unit_test(test_wrong_gemm_fails_with_the_element),
-                cmocka_unit_test(test_ptx_jit_failure_carries_the_log),
-                cmocka_unit_test(test_driver_failure_is_a_failure_not_no_gpu),
-                cmocka_unit_test(test_image_cudart_and_cublas_pass),
-                cmocka_unit_test(test_runtime_newer_than_driver_says_so),
-                cmocka_unit_test(test_torch_without_the_gpu_arch_fails_clearly),
-                cmocka_unit_test(test_cpu_only_torch_fails_clearly),
-                cmocka_unit_test(test_torch_pass_and_absent),
-                cmocka_unit_test(test_usage_errors_exit_2),
+            cmocka_unit_test(test_no_libcuda_reports_no_gpu),
+            cmocka_unit_test(test_driver_without_device_reports_no_gpu),
+            cmocka_unit_test(test_all_kernels_pass_on_a_correct_driver),
+            cmocka_unit_test(test_sm70_runs_from_ptx),
+            cmocka_unit_test(test_wrong_gemm_fails_with_the_element),
+            cmocka_unit_test(test_ptx_jit_failure_carries_the_log),
+            cmocka_unit_test(test_driver_failure_is_a_failure_not_no_gpu),
+            cmocka_unit_test(test_image_cudart_and_cublas_pass),
+            cmocka_unit_test(test_runtime_newer_than_driver_says_so),
+            cmocka_unit_test(test_torch_without_the_gpu_arch_fails_clearly),
+            cmocka_unit_test(test_cpu_only_torch_fails_clearly),
+            cmocka_unit_test(test_torch_pass_and_absent),
+            cmocka_unit_test(test_usage_errors_exit_2),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
