@@ -63,12 +63,54 @@ static void test_rejects_truncated_elf(void **state)
         unlink(path);
 }
 
+/* Every prefix, and the headers with one byte flipped, parse or are rejected without overrunning. */
+static void test_truncated_and_corrupted_elf_never_overrun(void **state)
+{
+        char *data = NULL, path[] = "/tmp/kv-elf-XXXXXX";
+        long len = kv_read_file(AT_FDCWD, FAKE_DIR "/plan/libnvidia-nvvm.so.580.1", 1 << 20, &data);
+        int fd = mkstemp(path);
+
+        assert_true(len > 0 && fd >= 0);
+        for (long cut = 0; cut <= len; cut += cut < 512 ? 1 : 97) {
+                char **needed = NULL;
+                int n;
+
+                assert_int_equal(ftruncate(fd, 0), 0);
+                assert_int_equal(pwrite(fd, data, (size_t) cut, 0), cut);
+                assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+                n = kv_elf_needed(fd, &needed);
+                for (int i = 0; i < n; i++)
+                        free(needed[i]);
+                if (n >= 0)
+                        free(needed);
+        }
+        for (long i = 0; i < 512 && i < len; i++) {
+                char **needed = NULL;
+                int n;
+
+                data[i] ^= 0x5a;
+                assert_int_equal(ftruncate(fd, 0), 0);
+                assert_int_equal(pwrite(fd, data, (size_t) len, 0), len);
+                assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+                n = kv_elf_needed(fd, &needed);
+                for (int j = 0; j < n; j++)
+                        free(needed[j]);
+                if (n >= 0)
+                        free(needed);
+                data[i] ^= 0x5a;
+        }
+        close(fd);
+        unlink(path);
+        free(data);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_lists_needed_sonames),
             cmocka_unit_test(test_rejects_non_elf),
             cmocka_unit_test(test_rejects_truncated_elf),
+            cmocka_unit_test(test_truncated_and_corrupted_elf_never_overrun),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

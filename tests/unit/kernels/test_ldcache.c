@@ -123,6 +123,44 @@ static void test_rejects_string_offsets_outside_the_file(void **state)
         assert_int_equal(kv_ldcache_parse(buf, sizeof(buf), &e), -EBADMSG);
 }
 
+/* Every prefix and every single-byte corruption of a real cache parses or is rejected, never read
+ * out of bounds (ASan watches). */
+static void test_truncated_and_corrupted_caches_never_overrun(void **state)
+{
+        char *data = NULL;
+        long len;
+
+        if (root[sizeof(root) - 2] == 'X')
+                skip();
+        len = ldconfig_cache("compat", &data);
+        assert_true(len > 0);
+        for (long cut = 0; cut < len; cut++) {
+                unsigned char *copy = malloc((size_t) cut + 1);
+                struct kv_ldcache_entry *e = NULL;
+                int n;
+
+                memcpy(copy, data, (size_t) cut);
+                n = kv_ldcache_parse(copy, (size_t) cut, &e);
+                assert_true(n == -EBADMSG || n >= 0);
+                if (n >= 0)
+                        kv_ldcache_free(e, (size_t) n);
+                free(copy);
+        }
+        for (long i = 0; i < len; i++) {
+                unsigned char *copy = malloc((size_t) len);
+                struct kv_ldcache_entry *e = NULL;
+                int n;
+
+                memcpy(copy, data, (size_t) len);
+                copy[i] ^= 0xa5;
+                n = kv_ldcache_parse(copy, (size_t) len, &e);
+                if (n >= 0)
+                        kv_ldcache_free(e, (size_t) n);
+                free(copy);
+        }
+        free(data);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -130,6 +168,7 @@ int main(void)
             cmocka_unit_test(test_parses_compat_format),
             cmocka_unit_test(test_rejects_garbage_and_truncation),
             cmocka_unit_test(test_rejects_string_offsets_outside_the_file),
+            cmocka_unit_test(test_truncated_and_corrupted_caches_never_overrun),
         };
         return cmocka_run_group_tests(tests, make_root, remove_root);
 }
