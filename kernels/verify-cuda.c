@@ -5,12 +5,23 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define JIT_LOG 8192
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Where GPU injection puts the driver (gpu.h's KV_PLAN_LIB_DIR; kernels/ headers are separate
+ * programs' here) and where distributions install it. */
+static const char *const libcuda_fallbacks[] = {
+    "/usr/local/nvidia/lib64/libcuda.so.1",
+    "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
+    "/usr/lib/aarch64-linux-gnu/libcuda.so.1",
+    "/usr/lib64/libcuda.so.1",
+};
 
 const char *cu_errstr(struct verify *v, CUresult r, char *buf, size_t len)
 {
@@ -92,12 +103,30 @@ bool verify_driver(struct verify *v)
         v->cu.lib = dlopen(v->libcuda, RTLD_NOW | RTLD_LOCAL);
         if (!v->cu.lib) {
                 const char *e = dlerror();
+                char *first = kv_asprintf("%s", e ? e : "not found");
 
-                v->no_gpu = true;
-                v->no_gpu_reason = kv_asprintf(
-                    "cannot load the CUDA driver %s (%s): no NVIDIA driver injected into this rootfs",
-                    v->libcuda, e ? e : "not found");
-                return false;
+                /* An image whose config does not put the injected directory on LD_LIBRARY_PATH:
+                 * look where injection puts the driver, and tell child processes (torch). */
+                for (size_t i = 0; !v->libcuda_given && !v->cu.lib && i < ARRAY_SIZE(libcuda_fallbacks);
+                     i++) {
+                        v->cu.lib = dlopen(libcuda_fallbacks[i], RTLD_NOW | RTLD_LOCAL);
+                        v->libcuda_off_path = v->cu.lib != NULL;
+                }
+                if (!v->cu.lib) {
+                        v->no_gpu = true;
+                        v->no_gpu_reason = kv_asprintf(
+                            "cannot load the CUDA driver %s (%s): no NVIDIA driver injected into this rootfs",
+                            v->libcuda, first ? first : "not found");
+                        free(first);
+                        return false;
+                }
+                free(first);
+        }
+        {
+                struct link_map *lm = NULL;
+
+                if (dlinfo(v->cu.lib, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && lm->l_name[0])
+                        v->libcuda_path = strdup(lm->l_name);
         }
         v->cu.Init = sym(v, "cuInit", true, &missing);
         v->cu.DriverGetVersion = sym(v, "cuDriverGetVersion", true, &missing);

@@ -87,7 +87,8 @@ static char *find_python(struct verify *v)
 
 /* Runs python -c script, collecting stdout and stderr together; returns the wait status, or -1
  * with *ret_err set (timeout, fork failure). */
-static int run_python(const char *python, unsigned timeout_s, struct kv_sb *out, const char **ret_err)
+static int run_python(const char *python, const char *ld_dir, unsigned timeout_s, struct kv_sb *out,
+                      const char **ret_err)
 {
         int pfd[2], status = 0;
         pid_t pid;
@@ -108,6 +109,13 @@ static int run_python(const char *python, unsigned timeout_s, struct kv_sb *out,
         if (pid == 0) {
                 dup2(pfd[1], 1);
                 dup2(pfd[1], 2);
+                if (ld_dir) {
+                        const char *old = getenv("LD_LIBRARY_PATH");
+                        char *val = kv_asprintf("%s%s%s", ld_dir, old && *old ? ":" : "", old ? old : "");
+
+                        if (val)
+                                setenv("LD_LIBRARY_PATH", val, 1);
+                }
                 execl(python, python, "-c", torch_script, (char *) NULL);
                 _exit(127);
         }
@@ -190,7 +198,7 @@ void verify_torch(struct verify *v)
         char *python = find_python(v);
         struct kv_sb out = {0};
         char *imp = NULL, *avail = NULL, *arch = NULL, *cap = NULL, *err = NULL, *merr = NULL;
-        char *aerr = NULL, *extra = NULL;
+        char *aerr = NULL, *extra = NULL, *ld_dir = NULL;
         const char *why = NULL;
         double t0 = now_ms();
         int status;
@@ -200,7 +208,14 @@ void verify_torch(struct verify *v)
                           v->python ? "disabled by --python none" : "the image has no python3");
                 return;
         }
-        status = run_python(python, v->torch_timeout_s, &out, &why);
+        /* torch loads libcuda.so.1 by name: give it the directory we found the driver in */
+        if (v->libcuda_off_path && v->libcuda_path) {
+                const char *slash = strrchr(v->libcuda_path, '/');
+
+                if (slash && slash != v->libcuda_path)
+                        ld_dir = strndup(v->libcuda_path, (size_t) (slash - v->libcuda_path));
+        }
+        status = run_python(python, ld_dir, v->torch_timeout_s, &out, &why);
         if (status == -1) {
                 check_add(v, "torch", CHECK_FAIL, now_ms() - t0, "%s -c 'import torch ...' %s after %u s",
                           python, why, v->torch_timeout_s);
@@ -273,6 +288,7 @@ void verify_torch(struct verify *v)
                   v->cc_major, v->cc_minor, arch ? arch : "?", err, TORCH_MATMUL_TOL);
         (void) cap;
 out:
+        free(ld_dir);
         free(python);
         free(imp);
         free(avail);

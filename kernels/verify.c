@@ -116,6 +116,7 @@ static char *report_json(struct verify *v, const char *result, const char *summa
                 kv_json_int(&j, "memory_mib", (long long) (v->mem_bytes >> 20));
                 kv_json_int(&j, "device_count", v->device_count);
                 kv_json_str(&j, "driver_version", v->driver_version);
+                kv_json_str(&j, "driver_library", v->libcuda_path);
                 kv_cuda_version_str(v->driver_cuda, buf, sizeof(buf));
                 kv_json_str(&j, "driver_cuda_version", v->driver_cuda ? buf : NULL);
                 if (v->image) {
@@ -219,6 +220,7 @@ static void verify_release(struct verify *v)
                 free(v->checks[i].detail);
         free(v->no_gpu_reason);
         free(v->driver_version);
+        free(v->libcuda_path);
         free(v->cudart_path);
         free(v->cudart_version);
         free(v->cublas_path);

@@ -69,6 +69,7 @@ struct verify {
         /* options */
         const char *report_path;              /* NULL: stdout */
         const char *libcuda;                  /* name or path given to dlopen() */
+        bool libcuda_given;                   /* --libcuda: no fallback search */
         const char *lib_paths[MAX_LIB_PATHS]; /* --lib-path: where to look for the image's libraries */
         size_t n_lib_paths;
         const char *python; /* --python: NULL searches, "none" skips torch */
@@ -82,8 +83,10 @@ struct verify {
         char gpu_name[256];
         int cc_major, cc_minor, sm_count, device_count;
         size_t mem_bytes;
-        int driver_cuda;      /* cuDriverGetVersion(): 13000 */
-        char *driver_version; /* "580.95.05" from NVML or /proc; NULL when unknown */
+        int driver_cuda;       /* cuDriverGetVersion(): 13000 */
+        char *driver_version;  /* "580.95.05" from NVML or /proc; NULL when unknown */
+        char *libcuda_path;    /* the file the loader opened, NULL when unknown */
+        bool libcuda_off_path; /* found only by our fallback: children need LD_LIBRARY_PATH */
         CUdevice dev;
         CUcontext ctx;
         bool ctx_retained;
