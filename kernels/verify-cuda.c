@@ -466,3 +466,67 @@ void verify_kernels(struct verify *v)
         run_sgemm(v, mod, "ptx_jit", what);
         v->cu.ModuleUnload(mod);
 }
+
+/* Check names for devices 1.. (static: checks keep the pointer). */
+static const char *const other_gpu_checks[] = {"gpu1", "gpu2", "gpu3", "gpu4", "gpu5", "gpu6", "gpu7"};
+
+/* The SGEMM on every other visible device: a mixed machine can hold GPUs of different architectures,
+ * and each must run the image's kernels. Device 0 had the full set of checks above. */
+void verify_other_gpus(struct verify *v)
+{
+        size_t n_images;
+        const struct kv_image *images = kv_images(&n_images);
+        char eb[256], what[320];
+
+        for (int d = 1; d < v->device_count; d++) {
+                const char *name =
+                    (size_t) d <= ARRAY_SIZE(other_gpu_checks) ? other_gpu_checks[d - 1] : NULL;
+                const struct kv_image *best;
+                char gpu[256] = "";
+                int major = 0, minor = 0;
+                CUdevice dev;
+                CUcontext ctx = NULL;
+                CUmodule mod = NULL;
+                char *msg = NULL;
+                double t0 = now_ms();
+                CUresult r;
+
+                if (!name) {
+                        check_add(v, "gpu8+", CHECK_SKIP, 0, "devices %d to %d not checked (8 at most)", d,
+                                  v->device_count - 1);
+                        break;
+                }
+                if ((r = v->cu.DeviceGet(&dev, d)) != CUDA_SUCCESS ||
+                    (r = v->cu.DeviceGetName(gpu, (int) sizeof(gpu) - 1, dev)) != CUDA_SUCCESS ||
+                    (r = v->cu.DeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+                                                  dev)) != CUDA_SUCCESS ||
+                    (r = v->cu.DeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
+                                                  dev)) != CUDA_SUCCESS ||
+                    (r = v->cu.DevicePrimaryCtxRetain(&ctx, dev)) != CUDA_SUCCESS) {
+                        check_add(v, name, CHECK_FAIL, now_ms() - t0, "device %d: %s", d,
+                                  cu_errstr(v, r, eb, sizeof(eb)));
+                        continue;
+                }
+                best = kv_image_pick(images, n_images, (unsigned) major, (unsigned) minor);
+                if (!best) {
+                        check_add(v, name, CHECK_FAIL, 0,
+                                  "device %d (%s, sm_%d%d): no embedded kernel image runs on it", d, gpu,
+                                  major, minor);
+                } else if ((r = v->cu.CtxSetCurrent(ctx)) != CUDA_SUCCESS) {
+                        check_add(v, name, CHECK_FAIL, now_ms() - t0, "device %d: cuCtxSetCurrent: %s", d,
+                                  cu_errstr(v, r, eb, sizeof(eb)));
+                } else if (load_module(v, best, &mod, &msg) != CUDA_SUCCESS) {
+                        check_add(v, name, CHECK_FAIL, now_ms() - t0, "device %d (%s): %s", d, gpu,
+                                  msg ? msg : "?");
+                        free(msg);
+                } else {
+                        snprintf(what, sizeof(what), "%s sm_%u on device %d (%s, sm_%d%d)",
+                                 best->kind == KV_IMAGE_PTX ? "PTX" : "cubin", best->sm, d, gpu, major,
+                                 minor);
+                        run_sgemm(v, mod, name, what);
+                        v->cu.ModuleUnload(mod);
+                }
+                v->cu.CtxSetCurrent(v->ctx);
+                v->cu.DevicePrimaryCtxRelease(dev);
+        }
+}

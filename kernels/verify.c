@@ -310,6 +310,7 @@ int main(int argc, char **argv)
 
         if (verify_driver(&v)) {
                 verify_kernels(&v);
+                verify_other_gpus(&v);
                 verify_cudart(&v);
                 verify_cublas(&v);
                 verify_torch(&v);

@@ -62,7 +62,7 @@ struct check {
         char *detail; /* owned */
 };
 
-#define MAX_CHECKS 16
+#define MAX_CHECKS 32
 #define MAX_LIB_PATHS 32
 
 struct verify {
@@ -120,6 +120,7 @@ const char *cu_errstr(struct verify *v, CUresult r, char *buf, size_t len);
  * GPU (v->no_gpu set) or the driver failed (a failed check recorded). */
 bool verify_driver(struct verify *v);
 void verify_kernels(struct verify *v);
+void verify_other_gpus(struct verify *v);
 void verify_driver_close(struct verify *v);
 
 /* verify-image.c: the image's libcudart and libcublas. */

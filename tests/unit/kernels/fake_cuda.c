@@ -2,7 +2,9 @@
  * "runs" the verifier's kernels on the CPU, so the whole pass path can be tested without a GPU, and
  * FAKE_CUDA_MODE picks a failure:
  *   ok (default)  nodevice (cuInit says CUDA_ERROR_NO_DEVICE)  initfail (cuInit says 999)
- *   wrong (the SGEMM result is off in one element)  nojit (PTX images fail to load, with a log)
+ *   wrong (the SGEMM result is off in one element)  wrong1 (the same, on device 1 only)
+ *   nojit (PTX images fail to load, with a log)
+ * FAKE_CUDA_COUNT is the number of devices (1).
  * FAKE_CUDA_CC is the compute capability ("9.0"), FAKE_CUDA_VERSION the driver's CUDA (13000). */
 #include <stdint.h>
 #include <stdio.h>
@@ -41,9 +43,11 @@ CUresult cuDriverGetVersion(int *v)
         return 0;
 }
 
+static int current = 0; /* the device whose primary context is current */
+
 CUresult cuDeviceGetCount(int *n)
 {
-        *n = 1;
+        *n = env_int("FAKE_CUDA_COUNT", 1);
         return 0;
 }
 
@@ -55,7 +59,10 @@ CUresult cuDeviceGet(int *d, int i)
 
 CUresult cuDeviceGetName(char *name, int len, int d)
 {
-        snprintf(name, (size_t) len, "Fake GPU");
+        if (d == 0)
+                snprintf(name, (size_t) len, "Fake GPU");
+        else
+                snprintf(name, (size_t) len, "Fake GPU %d", d);
         return 0;
 }
 
@@ -78,7 +85,7 @@ CUresult cuDeviceTotalMem_v2(size_t *b, int d)
 
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int d)
 {
-        *ctx = (void *) 0x1;
+        *ctx = (void *) (uintptr_t) (0x100 + d);
         return 0;
 }
 
@@ -89,6 +96,7 @@ CUresult cuDevicePrimaryCtxRelease_v2(int d)
 
 CUresult cuCtxSetCurrent(void *ctx)
 {
+        current = (int) ((uintptr_t) ctx - 0x100);
         return 0;
 }
 
@@ -191,7 +199,7 @@ CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigne
                                         acc += a[(size_t) i * k + p] * b[(size_t) p * n + j];
                                 c[(size_t) i * n + j] = acc;
                         }
-                if (strcmp(mode(), "wrong") == 0)
+                if (strcmp(mode(), "wrong") == 0 || (strcmp(mode(), "wrong1") == 0 && current == 1))
                         c[(size_t) (m / 2) * n + n / 2] += 0.5f;
                 return 0;
         }

@@ -255,6 +255,26 @@ static void test_usage_errors_exit_2(void **state)
         assert_null(r);
 }
 
+/* Every visible GPU runs the SGEMM; a wrong result on the second is named by device. */
+static void test_each_gpu_is_checked(void **state)
+{
+        const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL};
+        char *r;
+
+        setenv("FAKE_CUDA_COUNT", "3", 1);
+        assert_int_equal(run("ok", args, &r), KV_EXIT_PASS);
+        assert_has(r, "\"device_count\": 3");
+        assert_has(r, "\"name\": \"gpu2\",\n      \"result\": \"pass\"");
+        assert_has(r, "on device 2 (Fake GPU 2, sm_90)");
+        free(r);
+        assert_int_equal(run("wrong1", args, &r), KV_EXIT_FAIL);
+        unsetenv("FAKE_CUDA_COUNT");
+        assert_has(r, "\"name\": \"sgemm\",\n      \"result\": \"pass\"");
+        assert_has(r, "\"name\": \"gpu1\",\n      \"result\": \"fail\"");
+        assert_has(r, "on device 1 (Fake GPU 1, sm_90): 1 of 85581 elements outside");
+        free(r);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -271,6 +291,7 @@ int main(void)
             cmocka_unit_test(test_cpu_only_torch_fails_clearly),
             cmocka_unit_test(test_torch_pass_and_absent),
             cmocka_unit_test(test_usage_errors_exit_2),
+            cmocka_unit_test(test_each_gpu_is_checked),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
