@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <gnu/libc-version.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,7 @@ static char *report_json(struct verify *v, const char *result, const char *summa
         }
 
         kv_json_open(&j, "image", '{');
+        kv_json_str(&j, "glibc", gnu_get_libc_version()); /* the image's: we run on its C library */
         json_lib(&j, "cuda_runtime", v->cudart_path, v->cudart_version);
         json_lib(&j, "cublas", v->cublas_path, v->cublas_version);
         if (v->torch_version) {
