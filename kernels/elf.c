@@ -21,10 +21,9 @@ static void free_list(char **v, size_t n)
 static uint64_t va_to_off(const Elf64_Phdr *ph, size_t phnum, uint64_t va)
 {
         for (size_t i = 0; i < phnum; i++)
-                if (ph[i].p_type == PT_LOAD && va >= ph[i].p_vaddr &&
-                    va - ph[i].p_vaddr < ph[i].p_filesz)
+                if (ph[i].p_type == PT_LOAD && va >= ph[i].p_vaddr && va - ph[i].p_vaddr < ph[i].p_filesz)
                         return va - ph[i].p_vaddr + ph[i].p_offset;
-        return (uint64_t)-1;
+        return (uint64_t) -1;
 }
 
 int kv_elf_needed(int fd, char ***ret)
@@ -35,31 +34,30 @@ int kv_elf_needed(int fd, char ***ret)
         const Elf64_Phdr *ph;
         const Elf64_Dyn *dyn = NULL;
         size_t len, ndyn = 0, n = 0;
-        uint64_t strtab = (uint64_t)-1, strsz = 0;
+        uint64_t strtab = (uint64_t) -1, strsz = 0;
         char **out = NULL;
         long r;
         int rc;
 
         r = kv_read_file(fd, NULL, ELF_MAX, &buf);
         if (r < 0)
-                return (int)r;
-        len = (size_t)r;
-        d = (const unsigned char *)buf;
+                return (int) r;
+        len = (size_t) r;
+        d = (const unsigned char *) buf;
         rc = -EBADMSG;
         if (len < sizeof(Elf64_Ehdr) || memcmp(d, ELFMAG, SELFMAG) != 0 || d[EI_CLASS] != ELFCLASS64)
                 goto out_free;
-        eh = (const Elf64_Ehdr *)(void *)buf;
+        eh = (const Elf64_Ehdr *) (void *) buf;
         if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > len ||
             (len - eh->e_phoff) / sizeof(Elf64_Phdr) < eh->e_phnum || eh->e_phoff % 8 != 0)
                 goto out_free;
-        ph = (const Elf64_Phdr *)(void *)(buf + eh->e_phoff);
+        ph = (const Elf64_Phdr *) (void *) (buf + eh->e_phoff);
         for (size_t i = 0; i < eh->e_phnum; i++) {
                 if (ph[i].p_type != PT_DYNAMIC)
                         continue;
-                if (ph[i].p_offset > len || ph[i].p_filesz > len - ph[i].p_offset ||
-                    ph[i].p_offset % 8 != 0)
+                if (ph[i].p_offset > len || ph[i].p_filesz > len - ph[i].p_offset || ph[i].p_offset % 8 != 0)
                         goto out_free;
-                dyn = (const Elf64_Dyn *)(void *)(buf + ph[i].p_offset);
+                dyn = (const Elf64_Dyn *) (void *) (buf + ph[i].p_offset);
                 ndyn = ph[i].p_filesz / sizeof(Elf64_Dyn);
         }
         if (!dyn) {
@@ -100,7 +98,7 @@ int kv_elf_needed(int fd, char ***ret)
         }
         *ret = out;
         free(buf);
-        return (int)n;
+        return (int) n;
 
 out_list:
         free_list(out, n);

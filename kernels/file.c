@@ -47,7 +47,7 @@ long kv_read_file(int dir_fd, const char *path, size_t max, char **ret)
                 }
                 if (n == 0)
                         break;
-                len += (size_t)n;
+                len += (size_t) n;
         }
         if (len > max) {
                 rc = -EFBIG;
@@ -63,7 +63,7 @@ long kv_read_file(int dir_fd, const char *path, size_t max, char **ret)
         buf[len] = '\0';
         *ret = buf;
         buf = NULL;
-        rc = (long)len;
+        rc = (long) len;
 out_close:
         free(buf);
         if (path)

@@ -19,20 +19,20 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "driver-root", required_argument, NULL, 'r' },
-                { "dev-root", required_argument, NULL, 'd' },
-                { "proc-root", required_argument, NULL, 'p' },
-                { "ldcache", required_argument, NULL, 'c' },
-                { "visible-devices", required_argument, NULL, 'v' },
-                { "capabilities", required_argument, NULL, 'C' },
-                { "lib-dir", required_argument, NULL, 'l' },
-                { "bin-dir", required_argument, NULL, 'b' },
-                { "help", no_argument, NULL, 'h' },
-                { NULL, 0, NULL, 0 },
+            {"driver-root", required_argument, NULL, 'r'},
+            {"dev-root", required_argument, NULL, 'd'},
+            {"proc-root", required_argument, NULL, 'p'},
+            {"ldcache", required_argument, NULL, 'c'},
+            {"visible-devices", required_argument, NULL, 'v'},
+            {"capabilities", required_argument, NULL, 'C'},
+            {"lib-dir", required_argument, NULL, 'l'},
+            {"bin-dir", required_argument, NULL, 'b'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
-        struct kv_plan_opts o = { 0 };
+        struct kv_plan_opts o = {0};
         struct kv_plan *plan = NULL;
-        struct kv_err err = { 0 };
+        struct kv_err err = {0};
         char *json;
         int c, r;
 
@@ -40,20 +40,41 @@ int main(int argc, char **argv)
         o.capabilities = getenv("NVIDIA_DRIVER_CAPABILITIES");
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
                 switch (c) {
-                case 'r': o.driver_root = optarg; break;
-                case 'd': o.dev_root = optarg; break;
-                case 'p': o.proc_root = optarg; break;
-                case 'c': o.ldcache = optarg; break;
-                case 'v': o.visible_devices = optarg; break;
-                case 'C': o.capabilities = optarg; break;
-                case 'l': o.lib_dir = optarg; break;
-                case 'b': o.bin_dir = optarg; break;
-                case 'h': usage(stdout); return 0;
-                default: fprintf(stderr, "see 'cubuild-gpu-plan --help'\n"); return 2;
+                case 'r':
+                        o.driver_root = optarg;
+                        break;
+                case 'd':
+                        o.dev_root = optarg;
+                        break;
+                case 'p':
+                        o.proc_root = optarg;
+                        break;
+                case 'c':
+                        o.ldcache = optarg;
+                        break;
+                case 'v':
+                        o.visible_devices = optarg;
+                        break;
+                case 'C':
+                        o.capabilities = optarg;
+                        break;
+                case 'l':
+                        o.lib_dir = optarg;
+                        break;
+                case 'b':
+                        o.bin_dir = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        fprintf(stderr, "see 'cubuild-gpu-plan --help'\n");
+                        return 2;
                 }
         }
         if (optind != argc) {
-                fprintf(stderr, "cubuild-gpu-plan: unexpected argument '%s'\nsee 'cubuild-gpu-plan --help'\n", argv[optind]);
+                fprintf(stderr, "cubuild-gpu-plan: unexpected argument '%s'\nsee 'cubuild-gpu-plan --help'\n",
+                        argv[optind]);
                 return 2;
         }
         r = kv_plan_new(&o, &plan, &err);

@@ -26,7 +26,7 @@ void kv_err_release(struct kv_err *err)
 
 __attribute__((format(printf, 3, 4))) static int fail(struct kv_err *err, int code, const char *fmt, ...)
 {
-        struct kv_sb sb = { 0 };
+        struct kv_sb sb = {0};
         va_list ap;
 
         if (err) {
@@ -44,9 +44,9 @@ static const struct {
         const char *name;
         unsigned bit;
 } cap_names[] = {
-        { "compute", KV_CAP_COMPUTE }, { "utility", KV_CAP_UTILITY }, { "video", KV_CAP_VIDEO },
-        { "graphics", KV_CAP_GRAPHICS }, { "display", KV_CAP_DISPLAY }, { "compat32", KV_CAP_COMPAT32 },
-        { "ngx", KV_CAP_NGX },
+    {"compute", KV_CAP_COMPUTE},   {"utility", KV_CAP_UTILITY}, {"video", KV_CAP_VIDEO},
+    {"graphics", KV_CAP_GRAPHICS}, {"display", KV_CAP_DISPLAY}, {"compat32", KV_CAP_COMPAT32},
+    {"ngx", KV_CAP_NGX},
 };
 
 int kv_caps_parse(const char *s, unsigned *ret, struct kv_err *err)
@@ -59,7 +59,7 @@ int kv_caps_parse(const char *s, unsigned *ret, struct kv_err *err)
         }
         for (const char *p = s; p;) {
                 const char *comma = strchr(p, ',');
-                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+                size_t len = comma ? (size_t) (comma - p) : strlen(p);
                 bool known = false;
 
                 while (len && *p == ' ') {
@@ -79,7 +79,8 @@ int kv_caps_parse(const char *s, unsigned *ret, struct kv_err *err)
                         }
                 }
                 if (!known && len)
-                        return fail(err, -EINVAL, "NVIDIA_DRIVER_CAPABILITIES: unknown capability '%.*s'", (int)len, p);
+                        return fail(err, -EINVAL, "NVIDIA_DRIVER_CAPABILITIES: unknown capability '%.*s'",
+                                    (int) len, p);
                 p = comma ? comma + 1 : NULL;
         }
         *ret = caps;
@@ -94,56 +95,61 @@ static const struct lib_rule {
         unsigned caps;
         bool required;
 } lib_rules[] = {
-        { "libnvidia-ml.so.1", KV_CAP_UTILITY, true },
-        { "libnvidia-cfg.so.1", KV_CAP_UTILITY, false },
-        { "libcuda.so.1", KV_CAP_COMPUTE, true },
-        { "libcudadebugger.so.1", KV_CAP_COMPUTE, false },
-        { "libnvidia-ptxjitcompiler.so.1", KV_CAP_COMPUTE, false },
-        { "libnvidia-nvvm.so.4", KV_CAP_COMPUTE, false },
-        { "libnvidia-gpucomp.so.", KV_CAP_COMPUTE, false },
-        { "libnvidia-opencl.so.1", KV_CAP_COMPUTE, false },
-        { "libnvidia-allocator.so.1", KV_CAP_COMPUTE, false },
-        { "libnvidia-pkcs11-openssl3.so.", KV_CAP_COMPUTE, false },
-        { "libnvcuvid.so.1", KV_CAP_VIDEO, false },
-        { "libnvidia-encode.so.1", KV_CAP_VIDEO, false },
-        { "libnvidia-opticalflow.so.1", KV_CAP_VIDEO, false },
-        { "libvdpau_nvidia.so.1", KV_CAP_VIDEO, false },
-        { "libnvidia-eglcore.so.", KV_CAP_GRAPHICS, false },
-        { "libnvidia-glcore.so.", KV_CAP_GRAPHICS, false },
-        { "libnvidia-tls.so.", KV_CAP_GRAPHICS, false },
-        { "libnvidia-glsi.so.", KV_CAP_GRAPHICS, false },
-        { "libnvidia-fbc.so.1", KV_CAP_GRAPHICS, false },
-        { "libnvidia-rtcore.so.", KV_CAP_GRAPHICS, false },
-        { "libnvoptix.so.1", KV_CAP_GRAPHICS, false },
-        { "libGLX_nvidia.so.0", KV_CAP_GRAPHICS, false },
-        { "libEGL_nvidia.so.0", KV_CAP_GRAPHICS, false },
-        { "libGLESv2_nvidia.so.2", KV_CAP_GRAPHICS, false },
-        { "libGLESv1_CM_nvidia.so.1", KV_CAP_GRAPHICS, false },
-        { "libnvidia-glvkspirv.so.", KV_CAP_GRAPHICS, false },
-        { "libnvidia-ngx.so.1", KV_CAP_NGX, false },
+    {"libnvidia-ml.so.1", KV_CAP_UTILITY, true},
+    {"libnvidia-cfg.so.1", KV_CAP_UTILITY, false},
+    {"libcuda.so.1", KV_CAP_COMPUTE, true},
+    {"libcudadebugger.so.1", KV_CAP_COMPUTE, false},
+    {"libnvidia-ptxjitcompiler.so.1", KV_CAP_COMPUTE, false},
+    {"libnvidia-nvvm.so.4", KV_CAP_COMPUTE, false},
+    {"libnvidia-gpucomp.so.", KV_CAP_COMPUTE, false},
+    {"libnvidia-opencl.so.1", KV_CAP_COMPUTE, false},
+    {"libnvidia-allocator.so.1", KV_CAP_COMPUTE, false},
+    {"libnvidia-pkcs11-openssl3.so.", KV_CAP_COMPUTE, false},
+    {"libnvcuvid.so.1", KV_CAP_VIDEO, false},
+    {"libnvidia-encode.so.1", KV_CAP_VIDEO, false},
+    {"libnvidia-opticalflow.so.1", KV_CAP_VIDEO, false},
+    {"libvdpau_nvidia.so.1", KV_CAP_VIDEO, false},
+    {"libnvidia-eglcore.so.", KV_CAP_GRAPHICS, false},
+    {"libnvidia-glcore.so.", KV_CAP_GRAPHICS, false},
+    {"libnvidia-tls.so.", KV_CAP_GRAPHICS, false},
+    {"libnvidia-glsi.so.", KV_CAP_GRAPHICS, false},
+    {"libnvidia-fbc.so.1", KV_CAP_GRAPHICS, false},
+    {"libnvidia-rtcore.so.", KV_CAP_GRAPHICS, false},
+    {"libnvoptix.so.1", KV_CAP_GRAPHICS, false},
+    {"libGLX_nvidia.so.0", KV_CAP_GRAPHICS, false},
+    {"libEGL_nvidia.so.0", KV_CAP_GRAPHICS, false},
+    {"libGLESv2_nvidia.so.2", KV_CAP_GRAPHICS, false},
+    {"libGLESv1_CM_nvidia.so.1", KV_CAP_GRAPHICS, false},
+    {"libnvidia-glvkspirv.so.", KV_CAP_GRAPHICS, false},
+    {"libnvidia-ngx.so.1", KV_CAP_NGX, false},
 };
 
 static const struct {
         const char *name;
         unsigned caps;
 } bin_rules[] = {
-        { "nvidia-smi", KV_CAP_UTILITY },
-        { "nvidia-debugdump", KV_CAP_UTILITY },
-        { "nvidia-persistenced", KV_CAP_COMPUTE },
-        { "nvidia-cuda-mps-control", KV_CAP_COMPUTE },
-        { "nvidia-cuda-mps-server", KV_CAP_COMPUTE },
+    {"nvidia-smi", KV_CAP_UTILITY},
+    {"nvidia-debugdump", KV_CAP_UTILITY},
+    {"nvidia-persistenced", KV_CAP_COMPUTE},
+    {"nvidia-cuda-mps-control", KV_CAP_COMPUTE},
+    {"nvidia-cuda-mps-server", KV_CAP_COMPUTE},
 };
 
 /* Where libraries live when the driver root has no ld.so.cache (a driver container's root). */
 static const char *const fallback_lib_dirs[] = {
-        "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
-        "/lib/x86_64-linux-gnu", "/lib64", "/lib",
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/lib/x86_64-linux-gnu",
+    "/lib64",
+    "/lib",
 };
-static const char *const bin_dirs[] = { "/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin" };
+static const char *const bin_dirs[] = {"/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"};
 
 struct gpu {
-        char *pci;     /* "0000:3b:00.0" from /proc/driver/nvidia/gpus, or NULL */
-        char *uuid;    /* "GPU-8c7b..." or NULL */
+        char *pci;  /* "0000:3b:00.0" from /proc/driver/nvidia/gpus, or NULL */
+        char *uuid; /* "GPU-8c7b..." or NULL */
         unsigned minor;
 };
 
@@ -165,14 +171,14 @@ static char *join(const char *root, const char *path)
 
         while (rl > 0 && root[rl - 1] == '/')
                 rl--;
-        return kv_asprintf("%.*s%s%s", (int)rl, root, path[0] == '/' ? "" : "/", path);
+        return kv_asprintf("%.*s%s%s", (int) rl, root, path[0] == '/' ? "" : "/", path);
 }
 
 static void plan_release_mounts(struct kv_plan *p)
 {
         for (size_t i = 0; i < p->n; i++) {
-                free((char *)p->mounts[i].host_path);
-                free((char *)p->mounts[i].container_path);
+                free((char *) p->mounts[i].host_path);
+                free((char *) p->mounts[i].container_path);
         }
         free(p->mounts);
 }
@@ -256,7 +262,7 @@ static char *info_field(const char *text, const char *key)
 
         for (const char *p = text; p && *p;) {
                 const char *eol = strchr(p, '\n');
-                size_t len = eol ? (size_t)(eol - p) : strlen(p);
+                size_t len = eol ? (size_t) (eol - p) : strlen(p);
 
                 if (len > klen && memcmp(p, key, klen) == 0 && p[klen] == ':') {
                         const char *v = p + klen + 1;
@@ -266,7 +272,7 @@ static char *info_field(const char *text, const char *key)
                                 v++;
                         while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
                                 end--;
-                        return strndup(v, (size_t)(end - v));
+                        return strndup(v, (size_t) (end - v));
                 }
                 p = eol ? eol + 1 : NULL;
         }
@@ -282,11 +288,11 @@ static bool parse_uint(const char *s, unsigned *ret)
         for (; *s; s++) {
                 if (*s < '0' || *s > '9')
                         return false;
-                v = v * 10 + (unsigned long)(*s - '0');
+                v = v * 10 + (unsigned long) (*s - '0');
                 if (v > 1000000)
                         return false;
         }
-        *ret = (unsigned)v;
+        *ret = (unsigned) v;
         return true;
 }
 
@@ -319,7 +325,7 @@ static int list_gpus(const char *proc_root, const char *dev_root, struct gpu **r
                 }
         }
         while ((de = readdir(d))) {
-                struct gpu one = { 0 };
+                struct gpu one = {0};
 
                 if (de->d_name[0] == '.')
                         continue;
@@ -375,7 +381,8 @@ static int list_gpus(const char *proc_root, const char *dev_root, struct gpu **r
 }
 
 /* Selects GPUs per NVIDIA_VISIBLE_DEVICES ("all", indices, UUIDs) into p->gpus. */
-static int select_gpus(struct kv_plan *p, const char *visible, const struct gpu *g, size_t n, struct kv_err *err)
+static int select_gpus(struct kv_plan *p, const char *visible, const struct gpu *g, size_t n,
+                       struct kv_err *err)
 {
         if (strcmp(visible, "all") == 0) {
                 p->gpus = calloc(n ? n : 1, sizeof(unsigned));
@@ -390,7 +397,7 @@ static int select_gpus(struct kv_plan *p, const char *visible, const struct gpu 
                 return -ENOMEM;
         for (const char *s = visible; s;) {
                 const char *comma = strchr(s, ',');
-                size_t len = comma ? (size_t)(comma - s) : strlen(s);
+                size_t len = comma ? (size_t) (comma - s) : strlen(s);
                 char *item = strndup(s, len);
                 unsigned idx;
                 bool found = false, dup = false;
@@ -404,7 +411,8 @@ static int select_gpus(struct kv_plan *p, const char *visible, const struct gpu 
                                 found = true;
                         }
                 } else if (strncmp(item, "MIG-", 4) == 0) {
-                        int r = fail(err, -EINVAL, "NVIDIA_VISIBLE_DEVICES: MIG device '%s' is not supported", item);
+                        int r = fail(err, -EINVAL, "NVIDIA_VISIBLE_DEVICES: MIG device '%s' is not supported",
+                                     item);
 
                         free(item);
                         return r;
@@ -417,7 +425,9 @@ static int select_gpus(struct kv_plan *p, const char *visible, const struct gpu 
                         }
                 }
                 if (!found) {
-                        int r = fail(err, -ENODEV, "NVIDIA_VISIBLE_DEVICES: no GPU '%s' on this host (%zu GPU(s) found)", item, n);
+                        int r = fail(err, -ENODEV,
+                                     "NVIDIA_VISIBLE_DEVICES: no GPU '%s' on this host (%zu GPU(s) found)",
+                                     item, n);
 
                         free(item);
                         return r;
@@ -439,7 +449,8 @@ static bool exists(const char *path)
         return stat(path, &st) == 0;
 }
 
-static int add_dev(struct kv_plan *p, const char *dev_root, const char *name, bool required, struct kv_err *err)
+static int add_dev(struct kv_plan *p, const char *dev_root, const char *name, bool required,
+                   struct kv_err *err)
 {
         char *c = kv_asprintf("/dev/%s", name);
         char *h = kv_asprintf("%s/dev/%s", strcmp(dev_root, "/") == 0 ? "" : dev_root, name);
@@ -450,7 +461,8 @@ static int add_dev(struct kv_plan *p, const char *dev_root, const char *name, bo
                 return -ENOMEM;
         }
         if (!exists(h)) {
-                int r = required ? fail(err, -ENODEV, "no %s: no NVIDIA GPU driver loaded on this host", h) : 0;
+                int r =
+                    required ? fail(err, -ENODEV, "no %s: no NVIDIA GPU driver loaded on this host", h) : 0;
 
                 free(c);
                 free(h);
@@ -497,7 +509,7 @@ static int scan_lib_dirs(const char *root, struct kv_ldcache_entry **ret)
                 free(dir);
         }
         *ret = e;
-        return (int)n;
+        return (int) n;
 }
 
 static bool rule_matches(const char *rule, const char *name)
@@ -545,7 +557,8 @@ static int add_lib(struct kv_plan *p, const char *root, const struct kv_ldcache_
                         if (strncmp(base, "libcuda.so.", 11) == 0 && strcmp(base, "libcuda.so.1") != 0)
                                 p->driver_version = strdup(base + 11);
                         /* programs that dlopen("libcuda.so") (Triton's fallback) find it too */
-                        r = add_mount(p, KV_MOUNT_LIB, strdup(real), kv_asprintf("%s/libcuda.so", p->lib_dir));
+                        r = add_mount(p, KV_MOUNT_LIB, strdup(real),
+                                      kv_asprintf("%s/libcuda.so", p->lib_dir));
                         if (r < 0) {
                                 free(real);
                                 free(container);
@@ -556,6 +569,8 @@ static int add_lib(struct kv_plan *p, const char *root, const struct kv_ldcache_
                 nn = fd >= 0 ? kv_elf_needed(fd, &needed) : -errno;
                 if (fd >= 0)
                         close(fd);
+                if (!needed)
+                        nn = 0; /* unreadable or not ELF: mount it, follow nothing */
                 r = add_mount(p, KV_MOUNT_LIB, real, container);
                 if (r < 0) {
                         for (int j = 0; j < nn; j++)
@@ -569,7 +584,8 @@ static int add_lib(struct kv_plan *p, const char *root, const struct kv_ldcache_
                         bool found = false;
 
                         if (r == 0 && depth < 4 &&
-                            (strncmp(needed[j], "libnvidia-", 10) == 0 || strncmp(needed[j], "libcuda", 7) == 0))
+                            (strncmp(needed[j], "libnvidia-", 10) == 0 ||
+                             strncmp(needed[j], "libcuda", 7) == 0))
                                 r = add_lib(p, root, cache, n_cache, needed[j], &found, depth + 1);
                         free(needed[j]);
                 }
@@ -595,7 +611,8 @@ static int add_bins(struct kv_plan *p, const char *root, const char *bin_dir)
                         free(host);
                         if (!real)
                                 continue;
-                        r = add_mount(p, KV_MOUNT_BIN, real, kv_asprintf("%s/%s", bin_dir, bin_rules[i].name));
+                        r = add_mount(p, KV_MOUNT_BIN, real,
+                                      kv_asprintf("%s/%s", bin_dir, bin_rules[i].name));
                         if (r < 0)
                                 return r;
                         break;
@@ -643,7 +660,8 @@ int kv_plan_new(const struct kv_plan_opts *opts, struct kv_plan **ret, struct kv
                 if (r < 0)
                         goto out_free;
                 if (p->n_gpus == 0) {
-                        r = fail(err, -ENODEV, "no NVIDIA GPU found under %s/dev", strcmp(dev_root, "/") == 0 ? "" : dev_root);
+                        r = fail(err, -ENODEV, "no NVIDIA GPU found under %s/dev",
+                                 strcmp(dev_root, "/") == 0 ? "" : dev_root);
                         goto out_free;
                 }
         }
@@ -681,10 +699,10 @@ int kv_plan_new(const struct kv_plan_opts *opts, struct kv_plan **ret, struct kv
         if (len == -ENOENT) {
                 n_cache = scan_lib_dirs(root, &cache);
         } else if (len < 0) {
-                r = fail(err, (int)len, "read %s: %s", cache_path, strerror((int)-len));
+                r = fail(err, (int) len, "read %s: %s", cache_path, strerror((int) -len));
                 goto out_free;
         } else {
-                n_cache = kv_ldcache_parse((const unsigned char *)data, (size_t)len, &cache);
+                n_cache = kv_ldcache_parse((const unsigned char *) data, (size_t) len, &cache);
                 if (n_cache < 0) {
                         r = fail(err, n_cache, "%s is not an ld.so.cache", cache_path);
                         goto out_free;
@@ -695,11 +713,13 @@ int kv_plan_new(const struct kv_plan_opts *opts, struct kv_plan **ret, struct kv
 
                 if (!(lib_rules[i].caps & p->caps))
                         continue;
-                r = add_lib(p, root, cache, (size_t)n_cache, lib_rules[i].name, &found, 0);
+                r = add_lib(p, root, cache, (size_t) n_cache, lib_rules[i].name, &found, 0);
                 if (r < 0)
                         goto out_free;
                 if (!found && lib_rules[i].required) {
-                        r = fail(err, -ENOENT, "no %s in the ld.so.cache of driver root '%s' (%s): is the NVIDIA driver installed there?",
+                        r = fail(err, -ENOENT,
+                                 "no %s in the ld.so.cache of driver root '%s' (%s): is the NVIDIA driver "
+                                 "installed there?",
                                  lib_rules[i].name, root, cache_path);
                         goto out_free;
                 }
@@ -709,7 +729,7 @@ int kv_plan_new(const struct kv_plan_opts *opts, struct kv_plan **ret, struct kv
                 goto out_free;
 
 out_done:
-        kv_ldcache_free(cache, (size_t)(n_cache > 0 ? n_cache : 0));
+        kv_ldcache_free(cache, (size_t) (n_cache > 0 ? n_cache : 0));
         gpus_free(gpus, n_gpus);
         free(cache_path);
         free(data);
@@ -719,7 +739,7 @@ out_done:
 out_free:
         if (r == -ENOMEM && err && !err->msg)
                 fail(err, -ENOMEM, "out of memory");
-        kv_ldcache_free(cache, (size_t)(n_cache > 0 ? n_cache : 0));
+        kv_ldcache_free(cache, (size_t) (n_cache > 0 ? n_cache : 0));
         gpus_free(gpus, n_gpus);
         free(cache_path);
         free(data);
@@ -756,17 +776,21 @@ const char *kv_plan_driver_version(const struct kv_plan *p)
 static const char *kind_name(enum kv_mount_kind k)
 {
         switch (k) {
-        case KV_MOUNT_DIR: return "tmpfs";
-        case KV_MOUNT_DEV: return "device";
-        case KV_MOUNT_LIB: return "library";
-        case KV_MOUNT_BIN: return "program";
+        case KV_MOUNT_DIR:
+                return "tmpfs";
+        case KV_MOUNT_DEV:
+                return "device";
+        case KV_MOUNT_LIB:
+                return "library";
+        case KV_MOUNT_BIN:
+                return "program";
         }
         return "?";
 }
 
 char *kv_plan_json(const struct kv_plan *p)
 {
-        struct kv_json j = { 0 };
+        struct kv_json j = {0};
 
         kv_json_open(&j, NULL, '{');
         kv_json_str(&j, "driver_root", p->driver_root);

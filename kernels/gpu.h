@@ -16,8 +16,8 @@
 #include <stddef.h>
 
 struct kv_err {
-        int errnum;  /* errno-style code of the failure, 0 when none */
-        char *msg;   /* owned; NULL when none. "no libcuda.so.1 in /etc/ld.so.cache of '/'" */
+        int errnum; /* errno-style code of the failure, 0 when none */
+        char *msg;  /* owned; NULL when none. "no libcuda.so.1 in /etc/ld.so.cache of '/'" */
 };
 void kv_err_release(struct kv_err *err);
 
@@ -38,24 +38,24 @@ void kv_err_release(struct kv_err *err);
 int kv_caps_parse(const char *s, unsigned *ret, struct kv_err *err);
 
 struct kv_plan_opts {
-        const char *driver_root;      /* where the driver's files are; NULL = "/" */
-        const char *dev_root;         /* where /dev/nvidia* are; NULL = "/" */
-        const char *proc_root;        /* for /proc/driver/nvidia/gpus (UUIDs, PCI order); NULL = "/proc" */
-        const char *ldcache;          /* NULL = <driver_root>/etc/ld.so.cache */
-        const char *visible_devices;  /* NVIDIA_VISIBLE_DEVICES; NULL (unset) = "all" for verification */
-        const char *capabilities;     /* NVIDIA_DRIVER_CAPABILITIES; NULL = compute,utility */
-        const char *lib_dir;          /* container directory for libraries; NULL = KV_PLAN_LIB_DIR */
-        const char *bin_dir;          /* container directory for tools; NULL = KV_PLAN_BIN_DIR */
+        const char *driver_root;     /* where the driver's files are; NULL = "/" */
+        const char *dev_root;        /* where /dev/nvidia* are; NULL = "/" */
+        const char *proc_root;       /* for /proc/driver/nvidia/gpus (UUIDs, PCI order); NULL = "/proc" */
+        const char *ldcache;         /* NULL = <driver_root>/etc/ld.so.cache */
+        const char *visible_devices; /* NVIDIA_VISIBLE_DEVICES; NULL (unset) = "all" for verification */
+        const char *capabilities;    /* NVIDIA_DRIVER_CAPABILITIES; NULL = compute,utility */
+        const char *lib_dir;         /* container directory for libraries; NULL = KV_PLAN_LIB_DIR */
+        const char *bin_dir;         /* container directory for tools; NULL = KV_PLAN_BIN_DIR */
 };
 /* The directories nvidia/cuda images already put on LD_LIBRARY_PATH and PATH. */
 #define KV_PLAN_LIB_DIR "/usr/local/nvidia/lib64"
 #define KV_PLAN_BIN_DIR "/usr/local/nvidia/bin"
 
 enum kv_mount_kind {
-        KV_MOUNT_DIR,    /* make container_path an empty tmpfs (host_path NULL), before the others */
-        KV_MOUNT_DEV,    /* bind the character device host_path at container_path */
-        KV_MOUNT_LIB,    /* bind the library file host_path read-only at container_path */
-        KV_MOUNT_BIN,    /* bind the program host_path read-only at container_path */
+        KV_MOUNT_DIR, /* make container_path an empty tmpfs (host_path NULL), before the others */
+        KV_MOUNT_DEV, /* bind the character device host_path at container_path */
+        KV_MOUNT_LIB, /* bind the library file host_path read-only at container_path */
+        KV_MOUNT_BIN, /* bind the program host_path read-only at container_path */
 };
 
 struct kv_mount {

@@ -42,7 +42,7 @@ static bool read_num(const char **p, const char *end, unsigned *ret)
         unsigned v = 0, digits = 0;
 
         while (*p < end && **p >= '0' && **p <= '9' && digits < 5) {
-                v = v * 10 + (unsigned)(**p - '0');
+                v = v * 10 + (unsigned) (**p - '0');
                 (*p)++;
                 digits++;
         }
@@ -52,19 +52,18 @@ static bool read_num(const char **p, const char *end, unsigned *ret)
         return true;
 }
 
-int kv_ptx_info(const char *ptx, size_t len, unsigned *ret_major, unsigned *ret_minor,
-                unsigned *ret_sm)
+int kv_ptx_info(const char *ptx, size_t len, unsigned *ret_major, unsigned *ret_minor, unsigned *ret_sm)
 {
         const char *p = ptx, *end = ptx + len;
         bool have_version = false, have_target = false;
         unsigned major = 0, minor = 0, sm = 0;
 
         while (p < end && !(have_version && have_target)) {
-                const char *eol = memchr(p, '\n', (size_t)(end - p));
+                const char *eol = memchr(p, '\n', (size_t) (end - p));
                 const char *line_end = eol ? eol : end;
                 const char *q = p;
 
-                if ((size_t)(line_end - q) > 9 && memcmp(q, ".version ", 9) == 0 && !have_version) {
+                if ((size_t) (line_end - q) > 9 && memcmp(q, ".version ", 9) == 0 && !have_version) {
                         q += 9;
                         if (!read_num(&q, line_end, &major) || q >= line_end || *q != '.')
                                 return -EINVAL;
@@ -72,7 +71,7 @@ int kv_ptx_info(const char *ptx, size_t len, unsigned *ret_major, unsigned *ret_
                         if (!read_num(&q, line_end, &minor))
                                 return -EINVAL;
                         have_version = true;
-                } else if ((size_t)(line_end - q) > 11 && memcmp(q, ".target sm_", 11) == 0 &&
+                } else if ((size_t) (line_end - q) > 11 && memcmp(q, ".target sm_", 11) == 0 &&
                            !have_target) {
                         q += 11;
                         if (!read_num(&q, line_end, &sm))
@@ -115,10 +114,10 @@ int kv_arch_list_supports(const char *list, unsigned major, unsigned minor)
 
                 while (q < end && *q == ' ')
                         q++;
-                if ((size_t)(end - q) > 3 && memcmp(q, "sm_", 3) == 0) {
+                if ((size_t) (end - q) > 3 && memcmp(q, "sm_", 3) == 0) {
                         sass = true;
                         q += 3;
-                } else if ((size_t)(end - q) > 8 && memcmp(q, "compute_", 8) == 0) {
+                } else if ((size_t) (end - q) > 8 && memcmp(q, "compute_", 8) == 0) {
                         q += 8;
                 } else {
                         q = NULL;

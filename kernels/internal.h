@@ -10,10 +10,10 @@
 
 /* ---- growable string (kernels/ cannot use common/'s cb_buf) ---- */
 struct kv_sb {
-        char *p;   /* NUL-terminated once anything was added; NULL before */
+        char *p; /* NUL-terminated once anything was added; NULL before */
         size_t len;
         size_t cap;
-        bool oom;  /* an allocation failed: the content is truncated, callers check once at the end */
+        bool oom; /* an allocation failed: the content is truncated, callers check once at the end */
 };
 void kv_sb_add(struct kv_sb *sb, const char *p, size_t len);
 void kv_sb_adds(struct kv_sb *sb, const char *s);
@@ -35,11 +35,11 @@ struct kv_json {
         int depth;
         bool nonempty[KV_JSON_MAX_DEPTH];
 };
-void kv_json_open(struct kv_json *j, const char *key, char bracket); /* '{' or '[' */
-void kv_json_close(struct kv_json *j, char bracket);                 /* '}' or ']' */
+void kv_json_open(struct kv_json *j, const char *key, char bracket);   /* '{' or '[' */
+void kv_json_close(struct kv_json *j, char bracket);                   /* '}' or ']' */
 void kv_json_str(struct kv_json *j, const char *key, const char *val); /* NULL -> null */
 void kv_json_int(struct kv_json *j, const char *key, long long v);
-void kv_json_num(struct kv_json *j, const char *key, double v);       /* non-finite -> null */
+void kv_json_num(struct kv_json *j, const char *key, double v); /* non-finite -> null */
 void kv_json_bool(struct kv_json *j, const char *key, bool v);
 void kv_json_null(struct kv_json *j, const char *key);
 /* Appends s as a JSON string literal, quotes included. */

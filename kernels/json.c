@@ -55,15 +55,15 @@ void kv_sb_vaddf(struct kv_sb *sb, const char *fmt, va_list ap)
         va_copy(ap2, ap);
         n = vsnprintf(NULL, 0, fmt, ap2);
         va_end(ap2);
-        if (n < 0 || !sb_reserve(sb, (size_t)n))
+        if (n < 0 || !sb_reserve(sb, (size_t) n))
                 return;
-        vsnprintf(sb->p + sb->len, (size_t)n + 1, fmt, ap);
-        sb->len += (size_t)n;
+        vsnprintf(sb->p + sb->len, (size_t) n + 1, fmt, ap);
+        sb->len += (size_t) n;
 }
 
 char *kv_asprintf(const char *fmt, ...)
 {
-        struct kv_sb sb = { 0 };
+        struct kv_sb sb = {0};
         va_list ap;
 
         va_start(ap, fmt);
@@ -106,18 +106,28 @@ void kv_sb_release(struct kv_sb *sb)
 void kv_json_escape(struct kv_sb *sb, const char *s)
 {
         kv_sb_add(sb, "\"", 1);
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
                 switch (*p) {
-                case '"': kv_sb_add(sb, "\\\"", 2); break;
-                case '\\': kv_sb_add(sb, "\\\\", 2); break;
-                case '\n': kv_sb_add(sb, "\\n", 2); break;
-                case '\r': kv_sb_add(sb, "\\r", 2); break;
-                case '\t': kv_sb_add(sb, "\\t", 2); break;
+                case '"':
+                        kv_sb_add(sb, "\\\"", 2);
+                        break;
+                case '\\':
+                        kv_sb_add(sb, "\\\\", 2);
+                        break;
+                case '\n':
+                        kv_sb_add(sb, "\\n", 2);
+                        break;
+                case '\r':
+                        kv_sb_add(sb, "\\r", 2);
+                        break;
+                case '\t':
+                        kv_sb_add(sb, "\\t", 2);
+                        break;
                 default:
                         if (*p < 0x20)
                                 kv_sb_addf(sb, "\\u%04x", *p);
                         else
-                                kv_sb_add(sb, (const char *)p, 1);
+                                kv_sb_add(sb, (const char *) p, 1);
                 }
         }
         kv_sb_add(sb, "\"", 1);

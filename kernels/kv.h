@@ -24,7 +24,7 @@
 
 /* Exit statuses of cubuild-verify. 3 matches the builder's "GPU verification failed". */
 #define KV_EXIT_PASS 0
-#define KV_EXIT_ERROR 1  /* the verifier itself could not run (cannot write the report, ...) */
+#define KV_EXIT_ERROR 1 /* the verifier itself could not run (cannot write the report, ...) */
 #define KV_EXIT_USAGE 2
 #define KV_EXIT_FAIL 3   /* a check failed; the report says which and why */
 #define KV_EXIT_NO_GPU 4 /* no driver or no device: nothing was verified */
@@ -46,8 +46,7 @@ void kv_ref_vadd(const float *a, const float *b, float *c, size_t n);
 
 /* Row-major C[m x n] = A[m x k] * B[k x n], accumulated in double. When ret_bound is not NULL it
  * receives, per element, sum_k |a_ik * b_kj|, which kv_gemm_check() scales into the tolerance. */
-void kv_ref_sgemm(const float *a, const float *b, double *c, double *ret_bound, size_t m, size_t n,
-                  size_t k);
+void kv_ref_sgemm(const float *a, const float *b, double *c, double *ret_bound, size_t m, size_t n, size_t k);
 
 /* The stated gemm tolerance: |got - ref| <= KV_GEMM_RTOL * k * FLT_EPSILON * sum_k|a*b| + KV_GEMM_ATOL.
  * k * FLT_EPSILON * sum|a*b| is the classic worst-case error bound of a float dot product of length
@@ -56,7 +55,7 @@ void kv_ref_sgemm(const float *a, const float *b, double *c, double *ret_bound, 
 #define KV_GEMM_ATOL 1e-6
 
 struct kv_mismatch {
-        size_t index;   /* first element outside the tolerance */
+        size_t index; /* first element outside the tolerance */
         double got;
         double want;
         double tol;
@@ -66,8 +65,8 @@ struct kv_mismatch {
 
 /* Compares got (m*n floats) with ref and bound from kv_ref_sgemm(). Returns true when every element
  * is within the tolerance; *ret (may be NULL) is always filled, count 0 on success. */
-bool kv_gemm_check(const float *got, const double *ref, const double *bound, size_t m, size_t n,
-                   size_t k, struct kv_mismatch *ret);
+bool kv_gemm_check(const float *got, const double *ref, const double *bound, size_t m, size_t n, size_t k,
+                   struct kv_mismatch *ret);
 
 /* Exact comparison (vector add is one IEEE rounding on both sides). Same contract as above. */
 bool kv_exact_check(const float *got, const float *want, size_t n, struct kv_mismatch *ret);
@@ -84,9 +83,9 @@ enum kv_image_kind {
 
 struct kv_image {
         enum kv_image_kind kind;
-        unsigned sm;                /* 70 for PTX targeting sm_70, 90 for an sm_90 cubin */
-        const unsigned char *data;  /* static storage */
-        size_t len;                 /* bytes, without the PTX's terminating NUL */
+        unsigned sm;               /* 70 for PTX targeting sm_70, 90 for an sm_90 cubin */
+        const unsigned char *data; /* static storage */
+        size_t len;                /* bytes, without the PTX's terminating NUL */
 };
 
 /* The images compiled into this program (static storage). */
@@ -103,8 +102,7 @@ const struct kv_image *kv_image_ptx(const struct kv_image *images, size_t count)
 
 /* Parses the ".version X.Y" and ".target sm_NN" lines of PTX text (len bytes). Returns 0, or -EINVAL
  * when either line is missing or malformed. */
-int kv_ptx_info(const char *ptx, size_t len, unsigned *ret_major, unsigned *ret_minor,
-                unsigned *ret_sm);
+int kv_ptx_info(const char *ptx, size_t len, unsigned *ret_major, unsigned *ret_minor, unsigned *ret_sm);
 
 /* ---- versions ---- */
 

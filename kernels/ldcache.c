@@ -34,7 +34,7 @@ static const char *str_at(const unsigned char *data, size_t len, size_t base, ui
                 return NULL;
         if (!memchr(data + at, '\0', len - at))
                 return NULL;
-        return (const char *)data + at;
+        return (const char *) data + at;
 }
 
 void kv_ldcache_free(struct kv_ldcache_entry *e, size_t n)
@@ -57,7 +57,7 @@ int kv_ldcache_parse(const unsigned char *data, size_t len, struct kv_ldcache_en
                 uint64_t old_n = rd32(data + 12);
 
                 base = OLD_HEADER + old_n * OLD_ENTRY;
-                base = (base + 7) & ~(size_t)7;
+                base = (base + 7) & ~(size_t) 7;
                 if (base >= len)
                         return -EBADMSG; /* old table alone: not written by any glibc since 2.32 */
         }
@@ -88,5 +88,5 @@ int kv_ldcache_parse(const unsigned char *data, size_t len, struct kv_ldcache_en
                 }
         }
         *ret = e;
-        return (int)n;
+        return (int) n;
 }

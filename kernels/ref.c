@@ -10,8 +10,7 @@ void kv_ref_vadd(const float *a, const float *b, float *c, size_t n)
                 c[i] = a[i] + b[i];
 }
 
-void kv_ref_sgemm(const float *a, const float *b, double *c, double *ret_bound, size_t m, size_t n,
-                  size_t k)
+void kv_ref_sgemm(const float *a, const float *b, double *c, double *ret_bound, size_t m, size_t n, size_t k)
 {
         for (size_t i = 0; i < m; i++) {
                 double *crow = c + i * n;
@@ -28,7 +27,7 @@ void kv_ref_sgemm(const float *a, const float *b, double *c, double *ret_bound, 
                         const float *brow = b + p * n;
 
                         for (size_t j = 0; j < n; j++) {
-                                double prod = aip * (double)brow[j];
+                                double prod = aip * (double) brow[j];
                                 crow[j] += prod;
                                 if (brow_bound)
                                         brow_bound[j] += fabs(prod);
@@ -54,11 +53,11 @@ static void mismatch_note(struct kv_mismatch *mm, size_t i, double got, double w
         }
 }
 
-bool kv_gemm_check(const float *got, const double *ref, const double *bound, size_t m, size_t n,
-                   size_t k, struct kv_mismatch *ret)
+bool kv_gemm_check(const float *got, const double *ref, const double *bound, size_t m, size_t n, size_t k,
+                   struct kv_mismatch *ret)
 {
-        struct kv_mismatch mm = { 0 };
-        double scale = KV_GEMM_RTOL * (double)k * FLT_EPSILON;
+        struct kv_mismatch mm = {0};
+        double scale = KV_GEMM_RTOL * (double) k * FLT_EPSILON;
 
         for (size_t i = 0; i < m * n; i++)
                 mismatch_note(&mm, i, got[i], ref[i], scale * bound[i] + KV_GEMM_ATOL);
@@ -69,7 +68,7 @@ bool kv_gemm_check(const float *got, const double *ref, const double *bound, siz
 
 bool kv_exact_check(const float *got, const float *want, size_t n, struct kv_mismatch *ret)
 {
-        struct kv_mismatch mm = { 0 };
+        struct kv_mismatch mm = {0};
 
         for (size_t i = 0; i < n; i++)
                 mismatch_note(&mm, i, got[i], want[i], 0.0);
@@ -85,6 +84,6 @@ void kv_fill(float *p, size_t n, uint64_t seed)
         for (size_t i = 0; i < n; i++) {
                 /* Knuth's MMIX LCG; the top 24 bits give an exactly representable float. */
                 s = s * 6364136223846793005ull + 1442695040888963407ull;
-                p[i] = (float)((double)(s >> 40) / (double)(1u << 23) - 1.0);
+                p[i] = (float) ((double) (s >> 40) / (double) (1u << 23) - 1.0);
         }
 }

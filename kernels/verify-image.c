@@ -14,24 +14,24 @@
 /* Where images keep CUDA libraries: the loader's path, the CUDA toolkit layout, Debian's multiarch
  * directory, and the pip wheels (nvidia-cuda-runtime-cuXX, nvidia-cublas-cuXX) under any Python. */
 static const char *const default_dirs[] = {
-        "/usr/local/cuda/lib64",
-        "/usr/local/cuda/targets/x86_64-linux/lib",
-        "/usr/local/cuda/targets/sbsa-linux/lib",
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib/aarch64-linux-gnu",
-        "/usr/lib64",
-        "/usr/lib",
-        "/usr/local/lib",
-        "/opt/conda/lib",
-        "/usr/local/lib/python3*/dist-packages/nvidia/*/lib",
-        "/usr/local/lib/python3*/site-packages/nvidia/*/lib",
-        "/usr/lib/python3/dist-packages/nvidia/*/lib",
-        "/opt/conda/lib/python3*/site-packages/nvidia/*/lib",
-        "/opt/*/lib/python3*/site-packages/nvidia/*/lib",
-        "/opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib",
-        "/opt/*/*/lib/python3*/site-packages/nvidia/*/lib",
-        "/opt/*/*/lib/python3*/site-packages/nvidia/cu*/lib",
-        "/usr/local/lib/python3*/dist-packages/nvidia/cu*/lib",
+    "/usr/local/cuda/lib64",
+    "/usr/local/cuda/targets/x86_64-linux/lib",
+    "/usr/local/cuda/targets/sbsa-linux/lib",
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/usr/local/lib",
+    "/opt/conda/lib",
+    "/usr/local/lib/python3*/dist-packages/nvidia/*/lib",
+    "/usr/local/lib/python3*/site-packages/nvidia/*/lib",
+    "/usr/lib/python3/dist-packages/nvidia/*/lib",
+    "/opt/conda/lib/python3*/site-packages/nvidia/*/lib",
+    "/opt/*/lib/python3*/site-packages/nvidia/*/lib",
+    "/opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib",
+    "/opt/*/*/lib/python3*/site-packages/nvidia/*/lib",
+    "/opt/*/*/lib/python3*/site-packages/nvidia/cu*/lib",
+    "/usr/local/lib/python3*/dist-packages/nvidia/cu*/lib",
 };
 
 /* The first match of dir/prefix* whose name is prefix or prefix.<version>; among several in one
@@ -75,7 +75,7 @@ char *find_image_lib(struct verify *v, const char *prefix)
         /* LD_LIBRARY_PATH first: it is what the image's own programs would load. */
         for (const char *d = getenv("LD_LIBRARY_PATH"); d && *d && !found;) {
                 const char *colon = strchr(d, ':');
-                char *dir = strndup(d, colon ? (size_t)(colon - d) : strlen(d));
+                char *dir = strndup(d, colon ? (size_t) (colon - d) : strlen(d));
 
                 if (dir && dir[0] == '/')
                         found = find_in(dir, prefix);
@@ -129,7 +129,7 @@ static const char *rt_err(const struct cudart_api *rt, int e, char *buf, size_t 
 void verify_cudart(struct verify *v)
 {
         char *path = find_image_lib(v, "libcudart.so");
-        struct cudart_api rt = { 0 };
+        struct cudart_api rt = {0};
         void *lib;
         double t0 = now_ms();
         int rtv = 0, n = 0, e;
@@ -150,17 +150,19 @@ void verify_cudart(struct verify *v)
                 check_add(v, "cudart", CHECK_FAIL, now_ms() - t0, "dlopen %s: %s", path, de ? de : "?");
                 return;
         }
-        *(void **)&rt.RuntimeGetVersion = dlsym(lib, "cudaRuntimeGetVersion");
-        *(void **)&rt.DriverGetVersion = dlsym(lib, "cudaDriverGetVersion");
-        *(void **)&rt.GetDeviceCount = dlsym(lib, "cudaGetDeviceCount");
-        *(void **)&rt.SetDevice = dlsym(lib, "cudaSetDevice");
-        *(void **)&rt.Malloc = dlsym(lib, "cudaMalloc");
-        *(void **)&rt.Free = dlsym(lib, "cudaFree");
-        *(void **)&rt.Memcpy = dlsym(lib, "cudaMemcpy");
-        *(void **)&rt.GetErrorString = dlsym(lib, "cudaGetErrorString");
-        *(void **)&rt.GetErrorName = dlsym(lib, "cudaGetErrorName");
-        if (!rt.RuntimeGetVersion || !rt.GetDeviceCount || !rt.SetDevice || !rt.Malloc || !rt.Free || !rt.Memcpy) {
-                check_add(v, "cudart", CHECK_FAIL, now_ms() - t0, "%s lacks the runtime API (cudaMalloc, cudaMemcpy, ...)", path);
+        *(void **) &rt.RuntimeGetVersion = dlsym(lib, "cudaRuntimeGetVersion");
+        *(void **) &rt.DriverGetVersion = dlsym(lib, "cudaDriverGetVersion");
+        *(void **) &rt.GetDeviceCount = dlsym(lib, "cudaGetDeviceCount");
+        *(void **) &rt.SetDevice = dlsym(lib, "cudaSetDevice");
+        *(void **) &rt.Malloc = dlsym(lib, "cudaMalloc");
+        *(void **) &rt.Free = dlsym(lib, "cudaFree");
+        *(void **) &rt.Memcpy = dlsym(lib, "cudaMemcpy");
+        *(void **) &rt.GetErrorString = dlsym(lib, "cudaGetErrorString");
+        *(void **) &rt.GetErrorName = dlsym(lib, "cudaGetErrorName");
+        if (!rt.RuntimeGetVersion || !rt.GetDeviceCount || !rt.SetDevice || !rt.Malloc || !rt.Free ||
+            !rt.Memcpy) {
+                check_add(v, "cudart", CHECK_FAIL, now_ms() - t0,
+                          "%s lacks the runtime API (cudaMalloc, cudaMemcpy, ...)", path);
                 return;
         }
         rt.RuntimeGetVersion(&rtv);
@@ -170,9 +172,12 @@ void verify_cudart(struct verify *v)
         /* CUDA's minor version compatibility lets a 12.4 runtime run on a 12.0 driver; a newer major
          * never runs (the calls fail with cudaErrorInsufficientDriver). Say so before calling. */
         if (rtv / 1000 > v->driver_cuda / 1000) {
-                check_add(v, "cudart", CHECK_FAIL, now_ms() - t0,
-                          "the image's CUDA runtime %s (%s) is newer than this driver supports (driver %s supports CUDA %s): the image needs a driver for CUDA >= %d.0, or a base image for CUDA <= %s",
-                          rs, path, v->driver_version ? v->driver_version : "of unknown version", ds, rtv / 1000, ds);
+                check_add(
+                    v, "cudart", CHECK_FAIL, now_ms() - t0,
+                    "the image's CUDA runtime %s (%s) is newer than this driver supports (driver %s supports "
+                    "CUDA %s): the image needs a driver for CUDA >= %d.0, or a base image for CUDA <= %s",
+                    rs, path, v->driver_version ? v->driver_version : "of unknown version", ds, rtv / 1000,
+                    ds);
                 return;
         }
         step = "cudaGetDeviceCount";
@@ -188,7 +193,7 @@ void verify_cudart(struct verify *v)
                 goto out_free;
         }
         for (size_t i = 0; i < ROUNDTRIP_BYTES; i++)
-                h1[i] = (unsigned char)(i * 131u + (i >> 12));
+                h1[i] = (unsigned char) (i * 131u + (i >> 12));
         memset(h2, 0, ROUNDTRIP_BYTES);
         step = "cudaMalloc";
         if ((e = rt.Malloc(&d1, ROUNDTRIP_BYTES)) != 0 || (e = rt.Malloc(&d2, ROUNDTRIP_BYTES)) != 0)
@@ -199,12 +204,15 @@ void verify_cudart(struct verify *v)
             (e = rt.Memcpy(h2, d2, ROUNDTRIP_BYTES, cudaMemcpyDeviceToHost)) != 0)
                 goto out_err;
         if (memcmp(h1, h2, ROUNDTRIP_BYTES) != 0)
-                check_add(v, "cudart", CHECK_FAIL, now_ms() - t0, "CUDA runtime %s: a %u-byte host->device->device->host round trip came back different",
-                          rs, ROUNDTRIP_BYTES);
+                check_add(
+                    v, "cudart", CHECK_FAIL, now_ms() - t0,
+                    "CUDA runtime %s: a %u-byte host->device->device->host round trip came back different",
+                    rs, ROUNDTRIP_BYTES);
         else
-                check_add(v, "cudart", CHECK_PASS, now_ms() - t0,
-                          "CUDA runtime %s (%s): %d device(s), %u MiB host->device->device->host round trip intact",
-                          rs, path, n, ROUNDTRIP_BYTES >> 20);
+                check_add(
+                    v, "cudart", CHECK_PASS, now_ms() - t0,
+                    "CUDA runtime %s (%s): %d device(s), %u MiB host->device->device->host round trip intact",
+                    rs, path, n, ROUNDTRIP_BYTES >> 20);
         goto out_free;
 
 out_err:
@@ -262,7 +270,7 @@ void verify_cublas(struct verify *v)
         if (lt_path)
                 lt = dlopen(lt_path, RTLD_NOW | RTLD_GLOBAL);
         free(lt_path);
-        (void)lt;
+        (void) lt;
         lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (!lib) {
                 const char *de = dlerror();
@@ -270,11 +278,11 @@ void verify_cublas(struct verify *v)
                 check_add(v, "cublas", CHECK_FAIL, now_ms() - t0, "dlopen %s: %s", path, de ? de : "?");
                 return;
         }
-        *(void **)&create = dlsym(lib, "cublasCreate_v2");
-        *(void **)&destroy = dlsym(lib, "cublasDestroy_v2");
-        *(void **)&get_version = dlsym(lib, "cublasGetVersion_v2");
-        *(void **)&sgemm = dlsym(lib, "cublasSgemm_v2");
-        *(void **)&get_property = dlsym(lib, "cublasGetProperty");
+        *(void **) &create = dlsym(lib, "cublasCreate_v2");
+        *(void **) &destroy = dlsym(lib, "cublasDestroy_v2");
+        *(void **) &get_version = dlsym(lib, "cublasGetVersion_v2");
+        *(void **) &sgemm = dlsym(lib, "cublasSgemm_v2");
+        *(void **) &get_property = dlsym(lib, "cublasGetProperty");
         if (!create || !destroy || !get_version || !sgemm) {
                 check_add(v, "cublas", CHECK_FAIL, now_ms() - t0, "%s lacks the cuBLAS v2 API", path);
                 return;
@@ -283,48 +291,50 @@ void verify_cublas(struct verify *v)
                 check_add(v, "cublas", CHECK_SKIP, 0, "our SGEMM did not run, nothing to compare with");
                 return;
         }
-        step = "cublasCreate";
-        if ((e = create(&h)) != 0)
-                goto out_blas;
         /* cublasGetVersion()'s encoding changed in 12.0 (major * 1000 + ... before, * 10000 after,
-         * and 11.11.3 reads as 12103); the property query is unambiguous. */
+         * and 11.11.3 reads as 12103); the property query is unambiguous and needs no handle. */
         if (get_property && get_property(0, &maj) == 0 && get_property(1, &min) == 0 &&
             get_property(2, &patch) == 0) {
                 snprintf(vs, sizeof(vs), "%d.%d.%d", maj, min, patch);
+                v->cublas_version = strdup(vs);
         } else {
-                get_version(h, &ver);
-                snprintf(vs, sizeof(vs), "%d", ver);
+                snprintf(vs, sizeof(vs), "of unknown version");
         }
-        ver = 1;
-        v->cublas_version = strdup(vs);
-        c = malloc((size_t)m * n * sizeof(float));
+        step = "cublasCreate";
+        if ((e = create(&h)) != 0)
+                goto out_blas;
+        if (!v->cublas_version && get_version(h, &ver) == 0) {
+                snprintf(vs, sizeof(vs), "%d", ver);
+                v->cublas_version = strdup(vs);
+        }
+        c = malloc((size_t) m * n * sizeof(float));
         if (!c) {
                 check_add(v, "cublas", CHECK_FAIL, now_ms() - t0, "out of host memory");
                 goto out_free;
         }
         step = "cuMemAlloc";
-        if ((r = v->cu.MemAlloc(&da, (size_t)m * k * sizeof(float))) != CUDA_SUCCESS ||
-            (r = v->cu.MemAlloc(&db, (size_t)k * n * sizeof(float))) != CUDA_SUCCESS ||
-            (r = v->cu.MemAlloc(&dc, (size_t)m * n * sizeof(float))) != CUDA_SUCCESS)
+        if ((r = v->cu.MemAlloc(&da, (size_t) m * k * sizeof(float))) != CUDA_SUCCESS ||
+            (r = v->cu.MemAlloc(&db, (size_t) k * n * sizeof(float))) != CUDA_SUCCESS ||
+            (r = v->cu.MemAlloc(&dc, (size_t) m * n * sizeof(float))) != CUDA_SUCCESS)
                 goto out_cuda;
         step = "cuMemcpyHtoD";
-        if ((r = v->cu.MemcpyHtoD(da, v->gemm_a, (size_t)m * k * sizeof(float))) != CUDA_SUCCESS ||
-            (r = v->cu.MemcpyHtoD(db, v->gemm_b, (size_t)k * n * sizeof(float))) != CUDA_SUCCESS)
+        if ((r = v->cu.MemcpyHtoD(da, v->gemm_a, (size_t) m * k * sizeof(float))) != CUDA_SUCCESS ||
+            (r = v->cu.MemcpyHtoD(db, v->gemm_b, (size_t) k * n * sizeof(float))) != CUDA_SUCCESS)
                 goto out_cuda;
         /* cuBLAS is column-major: row-major C = A B is column-major C^T = B^T A^T, i.e. sgemm with the
          * operands swapped and the dimensions n, m. */
         step = "cublasSgemm";
-        if ((e = sgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha, (const float *)(uintptr_t)db, n,
-                       (const float *)(uintptr_t)da, k, &beta, (float *)(uintptr_t)dc, n)) != 0)
+        if ((e = sgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha, (const float *) (uintptr_t) db, n,
+                       (const float *) (uintptr_t) da, k, &beta, (float *) (uintptr_t) dc, n)) != 0)
                 goto out_blas;
         step = "cuCtxSynchronize";
         if ((r = v->cu.CtxSynchronize()) != CUDA_SUCCESS)
                 goto out_cuda;
         step = "cuMemcpyDtoH";
-        if ((r = v->cu.MemcpyDtoH(c, dc, (size_t)m * n * sizeof(float))) != CUDA_SUCCESS)
+        if ((r = v->cu.MemcpyDtoH(c, dc, (size_t) m * n * sizeof(float))) != CUDA_SUCCESS)
                 goto out_cuda;
-        for (size_t i = 0; i < (size_t)m * n; i++) {
-                double d = (double)c[i] - (double)v->gemm_c[i];
+        for (size_t i = 0; i < (size_t) m * n; i++) {
+                double d = (double) c[i] - (double) v->gemm_c[i];
 
                 if (d < 0)
                         d = -d;
@@ -334,16 +344,20 @@ void verify_cublas(struct verify *v)
         kv_gemm_check(v->gemm_c, v->gemm_ref, v->gemm_bound, m, n, k, &mm_ours);
         if (kv_gemm_check(c, v->gemm_ref, v->gemm_bound, m, n, k, &mm))
                 check_add(v, "cublas", CHECK_PASS, now_ms() - t0,
-                          "cuBLAS %s (%s): %dx%dx%d cublasSgemm within the CPU tolerance (max |err| %.3g); max |cuBLAS - our kernel| %.3g",
+                          "cuBLAS %s (%s): %dx%dx%d cublasSgemm within the CPU tolerance (max |err| %.3g); "
+                          "max |cuBLAS - our kernel| %.3g",
                           vs, path, m, n, k, mm.max_err, ours_max);
         else
                 check_add(v, "cublas", CHECK_FAIL, now_ms() - t0,
-                          "cuBLAS %s (%s): cublasSgemm has %zu of %d elements outside the CPU tolerance; first at (%zu,%zu): got %.9g, want %.9g; max |cuBLAS - our kernel| %.3g",
-                          vs, path, mm.count, m * n, mm.index / (size_t)n, mm.index % (size_t)n, mm.got, mm.want, ours_max);
+                          "cuBLAS %s (%s): cublasSgemm has %zu of %d elements outside the CPU tolerance; "
+                          "first at (%zu,%zu): got %.9g, want %.9g; max |cuBLAS - our kernel| %.3g",
+                          vs, path, mm.count, m * n, mm.index / (size_t) n, mm.index % (size_t) n, mm.got,
+                          mm.want, ours_max);
         goto out_free;
 
 out_blas:
-        check_add(v, "cublas", CHECK_FAIL, now_ms() - t0, "cuBLAS %s (%s): %s returned status %d", ver ? vs : "", path, step, e);
+        check_add(v, "cublas", CHECK_FAIL, now_ms() - t0, "cuBLAS %s (%s): %s returned status %d", vs, path,
+                  step, e);
         goto out_free;
 out_cuda:
         check_add(v, "cublas", CHECK_FAIL, now_ms() - t0, "%s: %s", step, cu_errstr(v, r, eb, sizeof(eb)));

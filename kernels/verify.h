@@ -47,9 +47,9 @@ struct cu_api {
         CUresult (*MemFree)(CUdeviceptr);
         CUresult (*MemcpyHtoD)(CUdeviceptr, const void *, size_t);
         CUresult (*MemcpyDtoH)(void *, CUdeviceptr, size_t);
-        CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
-                                 unsigned, unsigned, CUstream, void **, void **);
-        CUresult (*GetErrorName)(CUresult, const char **); /* optional */
+        CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                 unsigned, CUstream, void **, void **);
+        CUresult (*GetErrorName)(CUresult, const char **);   /* optional */
         CUresult (*GetErrorString)(CUresult, const char **); /* optional */
 };
 
@@ -62,16 +62,17 @@ struct check {
         char *detail; /* owned */
 };
 
-#define MAX_CHECKS 16
+#define MAX_CHECKS 32
 #define MAX_LIB_PATHS 32
 
 struct verify {
         /* options */
-        const char *report_path;      /* NULL: stdout */
-        const char *libcuda;          /* name or path given to dlopen() */
+        const char *report_path;              /* NULL: stdout */
+        const char *libcuda;                  /* name or path given to dlopen() */
+        bool libcuda_given;                   /* --libcuda: no fallback search */
         const char *lib_paths[MAX_LIB_PATHS]; /* --lib-path: where to look for the image's libraries */
         size_t n_lib_paths;
-        const char *python;           /* --python: NULL searches, "none" skips torch */
+        const char *python; /* --python: NULL searches, "none" skips torch */
         unsigned torch_timeout_s;
         bool quiet;
 
@@ -82,8 +83,10 @@ struct verify {
         char gpu_name[256];
         int cc_major, cc_minor, sm_count, device_count;
         size_t mem_bytes;
-        int driver_cuda;              /* cuDriverGetVersion(): 13000 */
-        char *driver_version;         /* "580.95.05" from NVML or /proc; NULL when unknown */
+        int driver_cuda;       /* cuDriverGetVersion(): 13000 */
+        char *driver_version;  /* "580.95.05" from NVML or /proc; NULL when unknown */
+        char *libcuda_path;    /* the file the loader opened, NULL when unknown */
+        bool libcuda_off_path; /* found only by our fallback: children need LD_LIBRARY_PATH */
         CUdevice dev;
         CUcontext ctx;
         bool ctx_retained;
@@ -108,8 +111,8 @@ struct verify {
 #define VERIFY_VADD_N (1u << 22)
 
 double now_ms(void);
-struct check *check_add(struct verify *v, const char *name, enum check_result r, double ms,
-                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+struct check *check_add(struct verify *v, const char *name, enum check_result r, double ms, const char *fmt,
+                        ...) __attribute__((format(printf, 5, 6)));
 
 const char *cu_errstr(struct verify *v, CUresult r, char *buf, size_t len);
 
@@ -117,6 +120,7 @@ const char *cu_errstr(struct verify *v, CUresult r, char *buf, size_t len);
  * GPU (v->no_gpu set) or the driver failed (a failed check recorded). */
 bool verify_driver(struct verify *v);
 void verify_kernels(struct verify *v);
+void verify_other_gpus(struct verify *v);
 void verify_driver_close(struct verify *v);
 
 /* verify-image.c: the image's libcudart and libcublas. */
