@@ -26,6 +26,9 @@ struct bld_opts {
         const char *iidfile;
         const char *network; /* "host" (default) or "none" */
         const char *compression; /* "gzip" (default), "zstd" */
+        const char *verify;        /* "auto" (default), "require", "skip" */
+        const char *verify_report; /* --verify-report FILE */
+        const char *gpus;          /* --gpus all|N|none for RUN (default none) */
         const char **secrets; /* "id=ID,src=PATH" or "id=ID,env=VAR" */
         size_t nsecrets;
         uint64_t shm_size; /* /dev/shm in RUN; 0: 64 MiB */

@@ -15,6 +15,7 @@
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/steps.h"
+#include "builder/verify.h"
 #include "layers/layer.h"
 #include "parser/df.h"
 #include "registry/reg.h"
@@ -356,6 +357,25 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         r = finish_image(&b, &b.stages[target], ret_digest, err);
         if (r < 0)
                 goto out;
+        {
+                struct bld_stage *st = &b.stages[target];
+                const char **tags = cb_xcalloc(o->ntags + 1, sizeof(char *));
+                for (size_t i = 0; i < o->ntags; i++)
+                        tags[i] = bld_ref_normalize(o->tags[i], NULL);
+                struct bld_verify_opts vo = {
+                        .policy = o->verify,
+                        .report_path = o->verify_report,
+                        .tags = tags,
+                        .ntags = o->ntags,
+                        .quiet = o->quiet,
+                };
+                r = bld_verify_image(b.store, b.tmp_dir, ret_digest, st->config, st->layers, st->nlayers, &vo, err);
+                for (size_t i = 0; i < o->ntags; i++)
+                        free((char *) tags[i]);
+                free(tags);
+                if (r < 0)
+                        goto out;
+        }
         r = bld_outputs(&b, ret_digest, err);
 out:
         for (size_t i = 0; i < b.nstages; i++)

@@ -11,6 +11,7 @@
 #include "builder/cli.h"
 #include "builder/exit.h"
 #include "builder/internal.h"
+#include "builder/verify.h"
 
 enum {
         OPT_BUILD_ARG = 256,
@@ -26,6 +27,9 @@ enum {
         OPT_PROGRESS,
         OPT_PLATFORM,
         OPT_PULL,
+        OPT_VERIFY,
+        OPT_VERIFY_REPORT,
+        OPT_GPUS,
 };
 
 static const struct option build_opts[] = {
@@ -45,6 +49,9 @@ static const struct option build_opts[] = {
         { "progress", required_argument, NULL, OPT_PROGRESS },
         { "platform", required_argument, NULL, OPT_PLATFORM },
         { "pull", no_argument, NULL, OPT_PULL },
+        { "verify", required_argument, NULL, OPT_VERIFY },
+        { "verify-report", required_argument, NULL, OPT_VERIFY_REPORT },
+        { "gpus", required_argument, NULL, OPT_GPUS },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -66,6 +73,14 @@ static void build_usage(FILE *f)
                      "      --iidfile FILE         write the image digest to FILE\n"
                      "      --compression gzip|zstd     layer compression (default gzip)\n"
                      "      --source-date-epoch N  timestamps for reproducible images (env SOURCE_DATE_EPOCH)\n"
+                     "      --verify auto|require|skip   GPU verification of the result (default auto:\n"
+                     "                             run when a GPU is present)\n"
+                     "      --verify-report FILE   write the verification report (JSON)\n"
+                     "      --gpus all|N|none      the host GPU in RUN steps (default none)\n"
+                     "      --verify auto|require|skip   GPU verification of the result (default auto:\n"
+                     "                             run when a GPU is present)\n"
+                     "      --verify-report FILE   write the verification report (JSON)\n"
+                     "      --gpus all|N|none      the host GPU in RUN steps (default none)\n"
                      "      --progress auto|plain|quiet\n"
                      "  -q, --quiet                print only the image digest\n"
                      "      --no-cache             (accepted: every step runs)\n"
@@ -171,6 +186,22 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         break;
                 case OPT_PULL:
                         break;
+                case OPT_VERIFY:
+                        if (strcmp(optarg, "auto") && strcmp(optarg, "require") && strcmp(optarg, "skip"))
+                                return usage_error("--verify '%s': use auto, require or skip", optarg);
+                        o.verify = optarg;
+                        break;
+                case OPT_VERIFY_REPORT:
+                        o.verify_report = optarg;
+                        break;
+                case OPT_GPUS: {
+                        uint64_t n;
+                        if (strcmp(optarg, "all") && strcmp(optarg, "none") &&
+                            cb_parse_u64(cb_str_c(optarg), 64, &n) < 0)
+                                return usage_error("--gpus '%s': use all, none or a count", optarg);
+                        o.gpus = optarg;
+                        break;
+                }
                 case 'q':
                         o.quiet = true;
                         break;
@@ -201,6 +232,8 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 r = bld_build(&o, digest, &err);
         if (r < 0) {
                 rc = bld_report(g, &err);
+                if (r == BLD_E_VERIFY)
+                        rc = BLD_EXIT_VERIFY;
         } else {
                 if (!o.quiet)
                         (void) fprintf(stderr, "built %s\n", digest);

@@ -73,6 +73,10 @@ int bld_cmd_images(const struct bld_global *g, int argc, char **argv)
                 if (!quiet)
                         (void) printf("%-60s %-19s %s\n", "NAME", "DIGEST", "SIZE");
                 for (size_t i = 0; i < n; i++) {
+                        /* the referrers index of an image (OCI 1.1 fallback tag) is no image to list */
+                        const char *colon = strrchr(v[i].name, ':');
+                        if (colon && strncmp(colon + 1, "sha256-", 7) == 0)
+                                continue;
                         if (quiet)
                                 (void) printf("%s\n", v[i].manifest_digest);
                         else

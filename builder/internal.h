@@ -26,7 +26,7 @@ void bld_rootfs_release(struct bld_rootfs *fs);
 
 /* --- sandbox.c: RUN in mount/pid/ipc/uts namespaces over a mounted rootfs --- */
 struct bld_bind {
-        const char *src;  /* host path */
+        const char *src;  /* host path; NULL: an empty tmpfs at dest */
         const char *dest; /* absolute path inside the rootfs */
         bool readonly;
         bool is_dir;

@@ -26,6 +26,7 @@ void bld_run_ctx_release(struct bld_run_ctx *rc)
                 free(rc->owned[i]);
         free(rc->owned);
         free(rc->binds);
+        free(rc->gpu_devices);
         cb_buf_release(&rc->tail);
         memset(rc, 0, sizeof(*rc));
 }
@@ -47,6 +48,11 @@ static void add_bind(struct bld_run_ctx *rc, const char *src, const char *dest, 
                 rc->binds = cb_xrealloc(rc->binds, rc->cap * sizeof(*rc->binds));
         }
         rc->binds[rc->nbinds++] = (struct bld_bind){ .src = src, .dest = dest, .readonly = ro, .is_dir = dir };
+}
+
+void bld_run_add_bind(struct bld_run_ctx *rc, const struct bld_bind *b)
+{
+        add_bind(rc, b->src, b->dest, b->readonly, b->is_dir);
 }
 
 void bld_run_on_output(void *ud, const char *p, size_t n)
@@ -261,6 +267,14 @@ int bld_run_prepare(struct bld_ctx *b, struct bld_stage *st, const struct df_ins
                                                 b->df_name, in->start_line, f->value);
                 } else if (strcmp(f->name, "security") == 0 && f->value && strcmp(f->value, "sandbox") == 0) {
                         continue;
+                } else if (strcmp(f->name, "device") == 0) {
+                        /* BuildKit's CDI names: nvidia.com/gpu=all, nvidia.com/gpu=0 */
+                        const char *v = f->value ? f->value : "";
+                        if (strncmp(v, "nvidia.com/gpu=", 15) != 0 || !v[15])
+                                return cb_failc(err, -ENOTSUP, "%s:%u: RUN --device=%s: only nvidia.com/gpu=all|N "
+                                                "is supported", b->df_name, in->start_line, v);
+                        free(rc->gpu_devices);
+                        rc->gpu_devices = cb_xstrdup(v + 15);
                 } else {
                         return cb_failc(err, -ENOTSUP, "%s:%u: RUN --%s is not supported", b->df_name,
                                         in->start_line, f->name);

@@ -11,6 +11,7 @@ struct bld_run_ctx {
         char **owned; /* strings the binds point into */
         size_t nowned, owned_cap;
         struct cb_buf tail; /* the last bytes of output, for the error message */
+        char *gpu_devices;  /* RUN --device=nvidia.com/gpu=X: X, else NULL */
         bool quiet;
 };
 void bld_run_ctx_init(struct bld_run_ctx *rc, bool quiet);
@@ -19,6 +20,8 @@ void bld_run_ctx_release(struct bld_run_ctx *rc);
 int bld_run_prepare(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct bld_rootfs *fs,
                     struct bld_run_ctx *rc, struct cb_err *err);
 void bld_run_on_output(void *ud, const char *p, size_t n);
+/* Adds a bind (strings must outlive rc: borrowed). */
+void bld_run_add_bind(struct bld_run_ctx *rc, const struct bld_bind *b);
 /* Owned: the last `lines` lines of output, indented. */
 char *bld_run_tail(const struct bld_run_ctx *rc, unsigned lines);
 /* USER "name[:group]" or "uid[:gid]" against the rootfs's /etc/passwd and /etc/group. */

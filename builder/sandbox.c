@@ -160,6 +160,21 @@ static void remove_made(int root_fd, struct made_list *made)
         made->n = made->cap = 0;
 }
 
+/* Whether dest lives on a filesystem the sandbox makes itself (/dev, or a tmpfs bind): its mount
+ * point is created inside the child, on that filesystem, never in the image. */
+static bool on_sandbox_fs(const struct bld_run_spec *s, const char *dest)
+{
+        if (strncmp(dest, "/dev/", 5) == 0)
+                return true;
+        for (size_t i = 0; i < s->nbinds; i++) {
+                const struct bld_bind *b = &s->binds[i];
+                size_t n = strlen(b->dest);
+                if (!b->src && strncmp(dest, b->dest, n) == 0 && dest[n] == '/')
+                        return true;
+        }
+        return false;
+}
+
 /* --- in the child, after unshare: everything below runs in the new namespaces --- */
 
 static void child_fail(int efd, const char *what, int e)
@@ -291,12 +306,31 @@ static void child_main(const struct bld_run_spec *s, int efd)
         }
         for (size_t i = 0; i < s->nbinds; i++) {
                 const struct bld_bind *b = &s->binds[i];
-                if (strncmp(b->dest, "/dev/", 5) == 0) {
-                        /* /dev is our tmpfs: its mount points live and die with the sandbox */
-                        int fd = open_in_root(root_fd, b->dest, O_WRONLY | O_CREAT, 0666);
-                        if (fd < 0)
+                if (b->src && on_sandbox_fs(s, b->dest)) {
+                        /* on our own tmpfs: the mount point lives and dies with the sandbox */
+                        int fd = b->is_dir ? -1 : open_in_root(root_fd, b->dest, O_WRONLY | O_CREAT, 0666);
+                        if (b->is_dir) {
+                                _cleanup_free_ char *rel = cb_xstrdup(b->dest + 1);
+                                char *sl = strrchr(rel, '/');
+                                int pfd = -1;
+                                if (sl) {
+                                        *sl = '\0';
+                                        pfd = open_in_root(root_fd, rel, O_PATH | O_DIRECTORY, 0);
+                                }
+                                if (pfd >= 0) {
+                                        (void) mkdirat(pfd, sl + 1, 0755);
+                                        (void) close(pfd);
+                                }
+                        } else if (fd < 0) {
                                 child_fail(efd, b->dest, errno);
-                        (void) close(fd);
+                        } else {
+                                (void) close(fd);
+                        }
+                }
+                if (!b->src) {
+                        if (mount_at(root_fd, b->dest, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") < 0)
+                                child_fail(efd, b->dest, errno);
+                        continue;
                 }
                 bind_ro(root_fd, b->dest, b->src, b->readonly, true, efd);
         }
@@ -377,8 +411,9 @@ int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err
                         r = ensure_target(root_fd, files[i], false, &made, err);
         }
         for (size_t i = 0; i < s->nbinds && r >= 0; i++)
-                if (strncmp(s->binds[i].dest, "/dev/", 5) != 0)
-                        r = ensure_target(root_fd, s->binds[i].dest, s->binds[i].is_dir, &made, err);
+                if (!on_sandbox_fs(s, s->binds[i].dest))
+                        r = ensure_target(root_fd, s->binds[i].dest, !s->binds[i].src || s->binds[i].is_dir, &made,
+                                          err);
         if (r < 0) {
                 remove_made(root_fd, &made);
                 return r;

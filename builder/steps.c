@@ -14,6 +14,7 @@
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/cache.h"
+#include "builder/gpu.h"
 #include "builder/run.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -369,12 +370,12 @@ static int mount_stage(struct bld_ctx *b, struct bld_stage *st, struct bld_rootf
         return r;
 }
 
-static char **run_env(struct bld_stage *st, size_t *ret_n)
+static char **run_env(struct bld_stage *st, const struct bld_gpu *gpu, size_t *ret_n)
 {
         json_t *env = json_object_get(bld_config_section(st->config), "Env");
         size_t n = json_array_size(env), k = 0;
         size_t na = df_vars_count(st->args);
-        char **v = cb_xcalloc(n + na + 2, sizeof(char *));
+        char **v = cb_xcalloc(n + na + 3, sizeof(char *));
         bool have_path = false;
         size_t i;
         json_t *e;
@@ -385,7 +386,16 @@ static char **run_env(struct bld_stage *st, size_t *ret_n)
                         continue;
                 if (strncmp(s, "PATH=", 5) == 0)
                         have_path = true;
+                if (gpu && strncmp(s, "LD_LIBRARY_PATH=", 16) == 0) {
+                        _cleanup_free_ char *ld = bld_gpu_ld_path(gpu, s + 16);
+                        v[k++] = cb_xasprintf("LD_LIBRARY_PATH=%s", ld);
+                        continue;
+                }
                 v[k++] = cb_xstrdup(s);
+        }
+        if (gpu && !bld_config_getenv(st->config, "LD_LIBRARY_PATH")) {
+                _cleanup_free_ char *ld = bld_gpu_ld_path(gpu, NULL);
+                v[k++] = cb_xasprintf("LD_LIBRARY_PATH=%s", ld);
         }
         for (i = 0; i < na; i++) {
                 const char *key = df_vars_key(st->args, i);
@@ -462,6 +472,31 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
                         return r;
                 }
         }
+        /* GPUs: --gpus for every RUN, or RUN --device=nvidia.com/gpu=X for one */
+        const char *want = rc->gpu_devices;
+        if (!want && b->opts->gpus && strcmp(b->opts->gpus, "none") != 0)
+                want = b->opts->gpus;
+        struct bld_gpu gpu = { 0 };
+        _cleanup_free_ char *visible = NULL;
+        if (want) {
+                uint64_t count;
+                if (strcmp(want, "all") != 0 && cb_parse_u64(cb_str_c(want), 64, &count) == 0 && !rc->gpu_devices) {
+                        struct cb_buf l;
+                        cb_buf_init(&l, 4096);
+                        for (uint64_t i = 0; i < count; i++)
+                                (void) cb_buf_addf(&l, "%s%llu", i ? "," : "", (unsigned long long) i);
+                        visible = cb_buf_take(&l, NULL);
+                } else {
+                        visible = cb_xstrdup(want);
+                }
+                r = bld_gpu_plan(st->config, visible, &gpu, err);
+                if (r < 0) {
+                        cb_wrap(err, "%s:%u: RUN with GPUs", b->df_name, in->start_line);
+                        return r;
+                }
+                for (size_t i = 0; i < gpu.nbinds; i++)
+                        bld_run_add_bind(rc, &gpu.binds[i]);
+        }
         json_t *argv_json = command_json(st, in);
         size_t argc = json_array_size(argv_json);
         char **argv = cb_xcalloc(argc + 1, sizeof(char *));
@@ -469,7 +504,7 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
                 argv[i] = cb_xstrdup(json_string_value(json_array_get(argv_json, i)));
         json_decref(argv_json);
         size_t nenv;
-        char **envp = run_env(st, &nenv);
+        char **envp = run_env(st, want ? &gpu : NULL, &nenv);
         struct bld_run_spec spec = {
                 .rootfs = fs->merged,
                 .argv = argv,
@@ -490,6 +525,7 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
         r = bld_sandbox_run(&spec, &status, err);
         strv_free(argv);
         strv_free(envp);
+        bld_gpu_release(&gpu);
         if (r < 0) {
                 cb_wrap(err, "%s:%u: RUN", b->df_name, in->start_line);
                 return r;
