@@ -67,5 +67,5 @@ class cuda:
     def get_device_name(i=0):
         return "stand-in"
 PY
-cp "$src/kernels/evidence/run.sh" "$out/run.sh"
+cp "$src/kernels/evidence/run.sh" "$src/kernels/gpu-inject.sh" "$out/"
 du -sh "$out"
