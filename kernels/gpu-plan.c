@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,8 @@ static void usage(FILE *f)
 {
         fprintf(f, "usage: cubuild-gpu-plan [--driver-root DIR] [--dev-root DIR] [--proc-root DIR]\n"
                    "                        [--ldcache FILE] [--visible-devices LIST] [--capabilities LIST]\n"
-                   "                        [--lib-dir DIR] [--bin-dir DIR]\n"
+                   "                        [--lib-dir DIR] [--bin-dir DIR] [--lines]\n"
+                   "--lines prints KIND HOST CONTAINER per mount instead of JSON.\n"
                    "Defaults: NVIDIA_VISIBLE_DEVICES and NVIDIA_DRIVER_CAPABILITIES from the environment.\n"
                    "Exit: 0 plan printed, 4 no GPU or driver, 2 usage, 1 other error.\n");
 }
@@ -27,6 +29,7 @@ int main(int argc, char **argv)
             {"capabilities", required_argument, NULL, 'C'},
             {"lib-dir", required_argument, NULL, 'l'},
             {"bin-dir", required_argument, NULL, 'b'},
+            {"lines", no_argument, NULL, 'L'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -34,6 +37,7 @@ int main(int argc, char **argv)
         struct kv_plan *plan = NULL;
         struct kv_err err = {0};
         char *json;
+        bool lines = false;
         int c, r;
 
         o.visible_devices = getenv("NVIDIA_VISIBLE_DEVICES");
@@ -64,6 +68,9 @@ int main(int argc, char **argv)
                 case 'b':
                         o.bin_dir = optarg;
                         break;
+                case 'L':
+                        lines = true;
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -82,6 +89,18 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cubuild-gpu-plan: %s\n", err.msg ? err.msg : strerror(-r));
                 kv_err_release(&err);
                 return r == -ENODEV || r == -ENOENT ? 4 : 1;
+        }
+        if (lines) {
+                /* "KIND HOST CONTAINER" per mount, for shell scripts (driver paths have no spaces) */
+                for (size_t i = 0; i < kv_plan_count(plan); i++) {
+                        const struct kv_mount *m = kv_plan_mount(plan, i);
+                        static const char *const kinds[] = {"tmpfs", "device", "library", "program"};
+
+                        printf("%s %s %s\n", kinds[m->kind], m->host_path ? m->host_path : "-",
+                               m->container_path);
+                }
+                kv_plan_free(plan);
+                return fflush(stdout) == 0 ? 0 : 1;
         }
         json = kv_plan_json(plan);
         kv_plan_free(plan);

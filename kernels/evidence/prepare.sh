@@ -11,6 +11,9 @@ out=$2
 src=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$out"
 
+# sm_70 SASS needs CUDA 11.8's ptxas; reconfigure so the build finds it.
+"$src/kernels/fetch-ptxas.sh" >/dev/null
+cmake "$build" >/dev/null
 cmake --build "$build" --target verify-glibc231 >&2
 cp "$build/kernels/cubuild-verify.glibc231" "$out/cubuild-verify"
 # The plan tool needs only libc; built here without sanitizers (the GPU machine's glibc is newer).
@@ -67,5 +70,5 @@ class cuda:
     def get_device_name(i=0):
         return "stand-in"
 PY
-cp "$src/kernels/evidence/run.sh" "$out/run.sh"
+cp "$src/kernels/evidence/run.sh" "$src/kernels/gpu-inject.sh" "$out/"
 du -sh "$out"

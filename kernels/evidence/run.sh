@@ -25,48 +25,22 @@ nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv
 say "\$ cubuild-gpu-plan ${KV_PLAN_ARGS:-}--visible-devices all --capabilities compute,utility > plan.json"
 # shellcheck disable=SC2086
 "$C/cubuild-gpu-plan" ${KV_PLAN_ARGS:-} --visible-devices all --capabilities compute,utility > "$OUT/plan.json"
-python3 -c 'import json,sys
-for m in json.load(open(sys.argv[1]))["mounts"]:
-    print(m["kind"], m["host"] or "-", m["container"])' "$OUT/plan.json" > "$W/plan.txt"
+# shellcheck disable=SC2086
+"$C/cubuild-gpu-plan" ${KV_PLAN_ARGS:-} --visible-devices all --capabilities compute,utility --lines > "$W/plan.txt"
 say "# plan: $(wc -l < "$W/plan.txt") mounts: $(cut -d' ' -f1 "$W/plan.txt" | sort | uniq -c | tr -s ' \n' ' ')"
 
-# Applies the plan to rootfs $1 in a private mount namespace, runs the verifier as the builder will
-# (bind-mounted at /.cubuild/verify), copies the report to $OUT/$2.json. $3...: env for the verifier.
+# Applies the plan to rootfs $1 and runs the verifier there (kernels/gpu-inject.sh), copies the report
+# to $OUT/$2.json. $3...: the verifier's environment.
 verify_in() {
         R=$1 name=$2
         shift 2
-        mkdir -p "$R/.cubuild" "$R/dev" "$R/proc" "$R/sys" "$R/tmp"
-        : > "$R/.cubuild/verify"
         say ""
         say "## $name"
-        say "\$ unshare -m sh -c '<inject per plan.json>; chroot $R env -i $* /.cubuild/verify --report /.cubuild/report.json'"
+        say "\$ gpu-inject.sh $( [ "${INJECT:-yes}" = yes ] && echo plan.txt || echo /dev/null) $R cubuild-verify $*"
         set +e
-        unshare -m --propagation private sh -eu -c '
-                R=$1 C=$2 plan=$3 inject=$4
-                shift 4
-                mount --bind "$C/cubuild-verify" "$R/.cubuild/verify"
-                mount -t proc proc "$R/proc"
-                mount --rbind /sys "$R/sys"
-                mount -t tmpfs -o mode=755 tmpfs "$R/dev"
-                for d in null zero full random urandom tty; do
-                        : > "$R/dev/$d"
-                        mount --bind "/dev/$d" "$R/dev/$d"
-                done
-                if [ "$inject" = yes ]; then
-                        while read -r kind host cont; do
-                                case $kind in
-                                tmpfs) mkdir -p "$R$cont"; mount -t tmpfs -o mode=755 tmpfs "$R$cont" ;;
-                                device) : > "$R$cont"; mount --bind "$host" "$R$cont" ;;
-                                library|program)
-                                        mkdir -p "$(dirname "$R$cont")"
-                                        : > "$R$cont"
-                                        mount --bind "$host" "$R$cont"
-                                        mount -o remount,bind,ro "$R$cont" ;;
-                                esac
-                        done < "$plan"
-                fi
-                exec chroot "$R" /usr/bin/env -i HOME=/root "$@" /.cubuild/verify --report /.cubuild/report.json
-        ' sh "$R" "$C" "$W/plan.txt" "${INJECT:-yes}" "$@" >> "$LOG" 2>&1
+        plan=$W/plan.txt
+        [ "${INJECT:-yes}" = yes ] || plan=/dev/null
+        sh "$C/gpu-inject.sh" "$plan" "$R" "$C/cubuild-verify" "$@" >> "$LOG" 2>&1
         rc=$?
         set -e
         say "exit status: $rc"

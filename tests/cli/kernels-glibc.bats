@@ -22,7 +22,12 @@ setup_file() {
                 fi
         fi
         if [ -z "$KV_ROOT" ]; then
-                KV_ROOT="$("$CUBUILD_SOURCE_DIR/kernels/build-verifier.sh" --rootfs 2>/dev/null)" || KV_ROOT=
+                # a copy: the tests write into the rootfs (the report, mount points)
+                cached="$("$CUBUILD_SOURCE_DIR/kernels/build-verifier.sh" --rootfs 2>/dev/null)" || cached=
+                if [ -n "$cached" ]; then
+                        KV_ROOT="$BATS_FILE_TMPDIR/bullseye"
+                        cp -a "$cached" "$KV_ROOT" || KV_ROOT=
+                fi
         fi
 }
 
@@ -69,4 +74,39 @@ teardown() {
         cc -o "$ROOT$DEST/hello" "$ROOT$DEST/hello.c"
         run -1 chroot "$ROOT" "$DEST/hello"
         [[ "$output" == *"GLIBC_2.34"*"not found"* ]]
+}
+
+# The builder's path without the builder: the plan of a fake driver root (a stand-in libcuda.so.1 that
+# runs the kernels on the CPU, built in bullseye), applied by gpu-inject.sh with bind mounts in a
+# private mount namespace, the verifier run in the bullseye rootfs with chroot; afterwards no driver
+# file is left in the rootfs.
+@test "the verifier passes in bullseye with a stand-in driver injected per the plan" {
+        command -v unshare >/dev/null || skip "no unshare"
+        gccroot="$("$CUBUILD_SOURCE_DIR/kernels/build-verifier.sh" --rootfs)"
+        work="$gccroot/tmp/kv-fake-$$"
+        mkdir -p "$work"
+        cp "$CUBUILD_SOURCE_DIR/tests/unit/kernels/fake_cuda.c" "$CUBUILD_SOURCE_DIR/tests/unit/kernels/fake_lib.c" "$work/"
+        chroot "$gccroot" /bin/sh -c "cd /tmp/kv-fake-$$ && gcc -O2 -shared -fPIC -Wl,-soname,libcuda.so.1 -o libcuda.so.580.1 fake_cuda.c && gcc -O2 -shared -fPIC -Wl,-soname,libnvidia-ml.so.1 -o libnvidia-ml.so.580.1 fake_lib.c"
+        drv="$BATS_TEST_TMPDIR/driver"
+        mkdir -p "$drv/dev" "$drv/usr/lib64"
+        mv "$work"/*.so.580.1 "$drv/usr/lib64/"
+        rm -rf "$work"
+        ln -s libcuda.so.580.1 "$drv/usr/lib64/libcuda.so.1"
+        ln -s libnvidia-ml.so.580.1 "$drv/usr/lib64/libnvidia-ml.so.1"
+        touch "$drv/dev/nvidiactl" "$drv/dev/nvidia-uvm" "$drv/dev/nvidia0"
+        "$CUBUILD_BUILD_DIR/kernels/cubuild-gpu-plan" --driver-root "$drv" --dev-root "$drv" --proc-root "$drv/none" \
+                --visible-devices all --capabilities compute,utility --lines > "$BATS_TEST_TMPDIR/plan"
+        cat "$BATS_TEST_TMPDIR/plan"
+        grep -q "^library $drv/usr/lib64/libcuda.so.580.1 /usr/local/nvidia/lib64/libcuda.so.1\$" "$BATS_TEST_TMPDIR/plan"
+
+        run -0 "$CUBUILD_SOURCE_DIR/kernels/gpu-inject.sh" "$BATS_TEST_TMPDIR/plan" "$ROOT" "$BIN" \
+                PATH=/usr/bin:/bin LD_LIBRARY_PATH=/usr/local/nvidia/lib64
+        echo "$output"
+        [[ "$output" == "cubuild-verify: pass: Fake GPU (sm_90)"* ]]
+        jq -e '.result == "pass" and .image.glibc == "2.31" and
+               .gpu.driver_library == "/usr/local/nvidia/lib64/libcuda.so.1" and
+               ([.checks[] | select(.result == "pass") | .name] | index("sgemm") != null)' "$ROOT/.cubuild/report.json"
+        # the mounts went with the namespace: nothing of the driver is left in the rootfs
+        [ -z "$(find "$ROOT" -xdev \( -name 'libcuda.so*' -o -name 'libnvidia-*' -o -name nvidiactl \) -print)" ]
+        [ -z "$(ls -A "$ROOT/usr/local/nvidia/lib64")" ]
 }

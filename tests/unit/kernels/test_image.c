@@ -115,6 +115,22 @@ static void test_cuda_version_str(void **state)
         assert_string_equal(buf, "unknown");
 }
 
+/* Volta: the sm_70 cubin when the build had a ptxas for it (kernels/fetch-ptxas.sh), else the PTX. */
+static void test_volta_gets_embedded_sm70_image(void **state)
+{
+        size_t n;
+        const struct kv_image *im = kv_images(&n);
+        const struct kv_image *pick = kv_image_pick(im, n, 7, 0);
+        bool have_cubin = false;
+
+        for (size_t i = 0; i < n; i++)
+                have_cubin = have_cubin || (im[i].kind == KV_IMAGE_CUBIN && im[i].sm == 70);
+        assert_non_null(pick);
+        assert_int_equal(pick->sm, 70);
+        assert_int_equal(pick->kind, have_cubin ? KV_IMAGE_CUBIN : KV_IMAGE_PTX);
+        assert_ptr_equal(kv_image_pick(im, n, 7, 2), pick); /* Xavier (7.2) runs sm_70 SASS */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -126,6 +142,7 @@ int main(void)
             cmocka_unit_test(test_pick_falls_back_to_ptx),
             cmocka_unit_test(test_arch_list_support),
             cmocka_unit_test(test_cuda_version_str),
+            cmocka_unit_test(test_volta_gets_embedded_sm70_image),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,16 +122,17 @@ static void test_all_kernels_pass_on_a_correct_driver(void **state)
         free(r);
 }
 
-/* A GPU older than every cubin runs the kernels from the PTX. */
-static void test_sm70_runs_from_ptx(void **state)
+/* A GPU newer than every cubin's major (Blackwell, sm_120) runs the kernels from the PTX. */
+static void test_newer_gpu_runs_from_ptx(void **state)
 {
         const char *args[] = {"--libcuda", FAKE_CUDA, "--lib-path", empty, "--python", "none", NULL};
         char *r;
 
-        setenv("FAKE_CUDA_CC", "7.0", 1);
+        setenv("FAKE_CUDA_CC", "12.0", 1);
         assert_int_equal(run("ok", args, &r), KV_EXIT_PASS);
         unsetenv("FAKE_CUDA_CC");
         assert_has(r, "\"kernel_image\": \"ptx sm_70\"");
+        assert_has(r, "the kernels above already ran from the PTX");
         free(r);
 }
 
@@ -281,7 +282,7 @@ int main(void)
             cmocka_unit_test(test_no_libcuda_reports_no_gpu),
             cmocka_unit_test(test_driver_without_device_reports_no_gpu),
             cmocka_unit_test(test_all_kernels_pass_on_a_correct_driver),
-            cmocka_unit_test(test_sm70_runs_from_ptx),
+            cmocka_unit_test(test_newer_gpu_runs_from_ptx),
             cmocka_unit_test(test_wrong_gemm_fails_with_the_element),
             cmocka_unit_test(test_ptx_jit_failure_carries_the_log),
             cmocka_unit_test(test_driver_failure_is_a_failure_not_no_gpu),
