@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/cb.h"
+#include "registry/reg.h"
 
 /* Everything `cubuild build` takes. Strings are borrowed from argv for the whole build. */
 struct bld_opts {
@@ -33,6 +34,8 @@ struct bld_opts {
         size_t nsecrets;
         uint64_t shm_size; /* /dev/shm in RUN; 0: 64 MiB */
         int64_t source_date_epoch; /* -1: unset */
+        struct reg_opts reg; /* registries: mirrors, insecure hosts, config */
+        bool push;           /* push every -t name after the build */
         bool no_cache;
         bool quiet;
         bool debug;
@@ -42,5 +45,11 @@ const char *bld_version(void);
 void bld_opts_init(struct bld_opts *o);
 /* Builds and tags; ret_digest gets the manifest digest ("sha256:…"). */
 int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+
+struct layer_store;
+/* Pushes the store image `name` (a name or digest) to dest (NULL: name itself), and its GPU
+ * verification report beside it when the store has one. */
+int bld_push_image(struct layer_store *s, const struct reg_opts *ro, const char *name, const char *dest, bool quiet,
+                   struct cb_err *err);
 
 #endif

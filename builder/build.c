@@ -377,6 +377,8 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         goto out;
         }
         r = bld_outputs(&b, ret_digest, err);
+        for (size_t i = 0; r >= 0 && o->push && i < o->ntags; i++)
+                r = bld_push_image(b.store, &o->reg, o->tags[i], NULL, o->quiet, err);
 out:
         for (size_t i = 0; i < b.nstages; i++)
                 stage_release(&b.stages[i]);

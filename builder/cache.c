@@ -6,6 +6,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #define RECORD_MAX 4096
 
@@ -54,4 +57,46 @@ int bld_cache_put(struct layer_store *s, const char *key, const struct bld_cache
                 r = cb_write_file_atomic(layer_store_root_fd(s), path, text, strlen(text), 0644, err);
         free(text);
         return r;
+}
+
+int bld_cache_layers(struct layer_store *s, char ***ret, size_t *ret_n, struct cb_err *err)
+{
+        *ret = NULL;
+        *ret_n = 0;
+        int fd = openat(layer_store_root_fd(s), "cache", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : cb_fail(err, errno, "open the build cache");
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int e = errno;
+                (void) close(fd);
+                return cb_fail(err, e, "open the build cache");
+        }
+        size_t cap = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                char key[CB_DIGEST_STR_LEN];
+                if (strlen(de->d_name) != CB_SHA256_HEX_LEN)
+                        continue;
+                memcpy(key, "sha256:", 7);
+                memcpy(key + 7, de->d_name, CB_SHA256_HEX_LEN + 1);
+                struct bld_cache_entry e;
+                if (!bld_cache_get(s, key, &e))
+                        continue;
+                if (*ret_n == cap) {
+                        cap = cap ? cap * 2 : 32;
+                        *ret = cb_xrealloc(*ret, cap * sizeof(char *));
+                }
+                (*ret)[(*ret_n)++] = cb_xstrdup(e.layer.digest);
+        }
+        (void) closedir(d);
+        return 0;
+}
+
+int bld_cache_clear(struct layer_store *s, struct cb_err *err)
+{
+        int r = cb_rm_rf(layer_store_root_fd(s), "cache", err);
+        if (r < 0)
+                return r;
+        return cb_mkdir_p(layer_store_root_fd(s), "cache", 0755, err);
 }

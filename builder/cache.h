@@ -19,4 +19,9 @@ struct bld_cache_entry {
 bool bld_cache_get(struct layer_store *s, const char *key, struct bld_cache_entry *ret);
 int bld_cache_put(struct layer_store *s, const char *key, const struct bld_cache_entry *e, struct cb_err *err);
 
+/* Owned: the layer digests cache records point to (for prune to keep). */
+int bld_cache_layers(struct layer_store *s, char ***ret, size_t *ret_n, struct cb_err *err);
+/* Removes every cache record. */
+int bld_cache_clear(struct layer_store *s, struct cb_err *err);
+
 #endif

@@ -9,6 +9,11 @@
 struct bld_global {
         const char *root;
         bool debug;
+        const char *config;    /* --config FILE */
+        const char **mirrors;  /* --registry-mirror (repeatable) */
+        size_t nmirrors;
+        const char **insecure; /* --insecure-registry (repeatable) */
+        size_t ninsecure;
 };
 
 typedef int (*bld_command_fn)(const struct bld_global *g, int argc, char **argv);
@@ -27,6 +32,13 @@ int bld_cmd_tag(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_rm(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_inspect(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_version(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_pull(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_push(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_login(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_logout(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_save(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_prune(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_verify(const struct bld_global *g, int argc, char **argv);
 
 /* Prints "cubuild: <chain>" (with the raising site under --debug) and returns BLD_EXIT_FAILED. */
 int bld_report(const struct bld_global *g, const struct cb_err *err);

@@ -12,6 +12,7 @@
 #include "builder/exit.h"
 #include "builder/internal.h"
 #include "builder/verify.h"
+#include "builder/regopts.h"
 
 enum {
         OPT_BUILD_ARG = 256,
@@ -30,6 +31,7 @@ enum {
         OPT_VERIFY,
         OPT_VERIFY_REPORT,
         OPT_GPUS,
+        OPT_PUSH,
 };
 
 static const struct option build_opts[] = {
@@ -52,6 +54,7 @@ static const struct option build_opts[] = {
         { "verify", required_argument, NULL, OPT_VERIFY },
         { "verify-report", required_argument, NULL, OPT_VERIFY_REPORT },
         { "gpus", required_argument, NULL, OPT_GPUS },
+        { "push", no_argument, NULL, OPT_PUSH },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -69,7 +72,8 @@ static void build_usage(FILE *f)
                      "      --secret id=ID,src=PATH|env=VAR  expose a secret to RUN --mount=type=secret\n"
                      "      --network host|none    network for RUN (default host)\n"
                      "      --shm-size SIZE        size of /dev/shm in RUN (default 64m)\n"
-                     "  -o, --output type=oci,dest=DIR   also write the image as an OCI layout\n"
+                     "  -o, --output type=oci|oci-archive|docker-archive,dest=PATH   also write the image there\n"
+                     "      --push                 push every -t name to its registry after the build\n"
                      "      --iidfile FILE         write the image digest to FILE\n"
                      "      --compression gzip|zstd     layer compression (default gzip)\n"
                      "      --source-date-epoch N  timestamps for reproducible images (env SOURCE_DATE_EPOCH)\n"
@@ -119,6 +123,7 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
         bld_opts_init(&o);
         o.root = g->root;
         o.debug = g->debug;
+        bld_reg_opts(g, &o.reg);
         const char *sde = getenv("SOURCE_DATE_EPOCH");
         int c, rc;
 
@@ -191,6 +196,9 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                                 return usage_error("--verify '%s': use auto, require or skip", optarg);
                         o.verify = optarg;
                         break;
+                case OPT_PUSH:
+                        o.push = true;
+                        break;
                 case OPT_VERIFY_REPORT:
                         o.verify_report = optarg;
                         break;
@@ -214,6 +222,8 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         return usage_error("unknown flag or missing value '%s'", argv[optind - 1]);
                 }
         }
+        if (o.push && o.ntags == 0)
+                return usage_error("--push needs at least one -t NAME");
         if (optind + 1 != argc)
                 return usage_error("give exactly one build context directory (got %d)", argc - optind);
         o.context = argv[optind];

@@ -15,6 +15,9 @@
 #include "builder/steps.h"
 #include "layers/layer.h"
 #include "parser/df.h"
+#include "builder/cache.h"
+#include "builder/internal.h"
+#include "builder/verify.h"
 
 static int usage_error(const char *cmd, const char *msg)
 {
@@ -201,8 +204,11 @@ int bld_cmd_rm(const struct bld_global *g, int argc, char **argv)
         cb_err_init(&err);
         int r = open_store(g, &s, &err);
         for (int i = 1; i < argc && r >= 0; i++) {
-                _cleanup_free_ char *n = bld_ref_normalize(argv[i], &err);
-                r = n ? layer_store_untag(s, n, &err) : -EINVAL;
+                bool dg = cb_digest_valid(argv[i]) || strspn(argv[i], "0123456789abcdef") == strlen(argv[i]);
+                _cleanup_free_ char *n = dg ? cb_xstrdup(argv[i]) : bld_ref_normalize(argv[i], &err);
+                r = n ? layer_store_rm(s, n, &err) : -EINVAL;
+                if (r < 0)
+                        cb_wrap(&err, "rm '%s'", argv[i]);
         }
         return finish(g, r, &err, s);
 }
@@ -243,4 +249,184 @@ int bld_cmd_inspect(const struct bld_global *g, int argc, char **argv)
         }
         layer_image_free(img);
         return finish(g, r, &err, s);
+}
+
+/* Writes the image to PATH (or stdout) in one of the export formats. */
+static int save_to(struct layer_store *s, const char *digest, const char *name, const char *format, const char *path,
+                   struct cb_err *err)
+{
+        if (strcmp(format, "oci-dir") == 0 || strcmp(format, "oci") == 0) {
+                if (!path)
+                        return cb_failc(err, -EINVAL, "--format oci-dir needs -o DIR");
+                return layer_export_oci_dir(s, digest, path, name, err);
+        }
+        int fd = STDOUT_FILENO;
+        _cleanup_free_ char *tmp = NULL;
+        if (path) {
+                tmp = cb_xasprintf("%s.tmp-%d", path, (int) getpid());
+                fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (fd < 0)
+                        return cb_fail(err, errno, "create '%s'", tmp);
+        } else if (isatty(STDOUT_FILENO)) {
+                return cb_failc(err, -EINVAL, "refusing to write an archive to a terminal: give -o FILE");
+        }
+        int r;
+        if (strcmp(format, "oci-archive") == 0) {
+                r = layer_export_oci_archive(s, digest, name, fd, err);
+        } else {
+                const char *tags[] = { name };
+                r = layer_export_docker_archive(s, digest, name ? tags : NULL, name ? 1 : 0, fd, err);
+        }
+        if (path) {
+                if (r >= 0 && fsync(fd) < 0)
+                        r = cb_fail(err, errno, "fsync '%s'", path);
+                if (close(fd) < 0 && r >= 0)
+                        r = cb_fail(err, errno, "close '%s'", path);
+                if (r >= 0 && rename(tmp, path) < 0)
+                        r = cb_fail(err, errno, "rename to '%s'", path);
+                if (r < 0)
+                        (void) unlink(tmp);
+        }
+        return r;
+}
+
+int bld_cmd_save(const struct bld_global *g, int argc, char **argv)
+{
+        const char *out = NULL, *format = "docker-archive", *name = NULL;
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+                        (void) puts("Usage: cubuild save [-o PATH] [--format docker-archive|oci-archive|oci-dir] IMAGE\n\n"
+                                    "Write an image as docker save does (docker-archive, loadable by docker load and\n"
+                                    "podman load), as an oci-archive, or into an OCI layout directory.");
+                        return BLD_EXIT_OK;
+                } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
+                        out = argv[++i];
+                } else if (strcmp(a, "--format") == 0 && i + 1 < argc) {
+                        format = argv[++i];
+                        if (strcmp(format, "docker-archive") && strcmp(format, "oci-archive") &&
+                            strcmp(format, "oci-dir") && strcmp(format, "oci"))
+                                return usage_error("save", "--format: use docker-archive, oci-archive or oci-dir");
+                } else if (a[0] == '-') {
+                        return usage_error("save", "unknown flag or missing value");
+                } else if (!name) {
+                        name = a;
+                } else {
+                        return usage_error("save", "give one image");
+                }
+        }
+        if (!name)
+                return usage_error("save", "give an image");
+        struct cb_err err;
+        struct layer_store *s = NULL;
+        char digest[CB_DIGEST_STR_LEN];
+        cb_err_init(&err);
+        _cleanup_free_ char *norm = cb_digest_valid(name) ? cb_xstrdup(name) : bld_ref_normalize(name, &err);
+        int r = norm ? open_store(g, &s, &err) : -EINVAL;
+        if (r >= 0)
+                r = layer_store_resolve(s, norm, digest, &err);
+        if (r >= 0)
+                r = save_to(s, digest, cb_digest_valid(name) ? NULL : norm, format, out, &err);
+        if (r < 0)
+                cb_wrap(&err, "save '%s'", name);
+        return finish(g, r, &err, s);
+}
+
+int bld_cmd_prune(const struct bld_global *g, int argc, char **argv)
+{
+        bool all = false;
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+                        (void) puts("Usage: cubuild prune [--all]\n\nRemove blobs and unpacked layers that no named "
+                                    "image uses. Layers the build cache\npoints to stay unless --all, which also "
+                                    "empties the build cache.");
+                        return BLD_EXIT_OK;
+                } else if (strcmp(argv[i], "--all") == 0 || strcmp(argv[i], "-a") == 0) {
+                        all = true;
+                } else {
+                        return usage_error("prune", "unknown argument");
+                }
+        }
+        struct cb_err err;
+        struct layer_store *s = NULL;
+        struct layer_prune_stats st = { 0 };
+        cb_err_init(&err);
+        int r = open_store(g, &s, &err);
+        char **keep = NULL;
+        size_t nkeep = 0;
+        if (r >= 0) {
+                if (all)
+                        r = bld_cache_clear(s, &err);
+                else
+                        r = bld_cache_layers(s, &keep, &nkeep, &err);
+        }
+        if (r >= 0)
+                r = layer_store_prune(s, (const char *const *) keep, nkeep, &st, &err);
+        for (size_t i = 0; i < nkeep; i++)
+                free(keep[i]);
+        free(keep);
+        if (r >= 0)
+                (void) printf("removed %llu blobs (%.1f MB) and %llu unpacked layers\n",
+                              (unsigned long long) st.blobs_removed, (double) st.bytes_removed / 1e6,
+                              (unsigned long long) st.layers_removed);
+        return finish(g, r, &err, s);
+}
+
+int bld_cmd_verify(const struct bld_global *g, int argc, char **argv)
+{
+        const char *name = NULL, *report = NULL, *policy = "require";
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+                        (void) puts("Usage: cubuild verify [--verify require|auto] [--verify-report FILE] IMAGE\n\n"
+                                    "Run the GPU verification on a store image (default: a GPU is required;\n"
+                                    "exit status 3 when verification fails or cannot run).");
+                        return BLD_EXIT_OK;
+                } else if (strcmp(a, "--verify-report") == 0 && i + 1 < argc) {
+                        report = argv[++i];
+                } else if (strcmp(a, "--verify") == 0 && i + 1 < argc) {
+                        policy = argv[++i];
+                        if (strcmp(policy, "require") && strcmp(policy, "auto"))
+                                return usage_error("verify", "--verify: use require or auto");
+                } else if (a[0] == '-') {
+                        return usage_error("verify", "unknown flag or missing value");
+                } else if (!name) {
+                        name = a;
+                } else {
+                        return usage_error("verify", "give one image");
+                }
+        }
+        if (!name)
+                return usage_error("verify", "give an image");
+        struct cb_err err;
+        struct layer_store *s = NULL;
+        struct layer_image *img = NULL;
+        char digest[CB_DIGEST_STR_LEN];
+        cb_err_init(&err);
+        _cleanup_free_ char *norm = cb_digest_valid(name) ? cb_xstrdup(name) : bld_ref_normalize(name, &err);
+        int r = norm ? open_store(g, &s, &err) : -EINVAL;
+        if (r >= 0)
+                r = bld_sandbox_init(&err);
+        if (r >= 0)
+                r = layer_store_resolve(s, norm, digest, &err);
+        if (r >= 0)
+                r = layer_image_read(s, digest, &img, &err);
+        if (r >= 0) {
+                const char *tags[] = { norm };
+                struct bld_verify_opts vo = {
+                        .policy = policy,
+                        .report_path = report,
+                        .tags = cb_digest_valid(name) ? NULL : tags,
+                        .ntags = cb_digest_valid(name) ? 0 : 1,
+                };
+                r = bld_verify_image(s, layer_store_work_path(s), digest, img->config, img->layers, img->nlayers, &vo,
+                                     &err);
+        }
+        layer_image_free(img);
+        int rc = r < 0 ? bld_report(g, &err) : BLD_EXIT_OK;
+        if (r == BLD_E_VERIFY)
+                rc = BLD_EXIT_VERIFY;
+        layer_store_free(s);
+        cb_err_release(&err);
+        return rc;
 }

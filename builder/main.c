@@ -31,6 +31,13 @@ static const struct bld_command commands[] = {
         { "tag", bld_cmd_tag, "Give an image another name" },
         { "rm", bld_cmd_rm, "Remove image names from the store" },
         { "inspect", bld_cmd_inspect, "Show an image's manifest and config as JSON" },
+        { "pull", bld_cmd_pull, "Pull an image from a registry into the store" },
+        { "push", bld_cmd_push, "Push a store image to a registry" },
+        { "login", bld_cmd_login, "Store credentials for a registry" },
+        { "logout", bld_cmd_logout, "Remove stored credentials" },
+        { "save", bld_cmd_save, "Write an image as an OCI layout, oci-archive or docker-archive" },
+        { "prune", bld_cmd_prune, "Remove blobs and layers no image uses" },
+        { "verify", bld_cmd_verify, "Run the GPU verification on a store image" },
         { "version", bld_cmd_version, "Show the version" },
 };
 
@@ -46,6 +53,10 @@ static void usage(FILE *f)
                           "  --root DIR     store root (default /var/lib/cubuild as root,\n"
                           "                 $XDG_DATA_HOME/cubuild otherwise; env CUBUILD_ROOT)\n"
                           "  --debug        show where errors were raised\n"
+                          "  --config FILE  configuration (registries, mirrors; default\n"
+                          "                 $XDG_CONFIG_HOME/cubuild/config.yaml, /etc/cubuild/config.yaml)\n"
+                          "  --registry-mirror [REGISTRY=]HOST  pull through a mirror (repeatable)\n"
+                          "  --insecure-registry HOST  plain HTTP or unverified TLS for HOST (repeatable)\n"
                           "  -h, --help     show this help\n"
                           "  --version      show the version\n");
 }
@@ -87,6 +98,19 @@ int main(int argc, char **argv)
                         g.root = a + 7;
                 } else if (strcmp(a, "--debug") == 0) {
                         g.debug = true;
+                } else if ((strcmp(a, "--config") == 0 || strcmp(a, "--registry-mirror") == 0 ||
+                            strcmp(a, "--insecure-registry") == 0) &&
+                           i + 1 < argc) {
+                        const char *v = argv[++i];
+                        if (strcmp(a, "--config") == 0) {
+                                g.config = v;
+                        } else if (strcmp(a, "--registry-mirror") == 0) {
+                                g.mirrors = cb_xrealloc(g.mirrors, (g.nmirrors + 1) * sizeof(char *));
+                                g.mirrors[g.nmirrors++] = v;
+                        } else {
+                                g.insecure = cb_xrealloc(g.insecure, (g.ninsecure + 1) * sizeof(char *));
+                                g.insecure[g.ninsecure++] = v;
+                        }
                 } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
                         usage(stdout);
                         return BLD_EXIT_OK;
@@ -107,13 +131,22 @@ int main(int argc, char **argv)
         (void) signal(SIGPIPE, SIG_IGN);
         if (i >= argc) {
                 usage(stderr);
+                free(g.mirrors);
+                free(g.insecure);
                 return BLD_EXIT_USAGE;
         }
-        for (size_t k = 0; k < CB_ARRAY_SIZE(commands); k++)
-                if (strcmp(argv[i], commands[k].name) == 0)
-                        return commands[k].fn(&g, argc - i, argv + i);
+        for (size_t k = 0; k < CB_ARRAY_SIZE(commands); k++) {
+                if (strcmp(argv[i], commands[k].name) == 0) {
+                        int rc = commands[k].fn(&g, argc - i, argv + i);
+                        free(g.mirrors);
+                        free(g.insecure);
+                        return rc;
+                }
+        }
         if (argv[i][0] != '-' && access(argv[i], F_OK) < 0) {
                 (void) fprintf(stderr, "cubuild: unknown command '%s'\nsee 'cubuild --help'\n", argv[i]);
+                free(g.mirrors);
+                free(g.insecure);
                 return BLD_EXIT_USAGE;
         }
         /* no command: build, with argv[i..] as build's arguments */
@@ -123,5 +156,7 @@ int main(int argc, char **argv)
                 bargv[k - i + 1] = argv[k];
         int r = bld_cmd_build(&g, argc - i + 1, bargv);
         free(bargv);
+        free(g.mirrors);
+        free(g.insecure);
         return r;
 }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *kv(const char *spec, const char *key)
 {
@@ -41,8 +42,37 @@ int bld_outputs(struct bld_ctx *b, const char *digest, struct cb_err *err)
                                 cb_wrap(err, "--output '%s'", spec);
                                 return r;
                         }
+                } else if (strcmp(type, "oci-archive") == 0 || strcmp(type, "docker-archive") == 0 ||
+                           strcmp(type, "docker") == 0) {
+                        const char *ref = name ? name : (o->ntags ? o->tags[0] : NULL);
+                        _cleanup_free_ char *norm = ref ? bld_ref_normalize(ref, err) : NULL;
+                        _cleanup_free_ char *tmp = cb_xasprintf("%s.tmp-%d", dest, (int) getpid());
+                        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                        if (fd < 0)
+                                return cb_fail(err, errno, "--output: create '%s'", tmp);
+                        int r;
+                        if (strcmp(type, "oci-archive") == 0) {
+                                r = layer_export_oci_archive(b->store, digest, ref, fd, err);
+                        } else {
+                                const char *tags[] = { norm };
+                                r = layer_export_docker_archive(b->store, digest, norm ? tags : NULL, norm ? 1 : 0, fd,
+                                                                err);
+                        }
+                        if (r >= 0 && fsync(fd) < 0)
+                                r = cb_fail(err, errno, "fsync '%s'", tmp);
+                        if (close(fd) < 0 && r >= 0)
+                                r = cb_fail(err, errno, "close '%s'", tmp);
+                        if (r >= 0 && rename(tmp, dest) < 0)
+                                r = cb_fail(err, errno, "rename to '%s'", dest);
+                        if (r < 0) {
+                                (void) unlink(tmp);
+                                cb_wrap(err, "--output '%s'", spec);
+                                return r;
+                        }
                 } else {
-                        return cb_failc(err, -ENOTSUP, "--output type=%s is not supported (use type=oci)", type);
+                        return cb_failc(err, -ENOTSUP,
+                                        "--output type=%s is not supported (use oci, oci-archive or docker-archive)",
+                                        type);
                 }
         }
         if (o->iidfile) {

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "registry/reg.h"
+#include "builder/bld.h"
+#include <jansson.h>
+#include <stdlib.h>
 
 static bool sink_has(void *ud, const char *digest)
 {
@@ -69,9 +72,7 @@ int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_L
         int r = reg_ref_parse(ref, &rr, err);
         if (r < 0)
                 return r;
-        struct reg_opts ro;
-        memset(&ro, 0, sizeof(ro));
-        r = reg_client_new(&ro, &c, err);
+        r = reg_client_new(&b->opts->reg, &c, err);
         if (r >= 0) {
                 if (!b->opts->quiet)
                         (void) fprintf(stderr, "pulling %s\n", ref);
@@ -82,5 +83,74 @@ int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_L
                 r = layer_store_tag(b->store, ref, ret_digest, err);
         reg_client_free(c);
         reg_ref_release(&rr);
+        return r;
+}
+
+static int push_one(struct reg_client *c, struct layer_store *s, const char *digest, const char *dest,
+                    const char *media_type, struct cb_err *err)
+{
+        struct reg_ref rr;
+        struct reg_blob_sink sink;
+        int r = reg_ref_parse(dest, &rr, err);
+        if (r < 0)
+                return r;
+        bld_blob_sink_init(&sink, s);
+        r = reg_push(c, &rr, &sink, digest, media_type, NULL, err);
+        reg_ref_release(&rr);
+        return r;
+}
+
+int bld_push_image(struct layer_store *s, const struct reg_opts *ro, const char *name, const char *dest, bool quiet,
+                   struct cb_err *err)
+{
+        char digest[CB_DIGEST_STR_LEN];
+        _cleanup_free_ char *src = cb_digest_valid(name) ? cb_xstrdup(name) : bld_ref_normalize(name, err);
+        if (!src)
+                return -EINVAL;
+        _cleanup_free_ char *to = dest ? bld_ref_normalize(dest, err) : cb_xstrdup(src);
+        if (!to)
+                return -EINVAL;
+        int r = layer_store_resolve(s, src, digest, err);
+        if (r < 0)
+                return r;
+        struct cb_buf m;
+        cb_buf_init(&m, LAYER_JSON_MAX);
+        r = layer_store_read_blob(s, digest, LAYER_JSON_MAX, &m, err);
+        json_t *man = r >= 0 ? json_loadb(m.p, m.len, 0, NULL) : NULL;
+        cb_buf_release(&m);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *mt = cb_xstrdup(json_string_value(json_object_get(man, "mediaType"))
+                                                     ? json_string_value(json_object_get(man, "mediaType"))
+                                                     : LAYER_MT_OCI_MANIFEST);
+        json_decref(man);
+        struct reg_client *c = NULL;
+        r = reg_client_new(ro, &c, err);
+        if (r >= 0) {
+                if (!quiet)
+                        (void) fprintf(stderr, "pushing %s\n", to);
+                r = push_one(c, s, digest, to, mt, err);
+        }
+        if (r >= 0) {
+                /* the verification report travels with the image: its referrers index under the
+                 * OCI 1.1 fallback tag, which registries without the referrers API serve */
+                const char *slash = strrchr(src, '/');
+                const char *colon = strrchr(slash ? slash : src, ':');
+                size_t repo_len = colon && !strchr(src, '@') ? (size_t) (colon - src) : strlen(src);
+                _cleanup_free_ char *ref_tag = cb_xasprintf("%.*s:sha256-%s", (int) repo_len, src, digest + 7);
+                char idx[CB_DIGEST_STR_LEN];
+                if (layer_store_resolve(s, ref_tag, idx, NULL) == 0) {
+                        const char *tslash = strrchr(to, '/');
+                        const char *tcolon = strrchr(tslash ? tslash : to, ':');
+                        size_t trepo = tcolon ? (size_t) (tcolon - to) : strlen(to);
+                        _cleanup_free_ char *dest_tag = cb_xasprintf("%.*s:sha256-%s", (int) trepo, to, digest + 7);
+                        r = push_one(c, s, idx, dest_tag, LAYER_MT_OCI_INDEX, err);
+                        if (r < 0)
+                                cb_wrap(err, "push the verification report");
+                }
+        }
+        if (r < 0)
+                cb_wrap(err, "push '%s'", to);
+        reg_client_free(c);
         return r;
 }

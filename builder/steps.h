@@ -51,5 +51,7 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
 int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_outputs(struct bld_ctx *b, const char *digest, struct cb_err *err);
+struct reg_blob_sink;
+void bld_blob_sink_init(struct reg_blob_sink *s, struct layer_store *store);
 
 #endif
