@@ -148,7 +148,11 @@ need_root() {
         [ "$(readlink "$r$lib/libcublas.so.11")" = libcublas.so.11.11.3.6 ]
         [ "$(readlink "$r$lib/libcublasLt.so.11")" = libcublasLt.so.11.11.3.6 ]
         [ -f "$r$lib/libcublasLt.so.11.11.3.6" ]
-        grep -qx /usr/local/nvidia/lib64 "$r/etc/ld.so.conf.d/nvidia.conf"
+        [ "$(cat "$r/etc/ld.so.conf.d/nvidia.conf")" = "$(printf '/usr/local/nvidia/lib\n/usr/local/nvidia/lib64')" ]
+        [ "$(cat "$r/etc/ld.so.conf.d/000_cuda.conf")" = /usr/local/cuda/targets/x86_64-linux/lib ]
+        [ "$(cat "$r/etc/ld.so.conf.d/989_cuda-11.conf")" = /usr/local/cuda-11/targets/x86_64-linux/lib ]
+        [ "$(readlink "$r/usr/local/cuda-11")" = cuda-11.8 ]
+        [ "$(readlink "$r/usr/local/cuda-11.8/lib64")" = targets/x86_64-linux/lib ]
         [ -e "$r/lib/x86_64-linux-gnu/libc-2.31.so" ]
         need_root
         run chroot "$r" ldconfig -p
