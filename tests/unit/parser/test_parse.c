@@ -265,6 +265,12 @@ static void test_stage_reference_errors(void **state)
         parse_fails("FROM later\nFROM x AS later\n", -EINVAL,
                     "Dockerfile:1: FROM 'later' refers to a later stage");
         parse_fails("FROM a AS 1bad\n", -EINVAL, "Dockerfile:1: invalid stage name '1bad'");
+        parse_fails("FROM a AS one\nRUN --mount=type=bind,from=two,target=/t true\nFROM b AS two\n", -EINVAL,
+                    "Dockerfile:2: RUN --mount from='two' refers to a later stage (line 3)");
+        parse_fails("FROM a AS one\nRUN --mount=from=one,target=/t true\n", -EINVAL,
+                    "Dockerfile:2: RUN --mount from='one' refers to its own stage");
+        parse_fails("FROM a\nRUN --mount=type=cache,target=/c,from=3 true\n", -EINVAL,
+                    "Dockerfile:2: RUN --mount from=3: no stage 3 before this one");
         /* an image name, a variable and an earlier stage are fine */
         struct df_file *f =
             parse_ok("FROM a AS one\nFROM b\nCOPY --from=one /x /y\nCOPY --from=nginx:1.25 /a /b\n"
