@@ -211,6 +211,49 @@ static int fail(struct ctx *c, const char *fmt, ...)
         return cb_failc(c->err, -EINVAL, "%s:%u: %s", c->f->name, c->in->start_line, b.p);
 }
 
+static bool is_bool(const char *v)
+{
+        return !v || strcmp(v, "true") == 0 || strcmp(v, "false") == 0 || strcmp(v, "1") == 0 ||
+               strcmp(v, "0") == 0;
+}
+
+/* Values BuildKit checks before building; $VARS are left to the builder's expansion. */
+static int check_flag_value(struct ctx *c, const struct df_flag *fl)
+{
+        const char *v = fl->value, *n = fl->name;
+        const char *kw = df_instr_kind_name(c->in->kind);
+        if (v && strchr(v, '$'))
+                return 0;
+        bool valued = strcmp(n, "link") != 0 && strcmp(n, "parents") != 0 && strcmp(n, "keep-git-dir") != 0 &&
+                      strcmp(n, "unpack") != 0;
+        if (!valued) {
+                if (!is_bool(v))
+                        return fail(c, "%s --%s='%s': expected true or false", kw, n, v);
+                return 0;
+        }
+        if (!v || !*v)
+                return fail(c, "%s --%s needs a value (--%s=...)", kw, n, n);
+        if (strcmp(n, "network") == 0 && strcmp(v, "default") != 0 && strcmp(v, "none") != 0 &&
+            strcmp(v, "host") != 0)
+                return fail(c, "RUN --network='%s': use default, none or host", v);
+        if (strcmp(n, "security") == 0 && strcmp(v, "insecure") != 0 && strcmp(v, "sandbox") != 0)
+                return fail(c, "RUN --security='%s': use sandbox or insecure", v);
+        if (strcmp(n, "checksum") == 0) {
+                const char *hex = strncmp(v, "sha256:", 7) == 0   ? v + 7
+                                  : strncmp(v, "sha512:", 7) == 0 ? v + 7
+                                                                  : NULL;
+                size_t want = strncmp(v, "sha256:", 7) == 0 ? 64 : 128;
+                if (!hex || strlen(hex) != want || strspn(hex, "0123456789abcdef") != want)
+                        return fail(c, "ADD --checksum='%s': expected sha256:<64 hex digits>", v);
+        }
+        if (strcmp(n, "chmod") == 0 && v[0] >= '0' && v[0] <= '9') {
+                unsigned mode;
+                if (cb_parse_mode(cb_str_c(v), &mode) < 0)
+                        return fail(c, "%s --chmod='%s': not an octal mode", kw, v);
+        }
+        return 0;
+}
+
 static int parse_flags(struct ctx *c, struct cb_str *rest)
 {
         struct df_vec flags;
@@ -241,6 +284,13 @@ static int parse_flags(struct ctx *c, struct cb_str *rest)
                 fl->name = name;
                 fl->value = eq ? df_arena_strndup(&c->f->arena, eq + 1, wl - nl - 1) : NULL;
                 i = e;
+                if (c->in->kind != DF_INSTR_HEALTHCHECK) {
+                        int r = check_flag_value(c, fl);
+                        if (r < 0) {
+                                df_vec_release(&flags);
+                                return r;
+                        }
+                }
         }
         c->in->nflags = flags.n;
         c->in->flags = df_vec_to_arena(&flags, &c->f->arena);
