@@ -180,6 +180,11 @@ int df_expand_word(const struct df_vars *v, const char *raw, char escape, char *
  * NULL-terminated array of *ret_n owned strings: release with df_strv_free(). */
 int df_expand_words(const struct df_vars *v, const char *raw, char escape, char ***ret, size_t *ret_n,
                     struct cb_err *err);
+/* A heredoc body whose delimiter was unquoted (df_heredoc.expand), as a shell here-document: $V and
+ * ${V...} expand, quotes stay as they are, the escape char escapes only '$', itself and a newline.
+ * For COPY/ADD <<EOF bodies (RUN bodies go to the shell unexpanded). Bounds and errors as
+ * df_expand_word(); on success *ret is owned (free()). */
+int df_expand_heredoc(const struct df_vars *v, const char *body, char escape, char **ret, struct cb_err *err);
 /* Frees a NULL-terminated string array; NULL-safe; returns NULL. */
 char **df_strv_free(char **v);
 
