@@ -3,6 +3,7 @@
 #include "parser/df.h"
 #include "parser/internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -76,9 +77,8 @@ static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
                 row[0] = i;
                 for (size_t j = 1; j <= lb; j++) {
                         size_t cur = row[j];
-                        size_t ca = (unsigned char) a[i - 1], cbb = (unsigned char) b[j - 1];
-                        if (ca >= 'a' && ca <= 'z')
-                                ca -= 32;
+                        size_t ca = (size_t) tolower((unsigned char) a[i - 1]);
+                        size_t cbb = (size_t) tolower((unsigned char) b[j - 1]);
                         size_t best = prev + (ca != cbb);
                         if (row[j] + 1 < best)
                                 best = row[j] + 1;
@@ -105,7 +105,7 @@ const char *df_kind_suggest(const char *p, size_t len)
         return best;
 }
 
-bool df_flag_allowed(enum df_instr_kind kind, const char *name)
+static const char *const *flag_list(enum df_instr_kind kind)
 {
         static const char *const from[] = {"platform", NULL};
         static const char *const run[] = {"mount", "network", "security", "device", NULL};
@@ -114,30 +114,43 @@ bool df_flag_allowed(enum df_instr_kind kind, const char *name)
                                           "checksum", "keep-git-dir", "unpack", NULL};
         static const char *const hc[] = {"interval",       "timeout", "start-period",
                                          "start-interval", "retries", NULL};
-        const char *const *list = NULL;
         switch (kind) {
         case DF_INSTR_FROM:
-                list = from;
-                break;
+                return from;
         case DF_INSTR_RUN:
-                list = run;
-                break;
+                return run;
         case DF_INSTR_COPY:
-                list = copy;
-                break;
+                return copy;
         case DF_INSTR_ADD:
-                list = add;
-                break;
+                return add;
         case DF_INSTR_HEALTHCHECK:
-                list = hc;
-                break;
+                return hc;
         default:
-                return false;
+                return NULL;
         }
-        for (; *list; list++)
-                if (strcmp(*list, name) == 0)
+}
+
+bool df_flag_allowed(enum df_instr_kind kind, const char *name)
+{
+        for (const char *const *l = flag_list(kind); l && *l; l++)
+                if (strcmp(*l, name) == 0)
                         return true;
         return false;
+}
+
+/* The closest flag of kind to an unknown one (edit distance <= 2), or NULL. */
+static const char *flag_suggest(enum df_instr_kind kind, const char *name)
+{
+        const char *best = NULL;
+        size_t bd = 3;
+        for (const char *const *l = flag_list(kind); l && *l; l++) {
+                size_t d = edit_distance(name, strlen(name), *l, strlen(*l));
+                if (d < bd && d < strlen(*l)) {
+                        bd = d;
+                        best = *l;
+                }
+        }
+        return best;
 }
 
 /* The end of the word starting at s[i]: unquoted whitespace ends it; quotes and escapes group. */
@@ -277,7 +290,11 @@ static int parse_flags(struct ctx *c, struct cb_str *rest)
                 size_t nl = eq ? (size_t) (eq - w) : wl;
                 char *name = df_arena_strndup(&c->f->arena, w, nl);
                 if (!nl || !df_flag_allowed(c->in->kind, name)) {
+                        const char *sug = flag_suggest(c->in->kind, name);
                         df_vec_release(&flags);
+                        if (sug)
+                                return fail(c, "unknown flag '--%s' for %s (did you mean --%s?)", name,
+                                            df_instr_kind_name(c->in->kind), sug);
                         return fail(c, "unknown flag '--%s' for %s", name, df_instr_kind_name(c->in->kind));
                 }
                 struct df_flag *fl = df_vec_push(&flags);

@@ -75,7 +75,9 @@ static void test_run_flags_mount_network(void **state)
         assert_null(df_instr_flag(in, "device", &present));
         assert_false(present);
         df_file_free(f);
-        parse_fails("FROM a\nRUN --mnt=x true\n", -EINVAL, "Dockerfile:2: unknown flag '--mnt' for RUN");
+        parse_fails("FROM a\nRUN --mnt=x true\n", -EINVAL,
+                    "Dockerfile:2: unknown flag '--mnt' for RUN (did you mean --mount?)");
+        parse_fails("FROM a\nRUN --frobnicate true\n", -EINVAL, "unknown flag '--frobnicate' for RUN");
         parse_fails("FROM a\nRUN\n", -EINVAL, "Dockerfile:2: RUN requires at least one argument");
         parse_fails("FROM a\nRUN --network=host\n", -EINVAL, "RUN requires at least one argument");
 }
