@@ -281,6 +281,9 @@ struct df_finding {
 struct df_check_opts {
         const char *base_cuda_version;
         bool strict;
+        /* NULL-terminated "KEY=VALUE" (or "KEY") entries of the base image's config Env, or NULL.
+         * With it, UndefinedVar checks stages built on an image; without, only stages on scratch. */
+        const char *const *base_env;
 };
 /* Runs every rule not disabled by "# check=skip=a,b" (or "skip=all"); "# check=error=true" raises
  * warnings to errors. o may be NULL. On success *ret (may be NULL when *ret_n is 0) is owned:
