@@ -431,7 +431,9 @@ static int parse_body(struct df_file *f, struct lexer *lx, struct cb_err *err)
                         cont = strip_continuation(&l, f->escape);
                         (void) cb_buf_add(&logical, l.p, l.len);
                 }
-                struct cb_str text = rtrim(cb_buf_str(&logical));
+                struct cb_str text = ltrim(rtrim(cb_buf_str(&logical)));
+                if (!text.len)
+                        continue; /* only continuation characters and blank lines */
 
                 markers.n = 0;
                 heredocs.n = 0;

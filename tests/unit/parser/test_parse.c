@@ -37,6 +37,10 @@ static void test_escaped_escape_at_line_end_does_not_continue(void **state)
 
 static void test_continuation_at_eof_ends_the_instruction(void **state)
 {
+        struct df_file *g = parse_ok("FROM a\n\\\n  \\\n\nRUN x\n\\");
+        assert_int_equal(df_file_ninstr(g), 2);
+        assert_string_equal(instr(g, 1)->args[0], "x");
+        df_file_free(g);
         struct df_file *f = parse_ok("FROM a\nRUN something \\");
         assert_int_equal(df_file_ninstr(f), 2);
         assert_string_equal(instr(f, 1)->args[0], "something");
