@@ -209,6 +209,9 @@ bool df_arg_is_platform(const char *name);
  * "NAME:LINE: ARG". */
 int df_file_meta_scope(const struct df_file *f, const struct df_vars *build_args,
                        const struct df_vars *auto_args, struct df_vars **ret, struct cb_err *err);
+/* Whether some ARG of the file (before FROM or in any stage) declares name: a --build-arg nothing
+ * declares is unused, and BuildKit warns about it. */
+bool df_file_arg_declared(const struct df_file *f, const char *name);
 /* Applies one stage ARG instruction to a stage's scope: for each pair, the value is build_args[key]
  * when given, else its default expanded against scope, else (no default) the value of the same name
  * in meta (the global scope), else the key stays unset. The escape char is the file's. */
