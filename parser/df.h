@@ -108,6 +108,10 @@ struct df_instr {
         bool none;
 };
 
+/* For COPY/ADD: the heredoc that args[i] stands for ("<<EOF", "<<-'EOF'", "3<<EOF"), or NULL when
+ * args[i] is a plain source. Borrowed, as the instruction. */
+const struct df_heredoc *df_instr_heredoc_arg(const struct df_instr *in, size_t i);
+
 /* Borrowed: the value of the last flag called name (without "--"), NULL when absent or bare.
  * *ret_present (may be NULL) says whether the flag was given at all. */
 const char *df_instr_flag(const struct df_instr *in, const char *name, bool *ret_present);

@@ -662,3 +662,30 @@ int df_instr_build(struct df_file *f, struct cb_str text, unsigned start, unsign
         *ret = in;
         return 0;
 }
+
+const struct df_heredoc *df_instr_heredoc_arg(const struct df_instr *in, size_t i)
+{
+        if (!in || i >= in->nargs || in->json || !in->nheredocs)
+                return NULL;
+        const char *w = in->args[i];
+        while (*w >= '0' && *w <= '9')
+                w++;
+        if (w[0] != '<' || w[1] != '<')
+                return NULL;
+        w += 2;
+        if (*w == '-')
+                w++;
+        if (!*w || strchr(w, '<'))
+                return NULL;
+        /* the delimiter with its quotes removed, as the lexer recorded it */
+        size_t n = 0, wl = strlen(w);
+        _cleanup_free_ char *d = cb_xmalloc(wl + 1);
+        for (size_t k = 0; k < wl; k++)
+                if (w[k] != '\'' && w[k] != '"')
+                        d[n++] = w[k];
+        d[n] = '\0';
+        for (size_t h = 0; h < in->nheredocs; h++)
+                if (strcmp(in->heredocs[h].delim, d) == 0)
+                        return &in->heredocs[h];
+        return NULL;
+}

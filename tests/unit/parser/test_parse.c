@@ -161,6 +161,9 @@ static void test_heredoc_copy_and_not_heredoc_forms(void **state)
         assert_int_equal(in->nargs, 2);
         assert_string_equal(in->args[0], "<<EOF");
         assert_string_equal(in->args[1], "/etc/motd");
+        assert_ptr_equal(df_instr_heredoc_arg(in, 0), &in->heredocs[0]);
+        assert_null(df_instr_heredoc_arg(in, 1));
+        assert_null(df_instr_heredoc_arg(in, 2));
         /* "cat<<EOF" is one shell word not starting with <<, and <<< is a here-string */
         assert_int_equal(instr(f, 2)->nheredocs, 0);
         assert_int_equal(instr(f, 3)->nheredocs, 0);
@@ -176,6 +179,18 @@ static void test_heredoc_copy_and_not_heredoc_forms(void **state)
         /* only RUN, COPY and ADD take heredocs */
         f = parse_ok("FROM a\nLABEL x=<<EOF\n");
         assert_int_equal(instr(f, 1)->nheredocs, 0);
+        df_file_free(f);
+}
+
+static void test_heredoc_arg_mapping_with_quotes(void **state)
+{
+        struct df_file *f = parse_ok("FROM a\nCOPY <<-'A' <<\"B\" plain /dst/\n\tone\n\tA\ntwo\nB\n");
+        const struct df_instr *in = instr(f, 1);
+        assert_int_equal(in->nargs, 4);
+        assert_string_equal(df_instr_heredoc_arg(in, 0)->body, "one\n");
+        assert_string_equal(df_instr_heredoc_arg(in, 1)->body, "two\n");
+        assert_null(df_instr_heredoc_arg(in, 2));
+        assert_null(df_instr_heredoc_arg(in, 3));
         df_file_free(f);
 }
 
@@ -382,6 +397,7 @@ int main(void)
             cmocka_unit_test(test_heredoc_basic_and_line_range),
             cmocka_unit_test(test_heredoc_strip_tabs_quoted_and_several),
             cmocka_unit_test(test_heredoc_copy_and_not_heredoc_forms),
+            cmocka_unit_test(test_heredoc_arg_mapping_with_quotes),
             cmocka_unit_test(test_heredoc_empty_body_and_crlf),
             cmocka_unit_test(test_heredoc_unterminated_reports_start_line),
             cmocka_unit_test(test_onbuild_heredoc),
