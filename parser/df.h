@@ -108,6 +108,10 @@ struct df_instr {
         bool none;
 };
 
+/* For COPY/ADD: the heredoc that args[i] stands for ("<<EOF", "<<-'EOF'", "3<<EOF"), or NULL when
+ * args[i] is a plain source. Borrowed, as the instruction. */
+const struct df_heredoc *df_instr_heredoc_arg(const struct df_instr *in, size_t i);
+
 /* Borrowed: the value of the last flag called name (without "--"), NULL when absent or bare.
  * *ret_present (may be NULL) says whether the flag was given at all. */
 const char *df_instr_flag(const struct df_instr *in, const char *name, bool *ret_present);
@@ -180,6 +184,11 @@ int df_expand_word(const struct df_vars *v, const char *raw, char escape, char *
  * NULL-terminated array of *ret_n owned strings: release with df_strv_free(). */
 int df_expand_words(const struct df_vars *v, const char *raw, char escape, char ***ret, size_t *ret_n,
                     struct cb_err *err);
+/* A heredoc body whose delimiter was unquoted (df_heredoc.expand), as a shell here-document: $V and
+ * ${V...} expand, quotes stay as they are, the escape char escapes only '$', itself and a newline.
+ * For COPY/ADD <<EOF bodies (RUN bodies go to the shell unexpanded). Bounds and errors as
+ * df_expand_word(); on success *ret is owned (free()). */
+int df_expand_heredoc(const struct df_vars *v, const char *body, char escape, char **ret, struct cb_err *err);
 /* Frees a NULL-terminated string array; NULL-safe; returns NULL. */
 char **df_strv_free(char **v);
 
@@ -204,6 +213,9 @@ bool df_arg_is_platform(const char *name);
  * "NAME:LINE: ARG". */
 int df_file_meta_scope(const struct df_file *f, const struct df_vars *build_args,
                        const struct df_vars *auto_args, struct df_vars **ret, struct cb_err *err);
+/* Whether some ARG of the file (before FROM or in any stage) declares name: a --build-arg nothing
+ * declares is unused, and BuildKit warns about it. */
+bool df_file_arg_declared(const struct df_file *f, const char *name);
 /* Applies one stage ARG instruction to a stage's scope: for each pair, the value is build_args[key]
  * when given, else its default expanded against scope, else (no default) the value of the same name
  * in meta (the global scope), else the key stays unset. The escape char is the file's. */
@@ -276,6 +288,9 @@ struct df_finding {
 struct df_check_opts {
         const char *base_cuda_version;
         bool strict;
+        /* NULL-terminated "KEY=VALUE" (or "KEY") entries of the base image's config Env, or NULL.
+         * With it, UndefinedVar checks stages built on an image; without, only stages on scratch. */
+        const char *const *base_env;
 };
 /* Runs every rule not disabled by "# check=skip=a,b" (or "skip=all"); "# check=error=true" raises
  * warnings to errors. o may be NULL. On success *ret (may be NULL when *ret_n is 0) is owned:

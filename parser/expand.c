@@ -451,6 +451,42 @@ int df_expand_word(const struct df_vars *v, const char *raw, char escape, char *
         return 0;
 }
 
+int df_expand_heredoc(const struct df_vars *v, const char *body, char escape, char **ret, struct cb_err *err)
+{
+        _cleanup_(cb_buf_release) struct cb_buf out;
+        struct xp x = {
+            .vars = v,
+            .s = body ? body : "",
+            .n = body ? strlen(body) : 0,
+            .esc = escape ? escape : '\\',
+            .err = err,
+        };
+        int c, r = 0;
+
+        cb_buf_init(&out, DF_EXPAND_MAX_OUTPUT);
+        /* a shell here-document with an unquoted delimiter: quotes are plain text, $ expands, and the
+         * escape char only escapes '$', itself and a newline (a line continuation) */
+        while (r >= 0 && (c = next(&x)) != -1) {
+                if (c == (unsigned char) x.esc) {
+                        int d = peek(&x);
+                        if (d == '$' || d == (unsigned char) x.esc) {
+                                next(&x);
+                                r = add_raw(&x, &out, NULL, (char) d);
+                        } else if (d == '\n') {
+                                next(&x);
+                        } else
+                                r = add_raw(&x, &out, NULL, (char) c);
+                } else if (c == '$')
+                        r = expand_dollar_into(&x, &out, NULL, true);
+                else
+                        r = add_raw(&x, &out, NULL, (char) c);
+        }
+        if (r < 0)
+                return r;
+        *ret = cb_buf_take(&out, NULL);
+        return 0;
+}
+
 char **df_strv_free(char **v)
 {
         if (!v)

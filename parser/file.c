@@ -213,3 +213,14 @@ int df_arg_apply(const struct df_file *f, const struct df_instr *arg, const stru
         }
         return 0;
 }
+
+bool df_file_arg_declared(const struct df_file *f, const char *name)
+{
+        for (size_t i = 0; f && name && i < f->ninstr; i++) {
+                const struct df_instr *in = f->instrs[i];
+                for (size_t k = 0; in->kind == DF_INSTR_ARG && k < in->nkvs; k++)
+                        if (strcmp(in->kvs[k].key, name) == 0)
+                                return true;
+        }
+        return false;
+}

@@ -3,6 +3,7 @@
 #include "parser/df.h"
 #include "parser/internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -76,9 +77,8 @@ static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
                 row[0] = i;
                 for (size_t j = 1; j <= lb; j++) {
                         size_t cur = row[j];
-                        size_t ca = (unsigned char) a[i - 1], cbb = (unsigned char) b[j - 1];
-                        if (ca >= 'a' && ca <= 'z')
-                                ca -= 32;
+                        size_t ca = (size_t) tolower((unsigned char) a[i - 1]);
+                        size_t cbb = (size_t) tolower((unsigned char) b[j - 1]);
                         size_t best = prev + (ca != cbb);
                         if (row[j] + 1 < best)
                                 best = row[j] + 1;
@@ -105,7 +105,7 @@ const char *df_kind_suggest(const char *p, size_t len)
         return best;
 }
 
-bool df_flag_allowed(enum df_instr_kind kind, const char *name)
+static const char *const *flag_list(enum df_instr_kind kind)
 {
         static const char *const from[] = {"platform", NULL};
         static const char *const run[] = {"mount", "network", "security", "device", NULL};
@@ -114,30 +114,43 @@ bool df_flag_allowed(enum df_instr_kind kind, const char *name)
                                           "checksum", "keep-git-dir", "unpack", NULL};
         static const char *const hc[] = {"interval",       "timeout", "start-period",
                                          "start-interval", "retries", NULL};
-        const char *const *list = NULL;
         switch (kind) {
         case DF_INSTR_FROM:
-                list = from;
-                break;
+                return from;
         case DF_INSTR_RUN:
-                list = run;
-                break;
+                return run;
         case DF_INSTR_COPY:
-                list = copy;
-                break;
+                return copy;
         case DF_INSTR_ADD:
-                list = add;
-                break;
+                return add;
         case DF_INSTR_HEALTHCHECK:
-                list = hc;
-                break;
+                return hc;
         default:
-                return false;
+                return NULL;
         }
-        for (; *list; list++)
-                if (strcmp(*list, name) == 0)
+}
+
+bool df_flag_allowed(enum df_instr_kind kind, const char *name)
+{
+        for (const char *const *l = flag_list(kind); l && *l; l++)
+                if (strcmp(*l, name) == 0)
                         return true;
         return false;
+}
+
+/* The closest flag of kind to an unknown one (edit distance <= 2), or NULL. */
+static const char *flag_suggest(enum df_instr_kind kind, const char *name)
+{
+        const char *best = NULL;
+        size_t bd = 3;
+        for (const char *const *l = flag_list(kind); l && *l; l++) {
+                size_t d = edit_distance(name, strlen(name), *l, strlen(*l));
+                if (d < bd && d < strlen(*l)) {
+                        bd = d;
+                        best = *l;
+                }
+        }
+        return best;
 }
 
 /* The end of the word starting at s[i]: unquoted whitespace ends it; quotes and escapes group. */
@@ -211,6 +224,49 @@ static int fail(struct ctx *c, const char *fmt, ...)
         return cb_failc(c->err, -EINVAL, "%s:%u: %s", c->f->name, c->in->start_line, b.p);
 }
 
+static bool is_bool(const char *v)
+{
+        return !v || strcmp(v, "true") == 0 || strcmp(v, "false") == 0 || strcmp(v, "1") == 0 ||
+               strcmp(v, "0") == 0;
+}
+
+/* Values BuildKit checks before building; $VARS are left to the builder's expansion. */
+static int check_flag_value(struct ctx *c, const struct df_flag *fl)
+{
+        const char *v = fl->value, *n = fl->name;
+        const char *kw = df_instr_kind_name(c->in->kind);
+        if (v && strchr(v, '$'))
+                return 0;
+        bool valued = strcmp(n, "link") != 0 && strcmp(n, "parents") != 0 && strcmp(n, "keep-git-dir") != 0 &&
+                      strcmp(n, "unpack") != 0;
+        if (!valued) {
+                if (!is_bool(v))
+                        return fail(c, "%s --%s='%s': expected true or false", kw, n, v);
+                return 0;
+        }
+        if (!v || !*v)
+                return fail(c, "%s --%s needs a value (--%s=...)", kw, n, n);
+        if (strcmp(n, "network") == 0 && strcmp(v, "default") != 0 && strcmp(v, "none") != 0 &&
+            strcmp(v, "host") != 0)
+                return fail(c, "RUN --network='%s': use default, none or host", v);
+        if (strcmp(n, "security") == 0 && strcmp(v, "insecure") != 0 && strcmp(v, "sandbox") != 0)
+                return fail(c, "RUN --security='%s': use sandbox or insecure", v);
+        if (strcmp(n, "checksum") == 0) {
+                const char *hex = strncmp(v, "sha256:", 7) == 0   ? v + 7
+                                  : strncmp(v, "sha512:", 7) == 0 ? v + 7
+                                                                  : NULL;
+                size_t want = strncmp(v, "sha256:", 7) == 0 ? 64 : 128;
+                if (!hex || strlen(hex) != want || strspn(hex, "0123456789abcdef") != want)
+                        return fail(c, "ADD --checksum='%s': expected sha256:<64 hex digits>", v);
+        }
+        if (strcmp(n, "chmod") == 0 && v[0] >= '0' && v[0] <= '9') {
+                unsigned mode;
+                if (cb_parse_mode(cb_str_c(v), &mode) < 0)
+                        return fail(c, "%s --chmod='%s': not an octal mode", kw, v);
+        }
+        return 0;
+}
+
 static int parse_flags(struct ctx *c, struct cb_str *rest)
 {
         struct df_vec flags;
@@ -234,13 +290,24 @@ static int parse_flags(struct ctx *c, struct cb_str *rest)
                 size_t nl = eq ? (size_t) (eq - w) : wl;
                 char *name = df_arena_strndup(&c->f->arena, w, nl);
                 if (!nl || !df_flag_allowed(c->in->kind, name)) {
+                        const char *sug = flag_suggest(c->in->kind, name);
                         df_vec_release(&flags);
+                        if (sug)
+                                return fail(c, "unknown flag '--%s' for %s (did you mean --%s?)", name,
+                                            df_instr_kind_name(c->in->kind), sug);
                         return fail(c, "unknown flag '--%s' for %s", name, df_instr_kind_name(c->in->kind));
                 }
                 struct df_flag *fl = df_vec_push(&flags);
                 fl->name = name;
                 fl->value = eq ? df_arena_strndup(&c->f->arena, eq + 1, wl - nl - 1) : NULL;
                 i = e;
+                if (c->in->kind != DF_INSTR_HEALTHCHECK) {
+                        int r = check_flag_value(c, fl);
+                        if (r < 0) {
+                                df_vec_release(&flags);
+                                return r;
+                        }
+                }
         }
         c->in->nflags = flags.n;
         c->in->flags = df_vec_to_arena(&flags, &c->f->arena);
@@ -594,4 +661,31 @@ int df_instr_build(struct df_file *f, struct cb_str text, unsigned start, unsign
                 return r;
         *ret = in;
         return 0;
+}
+
+const struct df_heredoc *df_instr_heredoc_arg(const struct df_instr *in, size_t i)
+{
+        if (!in || i >= in->nargs || in->json || !in->nheredocs)
+                return NULL;
+        const char *w = in->args[i];
+        while (*w >= '0' && *w <= '9')
+                w++;
+        if (w[0] != '<' || w[1] != '<')
+                return NULL;
+        w += 2;
+        if (*w == '-')
+                w++;
+        if (!*w || strchr(w, '<'))
+                return NULL;
+        /* the delimiter with its quotes removed, as the lexer recorded it */
+        size_t n = 0, wl = strlen(w);
+        _cleanup_free_ char *d = cb_xmalloc(wl + 1);
+        for (size_t k = 0; k < wl; k++)
+                if (w[k] != '\'' && w[k] != '"')
+                        d[n++] = w[k];
+        d[n] = '\0';
+        for (size_t h = 0; h < in->nheredocs; h++)
+                if (strcmp(in->heredocs[h].delim, d) == 0)
+                        return &in->heredocs[h];
+        return NULL;
 }

@@ -66,6 +66,7 @@ void df_rule_secrets(struct df_lint *l);
 void df_rule_platform_const(struct df_lint *l);
 void df_rule_redundant_platform(struct df_lint *l);
 void df_rule_empty_continuation(struct df_lint *l);
+void df_rule_undefined_var(struct df_lint *l);
 void df_rule_expose_proto_casing(struct df_lint *l);
 void df_rule_expose_format(struct df_lint *l);
 void df_rule_cuda_torch_mismatch(struct df_lint *l);

@@ -313,6 +313,38 @@ static bool all_digits(const char *s)
         return true;
 }
 
+/* RUN --mount=...,from=NAME may name an earlier stage or an image, not its own or a later stage. */
+static int check_mount_refs(struct df_file *f, size_t s, const struct df_instr *in, struct cb_err *err)
+{
+        for (size_t k = 0; k < in->nflags; k++) {
+                const char *v = in->flags[k].value;
+                if (strcmp(in->flags[k].name, "mount") != 0 || !v || strchr(v, '$'))
+                        continue;
+                for (const char *p = v; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+                        if (strncasecmp(p, "from=", 5) != 0)
+                                continue;
+                        size_t n = strcspn(p + 5, ",");
+                        _cleanup_free_ char *from = cb_xstrndup(p + 5, n);
+                        long t = all_digits(from) ? df_file_stage_by_name(f, from) : df_stage_lookup(f, from);
+                        if (all_digits(from) && (t < 0 || (size_t) t >= s))
+                                return cb_failc(err, -EINVAL,
+                                                "%s:%u: RUN --mount from=%s: no stage %s before this one "
+                                                "(stages count from 0, this is stage %zu)",
+                                                f->name, in->start_line, from, from, s);
+                        if (t == (long) s)
+                                return cb_failc(err, -EINVAL,
+                                                "%s:%u: RUN --mount from='%s' refers to its own stage",
+                                                f->name, in->start_line, from);
+                        if (t > (long) s)
+                                return cb_failc(
+                                    err, -EINVAL,
+                                    "%s:%u: RUN --mount from='%s' refers to a later stage (line %u)", f->name,
+                                    in->start_line, from, f->stages[t].line);
+                }
+        }
+        return 0;
+}
+
 /* COPY --from and FROM may only name earlier stages (BuildKit rejects cycles; a forward reference
  * is one waiting to happen, and an index past the end is surely a typo). */
 static int check_stage_refs(struct df_file *f, struct cb_err *err)
@@ -329,6 +361,12 @@ static int check_stage_refs(struct df_file *f, struct cb_err *err)
                 }
                 for (size_t i = st->first; i < st->first + st->n; i++) {
                         const struct df_instr *in = f->instrs[i];
+                        if (in->kind == DF_INSTR_RUN) {
+                                int r = check_mount_refs(f, s, in, err);
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
                         if (in->kind != DF_INSTR_COPY && in->kind != DF_INSTR_ADD)
                                 continue;
                         const char *from = df_instr_flag(in, "from", NULL);
@@ -393,7 +431,9 @@ static int parse_body(struct df_file *f, struct lexer *lx, struct cb_err *err)
                         cont = strip_continuation(&l, f->escape);
                         (void) cb_buf_add(&logical, l.p, l.len);
                 }
-                struct cb_str text = rtrim(cb_buf_str(&logical));
+                struct cb_str text = ltrim(rtrim(cb_buf_str(&logical)));
+                if (!text.len)
+                        continue; /* only continuation characters and blank lines */
 
                 markers.n = 0;
                 heredocs.n = 0;

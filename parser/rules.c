@@ -41,6 +41,9 @@ const struct df_lint_rule df_lint_rules[] = {
      df_rule_platform_const},
     {"RedundantTargetPlatform", DF_SEV_INFO,
      "FROM --platform=$TARGETPLATFORM is the default and can be dropped", df_rule_redundant_platform},
+    {"UndefinedVar", DF_SEV_WARNING,
+     "a variable used in an expanded instruction is set by no ARG, ENV or the base image",
+     df_rule_undefined_var},
     {"NoEmptyContinuation", DF_SEV_WARNING, "an empty line inside a continued instruction is deprecated",
      df_rule_empty_continuation},
     {"ExposeProtoCasing", DF_SEV_WARNING, "EXPOSE protocols should be lowercase (80/tcp)",
@@ -520,5 +523,150 @@ void df_rule_expose_format(struct df_lint *l)
                                     l, in->start_line, -1,
                                     "EXPOSE '%s': IP address and host-port mapping should not be used",
                                     in->args[a]);
+        }
+}
+
+/* Variable references a word makes, as expansion would read them: not inside single quotes, not
+ * escaped; ${V-x} ${V:-x} ${V+x} ${V:+x} ${V?x} ${V:?x} handle an unset V themselves and are skipped. */
+static void each_plain_ref(const char *raw, char esc, void (*fn)(void *ctx, const char *name, size_t len),
+                           void *ctx)
+{
+        bool dq = false;
+        for (const char *p = raw; *p; p++) {
+                if (*p == esc && p[1]) {
+                        p++;
+                        continue;
+                }
+                if (*p == '"') {
+                        dq = !dq;
+                        continue;
+                }
+                if (*p == '\'' && !dq) {
+                        const char *e = strchr(p + 1, '\'');
+                        if (!e)
+                                return;
+                        p = e;
+                        continue;
+                }
+                if (*p != '$')
+                        continue;
+                bool braced = p[1] == '{';
+                const char *s = p + 1 + braced, *e = s;
+                while (isalnum((unsigned char) *e) || *e == '_')
+                        e++;
+                if (e == s || isdigit((unsigned char) *s))
+                        continue;
+                if (braced) {
+                        const char *m = *e == ':' ? e + 1 : e;
+                        if (*m == '-' || *m == '+' || *m == '?')
+                                continue;
+                }
+                fn(ctx, s, (size_t) (e - s));
+        }
+}
+
+struct undef_var_ctx {
+        struct df_lint *l;
+        const struct df_instr *in;
+        struct df_vars *known;
+};
+
+static void undef_var_cb(void *ctx, const char *name, size_t len)
+{
+        struct undef_var_ctx *c = ctx;
+        _cleanup_free_ char *n = cb_xstrndup(name, len);
+        if (df_vars_get(c->known, n) || df_arg_is_predefined(n))
+                return;
+        /* suggest the closest known name, as BuildKit does */
+        const char *best = NULL;
+        size_t bl = (size_t) -1;
+        for (size_t i = 0; i < df_vars_count(c->known); i++) {
+                const char *k = df_vars_key(c->known, i);
+                if (strcasecmp(k, n) == 0) {
+                        best = k;
+                        break;
+                }
+                size_t kl = strlen(k), d = kl > len ? kl - len : len - kl;
+                if (d <= 2 && strncasecmp(k, n, len < kl ? len : kl) == 0 && d < bl) {
+                        bl = d;
+                        best = k;
+                }
+        }
+        if (best)
+                df_lint_report(c->l, c->in->start_line, -1,
+                               "usage of undefined variable '$%s' (did you mean $%s?)", n, best);
+        else
+                df_lint_report(c->l, c->in->start_line, -1, "usage of undefined variable '$%s'", n);
+}
+
+/* Names a stage's instructions up to (not including) instruction `upto` define: its ARGs and ENVs,
+ * and the ENVs of the stages it builds on. */
+static void stage_names(struct df_lint *l, size_t stage, size_t upto, struct df_vars *known, size_t depth)
+{
+        const struct df_stage *st = df_file_stage(l->f, stage);
+        if (st->base_stage >= 0 && depth < df_file_nstages(l->f)) {
+                const struct df_stage *pt = df_file_stage(l->f, (size_t) st->base_stage);
+                struct df_vars *parent = df_vars_new();
+                stage_names(l, (size_t) st->base_stage, pt->first + pt->n, parent, depth + 1);
+                for (size_t i = 0; i < df_vars_count(parent); i++)
+                        if (strcmp(df_vars_value(parent, i), "env") == 0)
+                                df_vars_set(known, df_vars_key(parent, i), "env");
+                df_vars_free(parent);
+        }
+        for (size_t i = st->first; i < upto; i++) {
+                const struct df_instr *in = df_file_instr(l->f, i);
+                if (in->kind == DF_INSTR_ARG || in->kind == DF_INSTR_ENV)
+                        for (size_t k = 0; k < in->nkvs; k++)
+                                df_vars_set(known, in->kvs[k].key, in->kind == DF_INSTR_ENV ? "env" : "arg");
+        }
+}
+
+void df_rule_undefined_var(struct df_lint *l)
+{
+        char esc = df_file_escape(l->f);
+        for (size_t s = 0; s < df_file_nstages(l->f); s++) {
+                const struct df_stage *st = df_file_stage(l->f, s);
+                size_t root = s, hops = 0;
+                while (df_file_stage(l->f, root)->base_stage >= 0 && hops++ < df_file_nstages(l->f))
+                        root = (size_t) df_file_stage(l->f, root)->base_stage;
+                const char *rb = df_file_stage(l->f, root)->base;
+                bool scratch = strcasecmp(rb, "scratch") == 0;
+                if (!scratch && !l->o->base_env)
+                        continue; /* the base image may define anything */
+                struct undef_var_ctx c = {.l = l, .known = df_vars_new()};
+                if (!scratch)
+                        for (const char *const *e = l->o->base_env; *e; e++) {
+                                size_t kl = strcspn(*e, "=");
+                                _cleanup_free_ char *k = cb_xstrndup(*e, kl);
+                                df_vars_set(c.known, k, "env");
+                        }
+                /* walk the stage in order, growing the known set as ARG/ENV appear */
+                struct df_vars *inherited = df_vars_new();
+                if (st->base_stage >= 0) {
+                        const struct df_stage *pt = df_file_stage(l->f, (size_t) st->base_stage);
+                        stage_names(l, (size_t) st->base_stage, pt->first + pt->n, inherited, 0);
+                        for (size_t i = 0; i < df_vars_count(inherited); i++)
+                                if (strcmp(df_vars_value(inherited, i), "env") == 0)
+                                        df_vars_set(c.known, df_vars_key(inherited, i), "env");
+                }
+                df_vars_free(inherited);
+                for (size_t i = st->first; i < st->first + st->n; i++) {
+                        const struct df_instr *in = df_file_instr(l->f, i);
+                        c.in = in;
+                        if (df_instr_kind_expands(in->kind)) {
+                                for (size_t a = 0; a < in->nargs; a++)
+                                        each_plain_ref(in->args[a], esc, undef_var_cb, &c);
+                                for (size_t k = 0; k < in->nkvs; k++)
+                                        if (in->kvs[k].value)
+                                                each_plain_ref(in->kvs[k].value, esc, undef_var_cb, &c);
+                        }
+                        for (size_t k = 0; k < in->nflags; k++)
+                                if (in->flags[k].value)
+                                        each_plain_ref(in->flags[k].value, esc, undef_var_cb, &c);
+                        if (in->kind == DF_INSTR_ARG || in->kind == DF_INSTR_ENV)
+                                for (size_t k = 0; k < in->nkvs; k++)
+                                        df_vars_set(c.known, in->kvs[k].key, "");
+                }
+                df_vars_free(c.known);
         }
 }

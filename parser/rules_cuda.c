@@ -79,7 +79,9 @@ static bool cu_tag(const char *p, struct cuda_ver *ret, size_t *ret_len)
         size_t n = 0;
         while (isdigit((unsigned char) p[n]))
                 n++;
-        if (n < 2 || n > 4 || isalnum((unsigned char) p[n]))
+        /* three or four digits: cu100 .. cu129 and on; two-digit tags (cu92) predate wheels anyone
+         * pins today and match too much else */
+        if (n < 3 || n > 4 || isalnum((unsigned char) p[n]))
                 return false;
         unsigned v = 0;
         for (size_t i = 0; i < n; i++)
@@ -90,29 +92,51 @@ static bool cu_tag(const char *p, struct cuda_ver *ret, size_t *ret_len)
         return true;
 }
 
+/* Reports the first cuNNN tag in text (after '+' or '/') that does not match base; true if one did. */
+static bool check_cu_text(struct df_lint *l, unsigned line, const char *t, const struct cuda_ver *base)
+{
+        struct cuda_ver wheel;
+        for (const char *p = t; (p = strstr(p, "cu")); p += 2) {
+                size_t n;
+                if (p == t || (p[-1] != '+' && p[-1] != '/') || !cu_tag(p + 2, &wheel, &n))
+                        continue;
+                if (wheel.major == base->major && wheel.minor == base->minor)
+                        continue;
+                bool major = wheel.major != base->major;
+                df_lint_report(l, line, major ? DF_SEV_ERROR : DF_SEV_WARNING,
+                               "'cu%.*s' is built for CUDA %u.%u but the base image has CUDA %u.%u: "
+                               "use cu%u%u wheels (%s)",
+                               (int) n, p + 2, wheel.major, wheel.minor, base->major, base->minor,
+                               base->major, base->minor,
+                               major ? "libraries will fail to load or torch falls back to the CPU"
+                                     : "pick the build that matches the base");
+                return true;
+        }
+        return false;
+}
+
 void df_rule_cuda_torch_mismatch(struct df_lint *l)
 {
         for (size_t i = 0; i < df_file_ninstr(l->f); i++) {
                 const struct df_instr *in = df_file_instr(l->f, i);
-                struct cuda_ver base, wheel;
-                if (in->kind != DF_INSTR_RUN || !stage_cuda(l, l->stage_of[i], &base))
-                        continue;
-                _cleanup_free_ char *t = df_lint_run_text(in);
-                for (const char *p = t; (p = strstr(p, "cu")); p += 2) {
-                        size_t n;
-                        if (p == t || (p[-1] != '+' && p[-1] != '/') || !cu_tag(p + 2, &wheel, &n))
+                struct cuda_ver base;
+                if (in->kind == DF_INSTR_RUN) {
+                        if (!stage_cuda(l, l->stage_of[i], &base))
                                 continue;
-                        if (wheel.major == base.major && wheel.minor == base.minor)
-                                continue;
-                        bool major = wheel.major != base.major;
-                        df_lint_report(l, in->start_line, major ? DF_SEV_ERROR : DF_SEV_WARNING,
-                                       "'cu%.*s' is built for CUDA %u.%u but the base image has CUDA %u.%u: "
-                                       "use cu%u%u wheels (%s)",
-                                       (int) n, p + 2, wheel.major, wheel.minor, base.major, base.minor,
-                                       base.major, base.minor,
-                                       major ? "libraries will fail to load or torch falls back to the CPU"
-                                             : "pick the build that matches the base");
-                        break;
+                        _cleanup_free_ char *t = df_lint_run_text(in);
+                        (void) check_cu_text(l, in->start_line, t, &base);
+                } else if (in->kind == DF_INSTR_ENV || in->kind == DF_INSTR_ARG) {
+                        /* ENV PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cu121, ARG
+                         * TORCH=2.3.0+cu121 */
+                        for (size_t k = 0; k < in->nkvs; k++) {
+                                const char *v = in->kvs[k].value;
+                                if (!v || (!strstr(v, "pytorch.org") && !strstr(v, "+cu")))
+                                        continue;
+                                if (i >= df_file_stage(l->f, 0)->from &&
+                                    stage_cuda(l, l->stage_of[i], &base) &&
+                                    check_cu_text(l, in->start_line, v, &base))
+                                        break;
+                        }
                 }
         }
 }

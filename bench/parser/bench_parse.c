@@ -97,7 +97,10 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
         static const size_t sizes[] = {5000, 10000, 20000, 40000, 80000};
-        int reps = argc > 1 ? (int) strtol(argv[1], NULL, 10) : 21;
+        uint64_t n = 21;
+        if (argc > 1 && cb_parse_u64(cb_str_c(argv[1]), 1000, &n) < 0)
+                n = 21;
+        int reps = (int) n;
         struct cb_buf b;
         struct cb_err err;
 

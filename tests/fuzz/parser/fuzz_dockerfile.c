@@ -30,13 +30,32 @@ static void expand_instr(const struct df_file *f, const struct df_instr *in, str
                 free(v);
                 cb_err_reset(err);
         }
+        for (size_t i = 0; i < in->nheredocs; i++) {
+                char *b = NULL;
+                if (in->heredocs[i].expand &&
+                    df_expand_heredoc(scope, in->heredocs[i].body, esc, &b, err) == 0)
+                        free(b);
+                cb_err_reset(err);
+        }
+        for (size_t i = 0; i < in->nargs; i++)
+                (void) df_instr_heredoc_arg(in, i);
+        if (in->kind == DF_INSTR_HEALTHCHECK)
+                for (size_t i = 0; i < in->nflags; i++) {
+                        uint64_t ns;
+                        if (in->flags[i].value)
+                                (void) df_duration_parse(in->flags[i].value, &ns);
+                }
         if (!df_instr_kind_expands(in->kind))
                 return;
         for (size_t i = 0; i < in->nargs; i++) {
                 char **w = NULL;
                 size_t n = 0;
-                if (df_expand_words(scope, in->args[i], esc, &w, &n, err) == 0)
+                if (df_expand_words(scope, in->args[i], esc, &w, &n, err) == 0) {
+                        struct df_port p;
+                        for (size_t k = 0; in->kind == DF_INSTR_EXPOSE && k < n; k++)
+                                (void) df_port_parse(w[k], &p);
                         df_strv_free(w);
+                }
                 cb_err_reset(err);
         }
         for (size_t i = 0; i < in->nkvs; i++) {
@@ -82,8 +101,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         struct df_finding *v = NULL;
         size_t n = 0;
-        if (df_check(f, NULL, &v, &n, &err) == 0)
+        static const char *const env[] = {"PATH=/usr/bin", "HOME=/root", NULL};
+        struct df_check_opts o = {.base_cuda_version = (size & 1) ? "11.8.0" : NULL,
+                                  .base_env = (size & 2) ? env : NULL};
+        if (df_check(f, &o, &v, &n, &err) == 0) {
+                struct cb_buf out;
+                cb_buf_init(&out, CB_BUF_UNLIMITED);
+                (void) df_findings_format(v, n, size & 4, &out);
+                (void) df_findings_status(v, n, size & 8);
+                cb_buf_release(&out);
                 df_findings_free(v, n);
+        }
         df_file_free(f);
         cb_err_release(&err);
         return 0;

@@ -187,6 +187,23 @@ static void test_pattern_work_is_bounded(void **state)
         df_vars_free(v);
 }
 
+static void test_heredoc_bodies_keep_quotes(void **state)
+{
+        struct df_vars *v = vars();
+        struct cb_err err;
+        char *out = NULL;
+        cb_err_init(&err);
+        assert_int_equal(
+            df_expand_heredoc(v, "home='$HOME' \"${CUDA%.*}\"\n\\$HOME \\\\ \\n a\\\nb\n", '\\', &out, &err),
+            0);
+        assert_string_equal(out, "home='/root' \"11.8\"\n$HOME \\ \\n ab\n");
+        free(out);
+        assert_int_equal(df_expand_heredoc(v, "${UNSET:?no}", '\\', &out, &err), -EINVAL);
+        assert_non_null(strstr(cb_err_msg(&err), "UNSET: no"));
+        cb_err_release(&err);
+        df_vars_free(v);
+}
+
 static void expect_words(const char *raw, size_t n, const char *const *want)
 {
         struct df_vars *v = vars();
@@ -239,6 +256,7 @@ int main(void)
             cmocka_unit_test(test_thousand_deep_nesting_is_bounded),
             cmocka_unit_test(test_output_size_is_bounded),
             cmocka_unit_test(test_pattern_work_is_bounded),
+            cmocka_unit_test(test_heredoc_bodies_keep_quotes),
             cmocka_unit_test(test_word_splitting),
             cmocka_unit_test(test_words_error_frees),
         };

@@ -81,6 +81,17 @@ static void test_predefined_and_platform_names(void **state)
         assert_false(df_arg_is_platform("HTTP_PROXY"));
 }
 
+static void test_arg_declared(void **state)
+{
+        struct df_file *f = parse_ok("ARG CUDA=12.4.1\nFROM a\nARG PY TORCH=2.3\n");
+        assert_true(df_file_arg_declared(f, "CUDA"));
+        assert_true(df_file_arg_declared(f, "TORCH"));
+        assert_true(df_file_arg_declared(f, "PY"));
+        assert_false(df_file_arg_declared(f, "HTTP_PROXY"));
+        assert_false(df_file_arg_declared(f, "cuda"));
+        df_file_free(f);
+}
+
 static void test_accessors_out_of_range(void **state)
 {
         struct df_file *f = parse_ok("FROM a\n");
@@ -100,6 +111,7 @@ int main(void)
             cmocka_unit_test(test_stage_args_inherit_global_only_when_redeclared),
             cmocka_unit_test(test_meta_scope_error_names_file_and_line),
             cmocka_unit_test(test_predefined_and_platform_names),
+            cmocka_unit_test(test_arg_declared),
             cmocka_unit_test(test_accessors_out_of_range),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,10 @@ static void test_escaped_escape_at_line_end_does_not_continue(void **state)
 
 static void test_continuation_at_eof_ends_the_instruction(void **state)
 {
+        struct df_file *g = parse_ok("FROM a\n\\\n  \\\n\nRUN x\n\\");
+        assert_int_equal(df_file_ninstr(g), 2);
+        assert_string_equal(instr(g, 1)->args[0], "x");
+        df_file_free(g);
         struct df_file *f = parse_ok("FROM a\nRUN something \\");
         assert_int_equal(df_file_ninstr(f), 2);
         assert_string_equal(instr(f, 1)->args[0], "something");
@@ -157,6 +161,9 @@ static void test_heredoc_copy_and_not_heredoc_forms(void **state)
         assert_int_equal(in->nargs, 2);
         assert_string_equal(in->args[0], "<<EOF");
         assert_string_equal(in->args[1], "/etc/motd");
+        assert_ptr_equal(df_instr_heredoc_arg(in, 0), &in->heredocs[0]);
+        assert_null(df_instr_heredoc_arg(in, 1));
+        assert_null(df_instr_heredoc_arg(in, 2));
         /* "cat<<EOF" is one shell word not starting with <<, and <<< is a here-string */
         assert_int_equal(instr(f, 2)->nheredocs, 0);
         assert_int_equal(instr(f, 3)->nheredocs, 0);
@@ -172,6 +179,18 @@ static void test_heredoc_copy_and_not_heredoc_forms(void **state)
         /* only RUN, COPY and ADD take heredocs */
         f = parse_ok("FROM a\nLABEL x=<<EOF\n");
         assert_int_equal(instr(f, 1)->nheredocs, 0);
+        df_file_free(f);
+}
+
+static void test_heredoc_arg_mapping_with_quotes(void **state)
+{
+        struct df_file *f = parse_ok("FROM a\nCOPY <<-'A' <<\"B\" plain /dst/\n\tone\n\tA\ntwo\nB\n");
+        const struct df_instr *in = instr(f, 1);
+        assert_int_equal(in->nargs, 4);
+        assert_string_equal(df_instr_heredoc_arg(in, 0)->body, "one\n");
+        assert_string_equal(df_instr_heredoc_arg(in, 1)->body, "two\n");
+        assert_null(df_instr_heredoc_arg(in, 2));
+        assert_null(df_instr_heredoc_arg(in, 3));
         df_file_free(f);
 }
 
@@ -265,6 +284,12 @@ static void test_stage_reference_errors(void **state)
         parse_fails("FROM later\nFROM x AS later\n", -EINVAL,
                     "Dockerfile:1: FROM 'later' refers to a later stage");
         parse_fails("FROM a AS 1bad\n", -EINVAL, "Dockerfile:1: invalid stage name '1bad'");
+        parse_fails("FROM a AS one\nRUN --mount=type=bind,from=two,target=/t true\nFROM b AS two\n", -EINVAL,
+                    "Dockerfile:2: RUN --mount from='two' refers to a later stage (line 3)");
+        parse_fails("FROM a AS one\nRUN --mount=from=one,target=/t true\n", -EINVAL,
+                    "Dockerfile:2: RUN --mount from='one' refers to its own stage");
+        parse_fails("FROM a\nRUN --mount=type=cache,target=/c,from=3 true\n", -EINVAL,
+                    "Dockerfile:2: RUN --mount from=3: no stage 3 before this one");
         /* an image name, a variable and an earlier stage are fine */
         struct df_file *f =
             parse_ok("FROM a AS one\nFROM b\nCOPY --from=one /x /y\nCOPY --from=nginx:1.25 /a /b\n"
@@ -372,6 +397,7 @@ int main(void)
             cmocka_unit_test(test_heredoc_basic_and_line_range),
             cmocka_unit_test(test_heredoc_strip_tabs_quoted_and_several),
             cmocka_unit_test(test_heredoc_copy_and_not_heredoc_forms),
+            cmocka_unit_test(test_heredoc_arg_mapping_with_quotes),
             cmocka_unit_test(test_heredoc_empty_body_and_crlf),
             cmocka_unit_test(test_heredoc_unterminated_reports_start_line),
             cmocka_unit_test(test_onbuild_heredoc),

@@ -122,6 +122,27 @@ static void test_redundant_target_platform(void **state)
         hit("FROM --platform=$BUILDPLATFORM a\n", "RedundantTargetPlatform", 0, 0);
 }
 
+static void test_undefined_var(void **state)
+{
+        /* on scratch nothing is inherited */
+        hit("FROM scratch\nCOPY $SRC /dst\n", "UndefinedVar", 1, 2);
+        hit("FROM scratch\nARG SRC=a\nENV DST=/d\nCOPY $SRC ${DST}/x\nWORKDIR ${NOPE:-/w}\n", "UndefinedVar",
+            0, 0);
+        hit("FROM scratch\nCOPY '$LITERAL' \\$ESCAPED /d\n", "UndefinedVar", 0, 0);
+        hit("FROM scratch AS base\nENV A=1\nFROM base AS child\nWORKDIR $A\nUSER $B\n", "UndefinedVar", 1, 5);
+        /* on an image only with the caller's base env */
+        hit("FROM ubuntu:22.04\nWORKDIR $HOME\n", "UndefinedVar", 0, 0);
+        static const char *const env[] = {"PATH=/usr/bin", "HOME=/root", NULL};
+        struct df_check_opts o = {.base_env = env};
+        unsigned line = 0;
+        assert_int_equal(findings_of("FROM ubuntu:22.04\nWORKDIR $HOME\nENV P=$PATH:/x\nCOPY a $HOMEDIR\n",
+                                     &o, "UndefinedVar", &line, NULL),
+                         1);
+        assert_int_equal(line, 4);
+        /* RUN is the shell's business */
+        hit("FROM scratch\nRUN echo $ANYTHING\n", "UndefinedVar", 0, 0);
+}
+
 static void test_no_empty_continuation(void **state)
 {
         hit("FROM a\nRUN a \\\n\n  b\n", "NoEmptyContinuation", 1, 3);
@@ -158,6 +179,7 @@ int main(void)
             cmocka_unit_test(test_secrets_used_in_arg_or_env),
             cmocka_unit_test(test_from_platform_flag_const_disallowed),
             cmocka_unit_test(test_redundant_target_platform),
+            cmocka_unit_test(test_undefined_var),
             cmocka_unit_test(test_no_empty_continuation),
             cmocka_unit_test(test_expose_proto_casing),
             cmocka_unit_test(test_expose_invalid_format),

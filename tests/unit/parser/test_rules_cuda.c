@@ -47,6 +47,13 @@ static void test_torch_wheel_must_match_base_cuda(void **state)
         struct df_check_opts o = {.base_cuda_version = "11.8.0"};
         hit_o("FROM registry.local/team/base:v3\nRUN pip install torch==2.0.1+cu118\n", &o, r, 0, 0, -1);
         hit_o("FROM registry.local/team/base:v3\nRUN pip install torch==2.3.0+cu121\n", &o, r, 1, 2, -1);
+        /* the index can come from the environment */
+        hit("FROM nvidia/cuda:12.4.1-runtime-ubuntu22.04\nENV "
+            "PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cu118\n",
+            r, 1, 2);
+        hit("FROM nvidia/cuda:12.4.1-runtime-ubuntu22.04\nARG TORCH=2.4.0+cu124\nENV "
+            "URL=https://example.com/cu12/x\n",
+            r, 0, 0);
         /* no CUDA in sight: silent */
         hit("FROM python:3.11-slim\nRUN pip install torch==2.3.0+cu121\n", r, 0, 0);
 }
