@@ -190,7 +190,7 @@ static int write_marker(struct tarw *t, const char *path, const struct stat *st)
 {
         struct archive_entry *e = t->e;
         archive_entry_clear(e);
-        archive_entry_set_pathname_utf8(e, path);
+        archive_entry_copy_pathname(e, path);
         archive_entry_set_filetype(e, AE_IFREG);
         archive_entry_set_perm(e, 0);
         archive_entry_set_size(e, 0);
@@ -251,7 +251,7 @@ static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth, int 
         }
         struct archive_entry *e = t->e;
         archive_entry_clear(e);
-        archive_entry_set_pathname_utf8(e, t->path.p);
+        archive_entry_copy_pathname(e, t->path.p);
         archive_entry_set_mode(e, d->st.st_mode);
         archive_entry_set_uid(e, d->st.st_uid);
         archive_entry_set_gid(e, d->st.st_gid);
@@ -262,7 +262,7 @@ static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth, int 
                         link_grow(&t->links);
                 struct link_slot *s = link_find(&t->links, d->st.st_dev, d->st.st_ino);
                 if (s->path) {
-                        archive_entry_set_hardlink_utf8(e, s->path);
+                        archive_entry_copy_hardlink(e, s->path);
                         archive_entry_set_size(e, 0);
                         r = write_header(t, e);
                         goto out;
@@ -297,7 +297,7 @@ static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth, int 
                         goto out;
                 }
                 target[n] = '\0';
-                archive_entry_set_symlink_utf8(e, target);
+                archive_entry_copy_symlink(e, target);
                 break;
         }
         case S_IFCHR:
@@ -538,6 +538,7 @@ static int tar_tree(int base_fd, int dir_fd, struct layer_sink *sink, const stru
         int r = 0;
         if (archive_write_set_format_pax(t.a) != ARCHIVE_OK ||
             archive_write_set_options(t.a, "xattrheader=SCHILY") != ARCHIVE_OK ||
+
             archive_write_set_bytes_per_block(t.a, 64 * 1024) != ARCHIVE_OK ||
             archive_write_set_bytes_in_last_block(t.a, 1) != ARCHIVE_OK) {
                 r = cb_failc(err, -EIO, "libarchive setup: %s", archive_error_string(t.a));

@@ -246,15 +246,7 @@ int layer_store_inspect(struct layer_store *s, const char *name_or_digest, json_
                 if (n && d && !strcmp(d, md))
                         (void) json_array_append_new(tags, json_string(n));
         }
-        uint64_t size = 0, bs = 0;
-        {
-                _cleanup_close_ int f1 = layer_store_open_blob(s, md, &bs, err);
-                size += bs;
-                bs = 0;
-                _cleanup_close_ int f2 = layer_store_open_blob(s, img->config_digest, &bs, err);
-                size += bs;
-                cb_err_reset(err);
-        }
+        uint64_t size = layer_store_blob_size(s, md) + layer_store_blob_size(s, img->config_digest);
         for (size_t k = 0; k < img->nlayers; k++)
                 size += img->layers[k].size;
         json_t *c = img->config;

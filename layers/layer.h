@@ -65,6 +65,8 @@ int layer_store_read_blob(struct layer_store *s, const char *digest, size_t max,
 /* Returns an owned read-only fd (close it) on the blob; *ret_size (if not NULL) gets its size. The
  * content is not re-verified here; layer_store_unpacked() and the readers that stream it do. */
 int layer_store_open_blob(struct layer_store *s, const char *digest, uint64_t *ret_size, struct cb_err *err);
+/* Size of a stored blob; 0 when absent or the digest is invalid. */
+uint64_t layer_store_blob_size(struct layer_store *s, const char *digest);
 /* Absolute path of a blob (owned, free()); it need not exist. */
 char *layer_store_blob_path(struct layer_store *s, const char *digest);
 

@@ -243,6 +243,14 @@ bool layer_store_has_blob(struct layer_store *s, const char *digest)
         return faccessat(s->blobs_fd, digest + 7, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+uint64_t layer_store_blob_size(struct layer_store *s, const char *digest)
+{
+        struct stat st;
+        if (!digest || !cb_digest_valid(digest) || fstatat(s->blobs_fd, digest + 7, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return 0;
+        return (uint64_t) st.st_size;
+}
+
 int layer_store_open_blob(struct layer_store *s, const char *digest, uint64_t *ret_size, struct cb_err *err)
 {
         if (!digest || !cb_digest_valid(digest))

@@ -263,11 +263,7 @@ int layer_store_list(struct layer_store *s, struct layer_image_entry **ret, size
                 struct cb_err e2;
                 cb_err_init(&e2);
                 if (layer_image_read(s, d, &img, &e2) == 0) {
-                        uint64_t size = 0, bs = 0;
-                        _cleanup_close_ int f1 = layer_store_open_blob(s, d, &bs, &e2);
-                        size += bs;
-                        _cleanup_close_ int f2 = layer_store_open_blob(s, img->config_digest, &bs, &e2);
-                        size += bs;
+                        uint64_t size = layer_store_blob_size(s, d) + layer_store_blob_size(s, img->config_digest);
                         for (size_t k = 0; k < img->nlayers; k++)
                                 size += img->layers[k].size;
                         x->size = size;

@@ -26,6 +26,7 @@ int main(int argc, char **argv)
                 layer_gzip_threads_override = (unsigned) strtoul(th, NULL, 10);
         if (argc < 5) {
                 fprintf(stderr, "usage: layer_bench commit STORE DIR gzip|zstd|none [LEVEL]\n"
+                                "       layer_bench tar STORE DIR gzip|zstd|none > OUT\n"
                                 "       layer_bench extract STORE DIGEST DEST\n");
                 return 2;
         }
@@ -54,6 +55,22 @@ int main(int argc, char **argv)
                 } else {
                         printf("{\"op\":\"commit\",\"seconds\":%.3f,\"digest\":\"%s\",\"diff_id\":\"%s\",\"size\":%llu}\n",
                                now() - t0, d.digest, d.diff_id, (unsigned long long) d.size);
+                }
+        } else if (!strcmp(argv[1], "tar")) {
+                /* the same stream to stdout, no store: separates compression from the blob's disk writes */
+                struct layer_commit_opts o;
+                layer_commit_opts_init(&o);
+                o.source_date_epoch = 0;
+                o.compression = !strcmp(argv[4], "zstd") ? LAYER_ZSTD : !strcmp(argv[4], "none") ? LAYER_UNCOMPRESSED
+                                                                                                  : LAYER_GZIP;
+                int dfd = open(argv[3], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                char diff[CB_DIGEST_STR_LEN], dig[CB_DIGEST_STR_LEN];
+                uint64_t size;
+                if (dfd < 0 || layer_write_tar_fd(dfd, 1, &o, diff, dig, &size, &err) < 0) {
+                        fprintf(stderr, "%s\n", cb_err_msg(&err));
+                        rc = 1;
+                } else {
+                        fprintf(stderr, "{\"op\":\"tar\",\"seconds\":%.3f,\"digest\":\"%s\"}\n", now() - t0, dig);
                 }
         } else if (!strcmp(argv[1], "extract")) {
                 uint64_t size;

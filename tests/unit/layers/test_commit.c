@@ -210,6 +210,31 @@ static void test_xattrs_and_capabilities_carried(void **state)
         free(dst);
 }
 
+/* Names are bytes: UTF-8 and not (a libarchive UTF-8 setter crashed on the latter) survive a round trip. */
+static void test_non_utf8_names_round_trip(void **state)
+{
+        struct fx *f = *state;
+        t_write(f->src_fd, "caf\xc3\xa9", "utf8", 0644);
+        t_write(f->src_fd, "bad\xffname", "latin1", 0644);
+        assert_int_equal(symlinkat("bad\xffname", f->src_fd, "link\xfe"), 0);
+        struct layer_desc d;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, NULL, &d, &f->err), 0);
+        char *dst = t_mkdtemp();
+        int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int bfd = layer_store_open_blob(f->s, d.digest, NULL, &f->err);
+        assert_int_equal(layer_extract_fd(dfd, bfd, LAYER_EXTRACT_APPLY, &f->err), 0);
+        char *c = t_read(dfd, "caf\xc3\xa9");
+        assert_string_equal(c, "utf8");
+        free(c);
+        c = t_read(dfd, "link\xfe");
+        assert_string_equal(c, "latin1");
+        free(c);
+        close(bfd);
+        close(dfd);
+        t_rm(dst);
+        free(dst);
+}
+
 static void test_bad_level_rejected(void **state)
 {
         struct fx *f = *state;
@@ -407,6 +432,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_overlay_whiteouts_become_oci_markers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_xattrs_and_capabilities_carried, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_level_rejected, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_non_utf8_names_round_trip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_tar_fd_matches_commit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_golden_digests, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_diff_commit_holds_only_changes, setup, teardown),
