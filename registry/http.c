@@ -340,11 +340,15 @@ static int fetch_token(struct reg_client *c, struct reg_host *h, const char *sco
                 curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY | CURLU_URLENCODE);
         }
         if (scope && *scope) {
-                _cleanup_free_ char *copy = cb_xstrdup(scope);
-                char *save = NULL;
-                for (char *s = strtok_r(copy, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
-                        _cleanup_free_ char *q = cb_xasprintf("scope=%s", s);
-                        curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY | CURLU_URLENCODE);
+                for (const char *s = scope; *s;) {
+                        size_t l = strcspn(s, " ");
+                        if (l > 0) {
+                                _cleanup_free_ char *q = cb_xasprintf("scope=%.*s", (int) l, s);
+                                curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY | CURLU_URLENCODE);
+                        }
+                        s += l;
+                        while (*s == ' ')
+                                s++;
                 }
         }
         _cleanup_(curl_strfreep) char *url = NULL;

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Push and pull of a ~1 GiB image (4 gzip layers of random data) to Debian's docker-registry on
 # loopback: cubuild's registry/ (through tests/unit/registry/reg-tool, a Release build without
-# sanitizers) against `skopeo copy` between the same OCI layout and a fresh registry per tool.
+# sanitizers) against `skopeo copy` between the same OCI layout and a fresh registry per tool, and
+# `buildah push` of the same image imported into containers-storage (buildah compresses at push, as
+# it stores layers uncompressed; BENCH_BUILDAH=0 leaves it out).
 #   bench/registry/run.sh [LAYER_MIB] [LAYERS]    (defaults 256 4)
 # Prints one line per measurement and a markdown table for bench/RESULTS.md.
 set -euo pipefail
@@ -18,8 +20,12 @@ fi
 T=$build/tests/unit/registry/reg-tool
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/regbench.XXXXXX")
+buildah_img=localhost/cubuild-bench-registry:$$
+use_buildah=${BENCH_BUILDAH:-1}
+command -v buildah >/dev/null || use_buildah=0
 cleanup() {
         [ -n "${REGISTRY_DIR:-}" ] && "$src/tests/fixtures/registry.sh" stop "$REGISTRY_DIR" || true
+        [ -n "${buildah_id:-}" ] && buildah rmi -f "$buildah_id" >/dev/null 2>&1 || true
         rm -rf "$W"
 }
 trap cleanup EXIT
@@ -29,6 +35,12 @@ for i in $(seq 1 "$nl"); do layers="$layers $((mib * 1024 * 1024))"; done
 echo "making the image ($nl x $mib MiB layers)..." >&2
 DIGEST=$("$src/tests/fixtures/registry-image.sh" image "$W/src" v1 --layers "$layers")
 bytes=$(du -sb "$W/src/blobs" | cut -f1)
+buildah_id=
+if [ "$use_buildah" = 1 ]; then
+        echo "importing into containers-storage for buildah..." >&2
+        buildah_id=$(buildah pull -q "oci:$W/src:v1" | tail -n 1)
+        buildah tag "$buildah_id" "$buildah_img"
+fi
 
 start_reg() {
         local out
@@ -69,6 +81,12 @@ for round in 1 2; do
         t "skopeo pull r$round" skopeo copy -q --src-tls-verify=false "docker://$REGISTRY_HOST/b/img:v1" "oci:$W/pull-s$round:v1"
         rm -rf "$W/pull-s$round"
         stop_reg
+        if [ "$use_buildah" = 1 ]; then
+                start_reg
+                t "buildah push r$round" buildah push -q --tls-verify=false "$buildah_img" "docker://$REGISTRY_HOST/b/img:v1"
+                t "buildah re-push r$round" buildah push -q --tls-verify=false "$buildah_img" "docker://$REGISTRY_HOST/b/img:v1"
+                stop_reg
+        fi
 done
 
 best() { # best LABEL: the faster of the two rounds
@@ -94,4 +112,10 @@ for op in push re-push pull; do
         printf '| %s | %.2f | %.2f | %.2f | %d | %d |\n' "$op" "$c" "$s" "$(echo "scale=4; $s / $c" | bc)" \
                 "$(rss "cubuild $op")" "$(rss "skopeo $op")"
 done
+if [ "$use_buildah" = 1 ]; then
+        for op in push re-push; do
+                printf 'buildah %s: %.2f s (buildah / cubuild %.2f), peak RSS %d MiB\n' "$op" "$(best "buildah $op")" \
+                        "$(echo "scale=4; $(best "buildah $op") / $(best "cubuild $op")" | bc)" "$(rss "buildah $op")"
+        done
+fi
 printf '\ncubuild first push / re-push: %.1fx\n' "$(echo "scale=4; $(best 'cubuild push') / $(best 'cubuild re-push')" | bc)"
