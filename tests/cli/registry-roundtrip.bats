@@ -128,6 +128,22 @@ roundtrip() {
         [[ "$output" == *"refused the credentials"* ]]
 }
 
+@test "token: an expired token is refused by the registry and fetched again" {
+        # exp 58 s in the past: with the registry's 60 s leeway a token lives 2 s, while expires_in
+        # (below the spec's 60 s minimum) makes the client keep it for 50 s
+        REGISTRY_TOKEN_TTL=-58 registry_start token
+        login
+        rt push "$W/src" "$DIGEST" "$REGISTRY_HOST/exp/img:v1"
+        # the blob GETs wait 3 s behind a 503 + Retry-After: 3, so the manifest's token has expired
+        proxy_start "GET /blobs/ status:503:3 1"
+        : >"$REGISTRY_TOKEN_LOG"
+        run rt --stats "$W/st.json" pull "$PROXY_HOST/exp/img:v1" "$W/p"
+        [ "$status" -eq 0 ]
+        [ "$output" = "$DIGEST" ]
+        cat "$REGISTRY_TOKEN_LOG"
+        [ "$(grep -c "repository:exp/img:pull" "$REGISTRY_TOKEN_LOG")" -eq 2 ]
+}
+
 @test "copy within one registry mounts the blobs instead of uploading them" {
         registry_start plain
         rt push "$W/src" "$DIGEST" "$REGISTRY_HOST/a/img:v1"
