@@ -13,10 +13,8 @@ mib=${1:-256}
 nl=${2:-4}
 
 build=${BENCH_BUILD_DIR:-$src/build-bench}
-if [ ! -x "$build/tests/unit/registry/reg-tool" ]; then
-        cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCUBUILD_SANITIZE=OFF >/dev/null
-        cmake --build "$build" -j2 --target reg-tool >/dev/null
-fi
+[ -f "$build/CMakeCache.txt" ] || cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCUBUILD_SANITIZE=OFF >/dev/null
+cmake --build "$build" -j2 --target reg-tool >/dev/null
 T=$build/tests/unit/registry/reg-tool
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/regbench.XXXXXX")
@@ -38,7 +36,11 @@ bytes=$(du -sb "$W/src/blobs" | cut -f1)
 buildah_id=
 if [ "$use_buildah" = 1 ]; then
         echo "importing into containers-storage for buildah..." >&2
-        buildah_id=$(buildah pull -q "oci:$W/src:v1" | tail -n 1)
+        # buildah names the import after the layout's path, which must be lower case
+        lc=${TMPDIR:-/tmp}/cubuild-bench-oci-$$
+        ln -sfn "$W/src" "$lc"
+        buildah_id=$(buildah pull -q "oci:$lc:v1" | tail -n 1)
+        rm -f "$lc"
         buildah tag "$buildah_id" "$buildah_img"
 fi
 
