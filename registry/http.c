@@ -22,6 +22,8 @@
 #include "internal.h"
 
 enum { XS_PENDING, XS_ACTIVE, XS_DONE };
+
+static void slist_free_wipe(struct curl_slist *l);
 enum { SCHEME_UNKNOWN, SCHEME_HTTPS, SCHEME_HTTP };
 
 struct reg_token {
@@ -340,11 +342,15 @@ static int fetch_token(struct reg_client *c, struct reg_host *h, const char *sco
                 curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY | CURLU_URLENCODE);
         }
         if (scope && *scope) {
-                _cleanup_free_ char *copy = cb_xstrdup(scope);
-                char *save = NULL;
-                for (char *s = strtok_r(copy, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
-                        _cleanup_free_ char *q = cb_xasprintf("scope=%s", s);
-                        curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY | CURLU_URLENCODE);
+                for (const char *s = scope; *s;) {
+                        size_t l = strcspn(s, " ");
+                        if (l > 0) {
+                                _cleanup_free_ char *q = cb_xasprintf("scope=%.*s", (int) l, s);
+                                curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY | CURLU_URLENCODE);
+                        }
+                        s += l;
+                        while (*s == ' ')
+                                s++;
                 }
         }
         _cleanup_(curl_strfreep) char *url = NULL;
@@ -506,7 +512,7 @@ void reg_xfer_release(struct reg_xfer *x)
         free(x->url);
         free(x->scope);
         curl_slist_free_all(x->headers);
-        curl_slist_free_all(x->attempt_headers);
+        slist_free_wipe(x->attempt_headers);
         reply_reset(x);
         cb_buf_release(&x->body);
         cb_buf_release(&x->errbody);
@@ -666,6 +672,33 @@ static const char *url_path_for_msg(const char *url, struct cb_buf *tmp)
         return tmp->p;
 }
 
+/* Headers may hold a credential: wipe them before curl frees them. */
+static void slist_free_wipe(struct curl_slist *l)
+{
+        for (struct curl_slist *i = l; i; i = i->next)
+                explicit_bzero(i->data, strlen(i->data));
+        curl_slist_free_all(l);
+}
+
+/* Credentials go only to the registry itself: an absolute URL (an upload Location) on another host
+ * gets none. */
+static bool same_host(const char *url, const struct reg_host *h)
+{
+        if (url[0] == '/')
+                return true;
+        const char *s = strstr(url, "://");
+        if (!s)
+                return false;
+        s += 3;
+        size_t n = strcspn(s, "/?#");
+        size_t hl = strlen(h->name);
+        if (n == hl && strncasecmp(s, h->name, n) == 0)
+                return true;
+        /* "host:443" for https and "host:80" for http name the same host as "host" */
+        return n > hl && strncasecmp(s, h->name, hl) == 0 && s[hl] == ':' && !strchr(h->name, ':') &&
+               ((n - hl == 4 && !strncmp(s + hl, ":443", 4)) || (n - hl == 3 && !strncmp(s + hl, ":80", 3)));
+}
+
 static int xfer_start(struct reg_client *c, struct reg_xfer *x, struct cb_err *err)
 {
         struct reg_host *h = x->host;
@@ -685,7 +718,7 @@ static int xfer_start(struct reg_client *c, struct reg_xfer *x, struct cb_err *e
         x->attempt_bytes = 0;
         x->upload_pos = 0;
         x->curl_msg[0] = '\0';
-        curl_slist_free_all(x->attempt_headers);
+        slist_free_wipe(x->attempt_headers);
         x->attempt_headers = NULL;
         if (x->on_attempt && (r = x->on_attempt(x)) < 0)
                 return r;
@@ -694,9 +727,11 @@ static int xfer_start(struct reg_client *c, struct reg_xfer *x, struct cb_err *e
         /* the body goes whole or not at all; a 100-continue round trip buys nothing here */
         x->attempt_headers = curl_slist_append(x->attempt_headers, "Expect:");
         _cleanup_free_ char *authz = NULL;
-        r = auth_header(c, x, &authz, err);
-        if (r < 0)
-                return r;
+        if (same_host(x->url, h)) {
+                r = auth_header(c, x, &authz, err);
+                if (r < 0)
+                        return r;
+        }
         if (authz) {
                 x->attempt_headers = curl_slist_append(x->attempt_headers, authz);
                 explicit_bzero(authz, strlen(authz));

@@ -182,12 +182,21 @@ static bool variant_eq(const char *arch, const char *a, const char *b)
 
 int reg_index_choose(const struct reg_manifest *idx, const char *platform, size_t *ret_i, struct cb_err *err)
 {
+        /* "os/arch[/variant]" */
         _cleanup_free_ char *copy = cb_xstrdup(platform);
-        char *save = NULL;
-        char *os = strtok_r(copy, "/", &save);
-        char *arch = os ? strtok_r(NULL, "/", &save) : NULL;
-        char *variant = arch ? strtok_r(NULL, "/", &save) : NULL;
-        if (!os || !arch)
+        char *os = copy;
+        char *arch = strchr(os, '/');
+        char *variant = NULL;
+        if (arch) {
+                *arch++ = '\0';
+                variant = strchr(arch, '/');
+                if (variant) {
+                        *variant++ = '\0';
+                        if (!*variant || strchr(variant, '/'))
+                                arch = NULL;
+                }
+        }
+        if (!*os || !arch || !*arch)
                 return cb_failc(err, -EINVAL, "bad platform '%s' (expected os/arch[/variant])", platform);
         if (!strcmp(arch, "x86_64"))
                 arch = "amd64";

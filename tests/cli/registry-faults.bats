@@ -115,6 +115,19 @@ rt() {
         [ "$(skopeo inspect --tls-verify=false "docker://$REGISTRY_HOST/f/rst:v1" | jq -r .Digest)" = "$DIGEST" ]
 }
 
+@test "parallel blob transfers stay within --max-conns" {
+        local d6
+        d6=$("$IMG" image "$W/src" six --layers "100000 100000 100000 100000 100000 100000")
+        "$REGTOOL" push "$W/src" "$d6" "$REGISTRY_HOST/f/six:v1"
+        # every blob reply stalls 1 s after its first 64 KiB, so the transfers overlap
+        proxy_start "GET /blobs/ stall:1 -1"
+        run rt --max-conns 3 pull "$PROXY_HOST/f/six:v1" "$W/p"
+        [ "$status" -eq 0 ]
+        [ "$output" = "$d6" ]
+        cat "$PROXY_LOG.max"
+        [ "$(cat "$PROXY_LOG.max")" -eq 3 ]
+}
+
 @test "a registry that is not there fails with the connection error, after bounded retries" {
         local port
         port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

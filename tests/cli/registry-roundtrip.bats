@@ -107,6 +107,39 @@ roundtrip() {
         ! grep -q "$REGISTRY_PASSWORD" "$W/ev"
 }
 
+@test "tls-htpasswd with client certificates: certs.d's client.cert/client.key are presented" {
+        REGISTRY_CLIENT_CERTS=1 registry_start tls-htpasswd
+        login
+        rt push "$W/src" "$DIGEST" "$REGISTRY_HOST/mtls/img:v1"
+        run rt pull "$REGISTRY_HOST/mtls/img:v1" "$W/p"
+        [ "$status" -eq 0 ]
+        [ "$output" = "$DIGEST" ]
+        # the same CA without the client pair is refused during the handshake
+        mkdir -p "$W/ca-only/$REGISTRY_HOST"
+        cp "$REGISTRY_CA" "$W/ca-only/$REGISTRY_HOST/ca.crt"
+        run "$REGTOOL" --auth-file "$W/auth.json" --certs-dir "$W/ca-only" --retries 1 --retry-base-ms 10 \
+                pull "$REGISTRY_HOST/mtls/img:v1" "$W/p2"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"registry $REGISTRY_HOST"* ]]
+}
+
+@test "a Docker v2 schema 2 image (pushed by skopeo) pulls to the digest skopeo reports" {
+        registry_start plain
+        skopeo copy -q --format v2s2 --dest-tls-verify=false "oci:$W/src:v1" "docker://$REGISTRY_HOST/v2s2/img:v1"
+        local want mt
+        want=$(skopeo inspect --tls-verify=false "docker://$REGISTRY_HOST/v2s2/img:v1" | jq -r .Digest)
+        mt=$(skopeo inspect --raw --tls-verify=false "docker://$REGISTRY_HOST/v2s2/img:v1" | jq -r .mediaType)
+        [ "$mt" = application/vnd.docker.distribution.manifest.v2+json ]
+        run rt pull "$REGISTRY_HOST/v2s2/img:v1" "$W/p"
+        [ "$status" -eq 0 ]
+        [ "$output" = "$want" ]
+        [ "$(verify_blobs "$W/p")" -eq 5 ]
+        # and it pushes back under another name with its media type kept
+        run rt push "$W/p" "$want" "$REGISTRY_HOST/v2s2/copy:v1"
+        [ "$status" -eq 0 ]
+        [ "$(skopeo inspect --raw --tls-verify=false "docker://$REGISTRY_HOST/v2s2/copy:v1" | jq -r .mediaType)" = "$mt" ]
+}
+
 @test "token: round trip through Bearer tokens, one token per scope, anonymous push refused" {
         registry_start token
         # anonymous: the token server grants pull only, so the push's upload is refused
@@ -126,6 +159,22 @@ roundtrip() {
         run bash -c "echo nope | '$REGTOOL' check-login '$REGISTRY_HOST' '$REGISTRY_USER'"
         [ "$status" -eq 1 ]
         [[ "$output" == *"refused the credentials"* ]]
+}
+
+@test "token: an expired token is refused by the registry and fetched again" {
+        # exp 58 s in the past: with the registry's 60 s leeway a token lives 2 s, while expires_in
+        # (below the spec's 60 s minimum) makes the client keep it for 50 s
+        REGISTRY_TOKEN_TTL=-58 registry_start token
+        login
+        rt push "$W/src" "$DIGEST" "$REGISTRY_HOST/exp/img:v1"
+        # the blob GETs wait 3 s behind a 503 + Retry-After: 3, so the manifest's token has expired
+        proxy_start "GET /blobs/ status:503:3 1"
+        : >"$REGISTRY_TOKEN_LOG"
+        run rt --stats "$W/st.json" pull "$PROXY_HOST/exp/img:v1" "$W/p"
+        [ "$status" -eq 0 ]
+        [ "$output" = "$DIGEST" ]
+        cat "$REGISTRY_TOKEN_LOG"
+        [ "$(grep -c "repository:exp/img:pull" "$REGISTRY_TOKEN_LOG")" -eq 2 ]
 }
 
 @test "copy within one registry mounts the blobs instead of uploading them" {
