@@ -78,8 +78,7 @@ int bld_cache_layers(struct layer_store *s, char ***ret, size_t *ret_n, struct c
                 char key[CB_DIGEST_STR_LEN];
                 if (strlen(de->d_name) != CB_SHA256_HEX_LEN)
                         continue;
-                memcpy(key, "sha256:", 7);
-                memcpy(key + 7, de->d_name, CB_SHA256_HEX_LEN + 1);
+                (void) snprintf(key, sizeof(key), "sha256:%.64s", de->d_name);
                 struct bld_cache_entry e;
                 if (!bld_cache_get(s, key, &e))
                         continue;

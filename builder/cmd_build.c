@@ -103,7 +103,7 @@ static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ..
         va_list ap;
         (void) fputs("cubuild build: ", stderr);
         va_start(ap, fmt);
-        (void) vfprintf(stderr, fmt, ap);
+        (void) vfprintf(stderr, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): va_start above */
         va_end(ap);
         (void) fputs("\nsee 'cubuild build --help'\n", stderr);
         return BLD_EXIT_USAGE;

@@ -460,7 +460,7 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                 goto out_wrap;
         }
         j.src_root = j.from_context ? fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3)
-                                    : open(from_fs.merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                    : (from_fs.merged ? open(from_fs.merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
         j.dst_root = hash ? fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3) : open(merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (j.src_root < 0 || j.dst_root < 0) {
                 r = cb_fail(err, errno, "open the source or destination root");

@@ -14,9 +14,10 @@
 #include "builder/exit.h"
 #include "builder/internal.h"
 
+/* kill(2), signal(2) and raise(3) are async-signal-safe; the analyzer cannot see through the call */
 static void on_signal(int sig)
 {
-        bld_sandbox_kill_current();
+        bld_sandbox_kill_current(); /* NOLINT(bugprone-signal-handler) */
         /* die by the same signal so the exit status says 128+N */
         (void) signal(sig, SIG_DFL);
         (void) raise(sig);
@@ -150,7 +151,7 @@ int main(int argc, char **argv)
                 return BLD_EXIT_USAGE;
         }
         /* no command: build, with argv[i..] as build's arguments */
-        char **bargv = cb_xcalloc((size_t) (argc - i + 2), sizeof(char *));
+        char **bargv = cb_xcalloc((size_t) argc - (size_t) i + 2, sizeof(char *));
         bargv[0] = (char *) "build";
         for (int k = i; k < argc; k++)
                 bargv[k - i + 1] = argv[k];

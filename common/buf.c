@@ -168,7 +168,7 @@ int cb_buf_vaddf(struct cb_buf *b, const char *fmt, va_list ap)
         int n;
 
         va_copy(cp, ap);
-        n = vsnprintf(small, sizeof(small), fmt, cp);
+        n = vsnprintf(small, sizeof(small), fmt, cp); /* NOLINT(clang-analyzer-valist.Uninitialized): va_copy above */
         va_end(cp);
         if (n < 0)
                 return -EINVAL;

@@ -5,6 +5,7 @@
 #ifndef CB_ERR_H
 #define CB_ERR_H
 
+#include <errno.h>
 #include <stdbool.h>
 
 #include "buf.h"
@@ -30,9 +31,19 @@ const char *cb_err_msg(const struct cb_err *err);
 /* Raise: replaces any earlier message. errnum > 0 appends ": strerror(errnum)". Returns -errnum, or
  * -EINVAL when errnum is 0, so callers write `return cb_fail(err, errno, "open '%s'", p);`.
  * err may be NULL (the error is then dropped). */
-#define cb_fail(err, errnum, ...) cb_fail_at((err), (errnum), __FILE__, __LINE__, __VA_ARGS__)
+/* The statement expression makes "always negative" visible at every call site, for the compiler and
+ * the static analyzer alike (they cannot see into err.c). */
+#define cb_fail(err, errnum, ...)                                                                            \
+        ({                                                                                                   \
+                int _cb_r = cb_fail_at((err), (errnum), __FILE__, __LINE__, __VA_ARGS__);                    \
+                _cb_r < 0 ? _cb_r : -EINVAL;                                                                 \
+        })
 /* Like cb_fail() but returns code (a negative errno) and records no strerror text. */
-#define cb_failc(err, code, ...) cb_failc_at((err), (code), __FILE__, __LINE__, __VA_ARGS__)
+#define cb_failc(err, code, ...)                                                                             \
+        ({                                                                                                   \
+                int _cb_r = cb_failc_at((err), (code), __FILE__, __LINE__, __VA_ARGS__);                     \
+                _cb_r < 0 ? _cb_r : -EINVAL;                                                                 \
+        })
 int cb_fail_at(struct cb_err *err, int errnum, const char *file, int line, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
 int cb_failc_at(struct cb_err *err, int code, const char *file, int line, const char *fmt, ...)

@@ -569,7 +569,7 @@ static int write_tar(int base_fd, int dir_fd, int out_fd, const struct layer_com
         if (r < 0)
                 return r;
         char diff_id[CB_DIGEST_STR_LEN], digest[CB_DIGEST_STR_LEN];
-        uint64_t size;
+        uint64_t size = 0;
         r = tar_tree(base_fd, dir_fd, k, o, err);
         if (r == 0)
                 r = layer_sink_finish(k, diff_id, digest, &size, err);

@@ -163,7 +163,7 @@ int layer_image_convert(struct layer_store *s, const char *manifest_digest, enum
                 return r;
         json_t *ls = json_array();
         for (size_t i = 0; i < img->nlayers && r == 0; i++) {
-                struct layer_desc d;
+                struct layer_desc d = { 0 };
                 r = layer_store_compress_layer(s, &img->layers[i], c, level, &d, err);
                 if (r < 0)
                         break;

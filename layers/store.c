@@ -433,7 +433,7 @@ int layer_store_put_blob(struct layer_store *s, const void *p, size_t len, char 
         char d[CB_DIGEST_STR_LEN];
         cb_sha256_digest(p, len, d);
         if (!layer_store_has_blob(s, d)) {
-                struct layer_blob_writer *w;
+                struct layer_blob_writer *w = NULL;
                 int r = layer_store_blob_begin(s, &w, err);
                 if (r < 0)
                         return r;
@@ -454,7 +454,7 @@ int layer_store_put_blob(struct layer_store *s, const void *p, size_t len, char 
 int layer_store_put_blob_fd(struct layer_store *s, int in_fd, const char *expected, char ret_digest[CB_DIGEST_STR_LEN],
                             uint64_t *ret_size, struct cb_err *err)
 {
-        struct layer_blob_writer *w;
+        struct layer_blob_writer *w = NULL;
         int r = layer_store_blob_begin(s, &w, err);
         if (r < 0)
                 return r;

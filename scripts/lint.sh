@@ -18,9 +18,14 @@ if grep -nE "$banned" "${srcs[@]}" | grep -v 'lint: allow'; then
         status=1
 fi
 
+# cppcheck does not understand __attribute__((cleanup)) (STYLE.md §4), so every _cleanup_close_ fd
+# looks leaked to it: resourceLeak is left to the sanitizer build and the fd-leak checks of the tests.
+# unknownMacro: jansson's json_*_foreach iterators.
 if command -v cppcheck >/dev/null; then
         if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
                 --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -I . \
+                --suppress=unknownMacro \
+                --suppress=resourceLeak \
                 common parser layers registry builder 2>&1; then
                 echo "lint: cppcheck found problems" >&2
                 status=1
@@ -31,9 +36,10 @@ fi
 
 if [ -n "$build" ] && [ -f "$build/compile_commands.json" ] && command -v clang-tidy >/dev/null; then
         mapfile -t tidy < <(printf '%s\n' "${srcs[@]}" | grep -E '^(common|parser|layers|registry|builder)/.*\.c$')
-        if [ ${#tidy[@]} -gt 0 ] && ! clang-tidy -p "$build" --quiet "${tidy[@]}" 2>/dev/null | grep -E 'warning:|error:' ; then
-                :
-        else
+        out=$(printf '%s\n' "${tidy[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p "$build" --quiet 2>/dev/null |
+                grep -E 'warning:|error:' || true)
+        if [ -n "$out" ]; then
+                printf '%s\n' "$out"
                 echo "lint: clang-tidy found problems" >&2
                 status=1
         fi
