@@ -1,0 +1,53 @@
+#!/usr/bin/env bats
+# Multi-stage builds: only the stages the target needs run; COPY --from by name and index keeps
+# modes and symlinks; --target stops at a stage; the seeds' builder/runtime pattern.
+
+load helpers
+
+setup_file() {
+        cb_setup_store
+        cb_load_base bookworm debian:bookworm
+        mkdir -p "$CB_TMP/ctx"
+        cat >"$CB_TMP/ctx/Dockerfile" <<'DF'
+FROM debian:bookworm AS builder
+RUN mkdir -p /opt/venv/bin && echo '#!/bin/sh' >/opt/venv/bin/tool && chmod 0750 /opt/venv/bin/tool \
+ && ln -s tool /opt/venv/bin/tool-link && chown 1234:5678 /opt/venv/bin/tool
+
+FROM debian:bookworm AS unused
+RUN echo this stage must not run >&2 && exit 9
+
+FROM debian:bookworm
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=0 /opt/venv/bin/tool /tool-by-index
+CMD ["/opt/venv/bin/tool"]
+DF
+}
+
+teardown_file() {
+        cb_teardown_store
+}
+
+@test "the unused stage is skipped, the target's stages build" {
+        run cb build -t stages:1 "$CB_TMP/ctx"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"skipping stage 1 unused"* ]]
+        [[ "$output" != *"this stage must not run"* ]]
+}
+
+@test "COPY --from keeps modes, ownership and symlinks" {
+        cb build -q -t stages:1 -o "type=oci,dest=$CB_TMP/layout" "$CB_TMP/ctx" >/dev/null
+        umoci unpack --image "$CB_TMP/layout:stages:1" "$CB_TMP/bundle" >/dev/null
+        r="$CB_TMP/bundle/rootfs"
+        [ "$(stat -c '%a %u:%g' "$r/opt/venv/bin/tool")" = "750 1234:5678" ]
+        [ "$(readlink "$r/opt/venv/bin/tool-link")" = "tool" ]
+        [ -f "$r/tool-by-index" ]
+}
+
+@test "--target builds up to the named stage" {
+        run cb build --target unused -t stages:unused "$CB_TMP/ctx"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"Dockerfile:6: RUN"*"exit status 9"* ]]
+        run cb build --target nosuch "$CB_TMP/ctx"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"--target 'nosuch'"* ]]
+}
