@@ -161,11 +161,51 @@ vars:
         return 0;
 }
 
+/* ONBUILD triggers of the base run first, as docker runs them, and are not passed on further. */
+static int run_onbuild(struct bld_ctx *b, struct bld_stage *st, const struct df_stage *ds, struct cb_err *err)
+{
+        json_t *c = bld_config_section(st->config);
+        json_t *triggers = json_incref(json_object_get(c, "OnBuild"));
+        json_object_del(c, "OnBuild");
+        size_t i;
+        json_t *t;
+        int r = 0;
+        json_array_foreach(triggers, i, t)
+        {
+                const char *text = json_string_value(t);
+                if (!text)
+                        continue;
+                _cleanup_free_ char *df = cb_xasprintf("FROM scratch\n%s\n", text);
+                struct df_file *f = NULL;
+                r = df_parse(cb_str_c(df), "ONBUILD", &f, err);
+                if (r >= 0 && df_file_ninstr(f) < 1)
+                        r = cb_failc(err, -EINVAL, "empty trigger");
+                if (r >= 0) {
+                        const struct df_stage *fs = df_file_stage(f, 0);
+                        for (size_t k = 0; k < fs->n && r >= 0; k++) {
+                                const struct df_instr *in = df_file_instr(f, fs->first + k);
+                                if (!b->opts->quiet)
+                                        (void) fprintf(stderr, "ONBUILD trigger: %s\n", in->text);
+                                r = bld_step(b, st, in, err);
+                        }
+                }
+                df_file_free(f);
+                if (r < 0) {
+                        cb_wrap(err, "%s:%u: FROM: the base's ONBUILD trigger '%s'", b->df_name, ds->line, text);
+                        break;
+                }
+        }
+        json_decref(triggers);
+        return r;
+}
+
 static int run_stage(struct bld_ctx *b, size_t si, struct cb_err *err)
 {
         struct bld_stage *st = &b->stages[si];
         const struct df_stage *ds = df_file_stage(b->df, si);
         int r = stage_from(b, si, st, err);
+        if (r >= 0)
+                r = run_onbuild(b, st, ds, err);
         if (r < 0)
                 return r;
         for (size_t k = 0; k < ds->n; k++) {

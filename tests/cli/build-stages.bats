@@ -51,3 +51,15 @@ teardown_file() {
         [ "$status" -eq 1 ]
         [[ "$output" == *"--target 'nosuch'"* ]]
 }
+
+@test "ONBUILD triggers are stored, run when the image is a base, and not passed on" {
+        mkdir -p "$CB_TMP/ob1" "$CB_TMP/ob2"
+        printf 'FROM debian:bookworm\nONBUILD RUN echo triggered >/onbuild-ran\n' >"$CB_TMP/ob1/Dockerfile"
+        cb build -q -t onbuild:parent "$CB_TMP/ob1" >/dev/null
+        [ "$(cb inspect onbuild:parent | jq -r '.config.config.OnBuild[0]')" = "RUN echo triggered >/onbuild-ran" ]
+        printf 'FROM onbuild:parent\nRUN cat /onbuild-ran\n' >"$CB_TMP/ob2/Dockerfile"
+        run cb build -t onbuild:child "$CB_TMP/ob2"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"ONBUILD trigger: RUN echo triggered"* ]]
+        [ "$(cb inspect onbuild:child | jq -r '.config.config.OnBuild')" = "null" ]
+}
