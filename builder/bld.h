@@ -29,6 +29,7 @@ struct bld_opts {
         const char *compression; /* "gzip" (default), "zstd" */
         const char *verify;        /* "auto" (default), "require", "skip" */
         const char *verify_report; /* --verify-report FILE */
+        const char *metadata_file; /* --metadata-file FILE: digests, pushed names, verification */
         const char *gpus;          /* --gpus all|N|none for RUN (default none) */
         const char **secrets; /* "id=ID,src=PATH" or "id=ID,env=VAR" */
         size_t nsecrets;

@@ -392,6 +392,42 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest
         return 0;
 }
 
+/* --metadata-file: what CI wants from a build, as docker buildx's metadata file has it. */
+static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *digest, struct cb_err *err)
+{
+        const struct bld_opts *o = b->opts;
+        struct layer_image *img = NULL;
+        int r = layer_image_read(b->store, digest, &img, err);
+        if (r < 0)
+                return r;
+        json_t *names = json_array();
+        for (size_t i = 0; i < o->ntags; i++) {
+                char *n = bld_ref_normalize(o->tags[i], NULL);
+                if (n)
+                        json_array_append_new(names, json_string(n));
+                free(n);
+        }
+        json_t *m = json_pack("{s:s, s:s, s:o, s:b, s:I, s:I}", "containerimage.digest", digest,
+                              "containerimage.config.digest", img->config_digest, "image.name", names, "pushed",
+                              o->push, "layer_steps_run", (json_int_t) b->steps_run, "layer_steps_cached",
+                              (json_int_t) b->steps_cached);
+        layer_image_free(img);
+        if (st->base_digest[0])
+                json_object_set_new(m, "base.digest", json_string(st->base_digest));
+        if (o->verify_report) {
+                json_t *rep = json_load_file(o->verify_report, 0, NULL);
+                if (rep)
+                        json_object_set_new(m, "verify", rep);
+        }
+        char *text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
+        json_decref(m);
+        r = cb_write_file_atomic(AT_FDCWD, o->metadata_file, text, strlen(text), 0644, err);
+        free(text);
+        if (r < 0)
+                cb_wrap(err, "--metadata-file");
+        return r;
+}
+
 int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
         struct bld_ctx b;
@@ -485,6 +521,8 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         r = bld_outputs(&b, ret_digest, err);
         for (size_t i = 0; r >= 0 && o->push && i < o->ntags; i++)
                 r = bld_push_image(b.store, &o->reg, o->tags[i], NULL, o->quiet, err);
+        if (r >= 0 && o->metadata_file)
+                r = write_metadata(&b, &b.stages[target], ret_digest, err);
 out:
         for (size_t i = 0; i < b.nstages; i++)
                 stage_release(&b.stages[i]);

@@ -32,6 +32,7 @@ enum {
         OPT_VERIFY_REPORT,
         OPT_GPUS,
         OPT_PUSH,
+        OPT_METADATA,
 };
 
 static const struct option build_opts[] = {
@@ -55,6 +56,7 @@ static const struct option build_opts[] = {
         { "verify-report", required_argument, NULL, OPT_VERIFY_REPORT },
         { "gpus", required_argument, NULL, OPT_GPUS },
         { "push", no_argument, NULL, OPT_PUSH },
+        { "metadata-file", required_argument, NULL, OPT_METADATA },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -75,6 +77,7 @@ static void build_usage(FILE *f)
                      "  -o, --output type=oci|oci-archive|docker-archive,dest=PATH   also write the image there\n"
                      "      --push                 push every -t name to its registry after the build\n"
                      "      --iidfile FILE         write the image digest to FILE\n"
+                     "      --metadata-file FILE   write the build result as JSON (digests, names, verification)\n"
                      "      --compression gzip|zstd     layer compression (default gzip)\n"
                      "      --source-date-epoch N  timestamps for reproducible images (env SOURCE_DATE_EPOCH)\n"
                      "      --verify auto|require|skip   GPU verification of the result (default auto:\n"
@@ -195,6 +198,9 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         if (strcmp(optarg, "auto") && strcmp(optarg, "require") && strcmp(optarg, "skip"))
                                 return usage_error("--verify '%s': use auto, require or skip", optarg);
                         o.verify = optarg;
+                        break;
+                case OPT_METADATA:
+                        o.metadata_file = optarg;
                         break;
                 case OPT_PUSH:
                         o.push = true;

@@ -220,6 +220,10 @@ static int mount_flag(struct bld_ctx *b, const struct df_instr *in, const char *
                 add_bind(rc, own(rc, src), own(rc, CB_TAKE_PTR(target)), ro && strcmp(ro, "false") != 0, true);
                 return 0;
         }
+        if (strcmp(t, "tmpfs") == 0) {
+                add_bind(rc, NULL, own(rc, CB_TAKE_PTR(target)), false, true);
+                return 0;
+        }
         if (strcmp(t, "bind") == 0) {
                 _cleanup_free_ char *from = opt_dup(spec, "from");
                 if (from)

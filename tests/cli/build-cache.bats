@@ -89,3 +89,14 @@ layers() {
         [ "${lines[0]}" = "2023-11-14T22:13:20Z" ]
         [ "${lines[1]}" = "2023-11-14T22:13:20Z" ]
 }
+
+@test "--metadata-file records digests, names and how many steps ran; --iidfile the digest" {
+        printf 'FROM debian:bookworm\nRUN --mount=type=tmpfs,target=/scratch sh -c "echo x >/scratch/f && test -f /scratch/f"\nRUN test ! -e /scratch/f\n' >"$ctx/Dockerfile"
+        d=$(cb build -q -t meta:1 --metadata-file "$BATS_TEST_TMPDIR/meta.json" --iidfile "$BATS_TEST_TMPDIR/iid" "$ctx")
+        [ "$(cat "$BATS_TEST_TMPDIR/iid")" = "$d" ]
+        [ "$(jq -r '."containerimage.digest"' "$BATS_TEST_TMPDIR/meta.json")" = "$d" ]
+        [ "$(jq -r '."image.name"[0]' "$BATS_TEST_TMPDIR/meta.json")" = "docker.io/library/meta:1" ]
+        [ "$(jq -r '.layer_steps_run' "$BATS_TEST_TMPDIR/meta.json")" = "2" ]
+        cfg=$(jq -r '."containerimage.config.digest"' "$BATS_TEST_TMPDIR/meta.json")
+        [ "$(cb inspect meta:1 | jq -r .manifest.config.digest)" = "$cfg" ]
+}
