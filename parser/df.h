@@ -196,6 +196,8 @@ char **df_strv_free(char **v);
  * - ARGs before the first FROM (meta ARGs) are visible only in FROM lines (image, --platform), unless
  *   a stage redeclares them with `ARG NAME` (no default), which brings in the global value.
  * - Inside a stage an ARG is visible from its declaration to the end of that stage only.
+ * - An ENV of the same name wins over an ARG for every later instruction (ENV values persist into
+ *   the image and into stages built FROM this one; ARG values do not).
  * - --build-arg values override defaults, both for meta ARGs and for stage ARGs; a build-arg with no
  *   matching ARG is unused (the caller may warn).
  * - Predefined ARGs (proxy family, see df_arg_is_predefined()) are usable without declaring them.
