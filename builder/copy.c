@@ -407,6 +407,25 @@ static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, cons
 
 static int stage_rootfs_for(struct bld_ctx *b, const char *from, struct bld_rootfs *fs, struct cb_err *err);
 
+static int write_heredoc(struct copy_job *j, int dir_fd, const char *name, const char *body, struct cb_err *err)
+{
+        (void) unlinkat(dir_fd, name, 0);
+        int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return cb_fail(err, errno, "create '%s'", name);
+        if (cb_write_all(fd, body, strlen(body)) < 0) {
+                int e = errno;
+                (void) close(fd);
+                return cb_fail(err, e, "write '%s'", name);
+        }
+        if (close(fd) < 0)
+                return cb_fail(err, errno, "close '%s'", name);
+        (void) fchownat(dir_fd, name, j->chown ? j->uid : 0, j->chown ? j->gid : 0, AT_SYMLINK_NOFOLLOW);
+        (void) fchmodat(dir_fd, name, j->chmod ? (mode_t) j->mode : 0644, 0);
+        j->files++;
+        return 0;
+}
+
 int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const char *merged,
              struct cb_sha256 *hash, struct cb_err *err)
 {
@@ -417,6 +436,8 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
         struct bld_rootfs from_fs = { 0 };
         char **srcs = NULL;
         size_t nsrcs = 0, cap = 0;
+        char **hd_names = NULL, **hd_bodies = NULL; /* heredoc sources */
+        size_t nhd = 0, hd_cap = 0, nhd_b = 0, hd_bcap = 0;
         _cleanup_free_ char *dest = NULL;
         int r = 0;
 
@@ -468,6 +489,27 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
         }
         for (size_t i = 0; i + 1 < in->nargs; i++) {
                 _cleanup_free_ char *w = NULL;
+                const struct df_heredoc *hd = df_instr_heredoc_arg(in, i);
+                if (hd) {
+                        /* COPY <<EOF /dest: the body is the source; it is named after its delimiter */
+                        char *body = NULL;
+                        if (hd->expand)
+                                r = df_expand_heredoc(st->vars, hd->body, df_file_escape(b->df), &body, err);
+                        else
+                                body = cb_xstrdup(hd->body);
+                        if (r < 0)
+                                goto out_wrap;
+                        if (hash) {
+                                cb_sha256_update(hash, "heredoc\n", 8);
+                                cb_sha256_update(hash, hd->delim, strlen(hd->delim) + 1);
+                                cb_sha256_update(hash, body, strlen(body) + 1);
+                                free(body);
+                        } else {
+                                add_path(&hd_names, &nhd, &hd_cap, cb_xstrdup(hd->delim));
+                                add_path(&hd_bodies, &nhd_b, &hd_bcap, body);
+                        }
+                        continue;
+                }
                 if (in->json)
                         w = cb_xstrdup(in->args[i]);
                 else if ((r = df_expand_word(st->vars, in->args[i], df_file_escape(b->df), &w, err)) < 0)
@@ -512,7 +554,7 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                 _cleanup_free_ char *abs = dest[0] == '/' ? cb_xstrdup(dest)
                                                           : cb_xasprintf("%s/%s", wd && *wd ? wd : "", dest);
                 size_t dl = strlen(abs);
-                bool dir_dest = abs[dl - 1] == '/' || nsrcs > 1 || (dl >= 2 && strcmp(abs + dl - 2, "/.") == 0);
+                bool dir_dest = abs[dl - 1] == '/' || nsrcs + nhd > 1 || (dl >= 2 && strcmp(abs + dl - 2, "/.") == 0);
                 if (!dir_dest) {
                         _cleanup_close_ int probe = open_in(j.dst_root, abs, O_RDONLY | O_DIRECTORY, 0);
                         dir_dest = probe >= 0;
@@ -532,6 +574,8 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                 }
                 for (size_t i = 0; i < nsrcs && r >= 0; i++)
                         r = copy_source(&j, srcs[i], dfd, leaf, dir_dest, err);
+                for (size_t i = 0; i < nhd && r >= 0; i++)
+                        r = write_heredoc(&j, dfd, dir_dest || !leaf ? hd_names[i] : leaf, hd_bodies[i], err);
         }
 out_wrap:
         if (r < 0)
@@ -539,6 +583,12 @@ out_wrap:
         for (size_t i = 0; i < nsrcs; i++)
                 free(srcs[i]);
         free(srcs);
+        for (size_t i = 0; i < nhd; i++) {
+                free(hd_names[i]);
+                free(hd_bodies[i]);
+        }
+        free(hd_names);
+        free(hd_bodies);
         if (j.src_root >= 0)
                 (void) close(j.src_root);
         if (j.dst_root >= 0)

@@ -63,3 +63,27 @@ teardown_file() {
         [[ "$output" == *"ONBUILD trigger: RUN echo triggered"* ]]
         [ "$(cb inspect onbuild:child | jq -r '.config.config.OnBuild')" = "null" ]
 }
+
+@test "COPY <<EOF writes the heredoc, expanded unless its delimiter is quoted" {
+        mkdir -p "$CB_TMP/hd"
+        cat >"$CB_TMP/hd/Dockerfile" <<'DF'
+FROM debian:bookworm
+ENV WHO=world
+COPY <<EOF /etc/greeting
+hello $WHO
+EOF
+COPY --chmod=0755 <<'EOT' /usr/local/bin/raw.sh
+#!/bin/sh
+echo $WHO
+EOT
+COPY <<one <<two /multi/
+1
+one
+2
+two
+RUN cat /etc/greeting /multi/one /multi/two && test -x /usr/local/bin/raw.sh && grep -q 'echo \$WHO' /usr/local/bin/raw.sh
+DF
+        run cb build -t heredoc:1 "$CB_TMP/hd"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"hello world"* ]]
+}
