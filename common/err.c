@@ -36,7 +36,8 @@ const char *cb_err_msg(const struct cb_err *err)
         return err->msg.p;
 }
 
-static void vset(struct cb_err *err, int errnum, const char *file, int line, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 5, 0)))
+vset(struct cb_err *err, int errnum, const char *file, int line, const char *fmt, va_list ap)
 {
         cb_buf_reset(&err->msg);
         err->errnum = errnum;
