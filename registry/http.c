@@ -247,12 +247,12 @@ static size_t buf_write_cb(char *p, size_t sz, size_t n, void *ud)
         return sz * n;
 }
 
-static int backoff_ms(struct reg_client *c, unsigned tries)
+int reg_backoff_ms(unsigned base_ms, unsigned tries)
 {
         unsigned shift = tries > 0 ? tries - 1 : 0;
         if (shift > 16)
                 shift = 16;
-        uint64_t d = (uint64_t) c->retry_base_ms << shift;
+        uint64_t d = (uint64_t) base_ms << shift;
         if (d > 30000)
                 d = 30000;
         uint32_t rnd = 0;
@@ -294,7 +294,7 @@ static bool status_retryable(long st)
 }
 
 /* Seconds from Retry-After (delta-seconds or an HTTP date), capped at 60; -1 when absent. */
-static int retry_after_ms(const char *v)
+int reg_retry_after_ms(const char *v)
 {
         if (!v || !*v)
                 return -1;
@@ -402,7 +402,7 @@ static int fetch_token(struct reg_client *c, struct reg_host *h, const char *sco
                 if (!again || tries >= c->max_retries)
                         break;
                 c->stats.retries++;
-                sleep_ms(backoff_ms(c, tries + 1));
+                sleep_ms(reg_backoff_ms(c->retry_base_ms, tries + 1));
         }
         if (cc != CURLE_OK) {
                 r = cb_failc(err, -EIO, "registry %s: token server %s: %s", h->name, realm_host,
@@ -682,7 +682,7 @@ static void slist_free_wipe(struct curl_slist *l)
 
 /* Credentials go only to the registry itself: an absolute URL (an upload Location) on another host
  * gets none. */
-static bool same_host(const char *url, const struct reg_host *h)
+bool reg_url_same_host(const char *url, const char *host)
 {
         if (url[0] == '/')
                 return true;
@@ -691,11 +691,11 @@ static bool same_host(const char *url, const struct reg_host *h)
                 return false;
         s += 3;
         size_t n = strcspn(s, "/?#");
-        size_t hl = strlen(h->name);
-        if (n == hl && strncasecmp(s, h->name, n) == 0)
+        size_t hl = strlen(host);
+        if (n == hl && strncasecmp(s, host, n) == 0)
                 return true;
         /* "host:443" for https and "host:80" for http name the same host as "host" */
-        return n > hl && strncasecmp(s, h->name, hl) == 0 && s[hl] == ':' && !strchr(h->name, ':') &&
+        return n > hl && strncasecmp(s, host, hl) == 0 && s[hl] == ':' && !strchr(host, ':') &&
                ((n - hl == 4 && !strncmp(s + hl, ":443", 4)) || (n - hl == 3 && !strncmp(s + hl, ":80", 3)));
 }
 
@@ -727,7 +727,7 @@ static int xfer_start(struct reg_client *c, struct reg_xfer *x, struct cb_err *e
         /* the body goes whole or not at all; a 100-continue round trip buys nothing here */
         x->attempt_headers = curl_slist_append(x->attempt_headers, "Expect:");
         _cleanup_free_ char *authz = NULL;
-        if (same_host(x->url, h)) {
+        if (reg_url_same_host(x->url, h->name)) {
                 r = auth_header(c, x, &authz, err);
                 if (r < 0)
                         return r;
@@ -824,7 +824,7 @@ static int xfer_judge(struct reg_client *c, struct reg_xfer *x)
                 if (x->tries > c->max_retries)
                         return -1;
                 c->stats.retries++;
-                return backoff_ms(c, x->tries);
+                return reg_backoff_ms(c->retry_base_ms, x->tries);
         }
         if (h->scheme == SCHEME_UNKNOWN)
                 h->scheme = SCHEME_HTTPS;
@@ -874,8 +874,8 @@ static int xfer_judge(struct reg_client *c, struct reg_xfer *x)
                 if (x->tries > c->max_retries)
                         return -1;
                 c->stats.retries++;
-                int d = backoff_ms(c, x->tries);
-                int ra = retry_after_ms(x->retry_after);
+                int d = reg_backoff_ms(c->retry_base_ms, x->tries);
+                int ra = reg_retry_after_ms(x->retry_after);
                 return ra > d ? ra : d;
         }
         return -1;

@@ -171,6 +171,13 @@ int reg_xfers_run(struct reg_client *c, struct reg_xfer **xs, size_t n, struct c
 int reg_xfer_run1(struct reg_client *c, struct reg_xfer *x, struct cb_err *err);
 /* "registry H: repository R: METHOD: HTTP 404 (MANIFEST_UNKNOWN: manifest unknown)" */
 int reg_xfer_fail_status(struct reg_xfer *x, const char *what, struct cb_err *err);
+/* Delay before retry number tries (1-based): base * 2^(tries-1), capped at 30 s, of which a random
+ * half is jitter. */
+int reg_backoff_ms(unsigned base_ms, unsigned tries);
+/* Retry-After (delta-seconds or an HTTP date) in ms, capped at 60 s; -1 when absent or unreadable. */
+int reg_retry_after_ms(const char *v);
+/* Whether url (a path, or absolute) is on host ("h:5000"); "h:443"/"h:80" equal a port-less "h". */
+bool reg_url_same_host(const char *url, const char *host);
 /* Owned: the host's base URL "https://host". */
 char *reg_host_base(struct reg_host *h);
 const char *reg_host_name(const struct reg_host *h);
