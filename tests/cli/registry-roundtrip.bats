@@ -123,6 +123,18 @@ roundtrip() {
         [[ "$output" == *"registry $REGISTRY_HOST"* ]]
 }
 
+@test "--insecure-registry skips TLS verification for that host only" {
+        registry_start tls-htpasswd
+        login
+        "$REGTOOL" --auth-file "$W/auth.json" --insecure "$REGISTRY_HOST" push "$W/src" "$DIGEST" "$REGISTRY_HOST/ins/img:v1"
+        run "$REGTOOL" --auth-file "$W/auth.json" --insecure "$REGISTRY_HOST" pull "$REGISTRY_HOST/ins/img:v1" "$W/p"
+        [ "$status" -eq 0 ]
+        [ "$output" = "$DIGEST" ]
+        run "$REGTOOL" --auth-file "$W/auth.json" --insecure "127.0.0.2:1" pull "$REGISTRY_HOST/ins/img:v1" "$W/p2"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"certificate"* ]]
+}
+
 @test "a Docker v2 schema 2 image (pushed by skopeo) pulls to the digest skopeo reports" {
         registry_start plain
         skopeo copy -q --format v2s2 --dest-tls-verify=false "oci:$W/src:v1" "docker://$REGISTRY_HOST/v2s2/img:v1"
