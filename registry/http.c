@@ -365,6 +365,23 @@ static int fetch_token(struct reg_client *c, struct reg_host *h, const char *sco
         if (r < 0)
                 return cb_wrap(err, "registry %s", h->name), r;
 
+        /* an identity token is an OAuth2 refresh token: POST it as a form (distribution's token spec) */
+        char *form = NULL;
+        if (h->has_cred && h->cred.identity) {
+                CURL *esc = curl_easy_init();
+                if (!esc)
+                        return cb_failc(err, -ENOMEM, "curl_easy_init");
+                char *e_service = curl_easy_escape(esc, h->service ? h->service : "", 0);
+                char *e_scope = curl_easy_escape(esc, scope ? scope : "", 0);
+                char *e_token = curl_easy_escape(esc, h->cred.identity, 0);
+                form = cb_xasprintf("grant_type=refresh_token&client_id=cubuild&service=%s&scope=%s&refresh_token=%s",
+                                    e_service, e_scope, e_token);
+                explicit_bzero(e_token, strlen(e_token));
+                curl_free(e_service);
+                curl_free(e_scope);
+                curl_free(e_token);
+                curl_easy_cleanup(esc);
+        }
         struct cb_buf body;
         cb_buf_init(&body, REG_TOKEN_MAX);
         long st = 0;
@@ -388,7 +405,10 @@ static int fetch_token(struct reg_client *c, struct reg_host *h, const char *sco
                 curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
                 curl_easy_setopt(e, CURLOPT_USERAGENT, "cubuild/0.1");
                 apply_tls(e, rh);
-                if (h->has_cred) {
+                if (form) {
+                        curl_easy_setopt(e, CURLOPT_URL, h->realm);
+                        curl_easy_setopt(e, CURLOPT_POSTFIELDS, form);
+                } else if (h->has_cred) {
                         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
                         curl_easy_setopt(e, CURLOPT_USERNAME, h->cred.user);
                         curl_easy_setopt(e, CURLOPT_PASSWORD, h->cred.secret);
@@ -404,6 +424,7 @@ static int fetch_token(struct reg_client *c, struct reg_host *h, const char *sco
                 c->stats.retries++;
                 sleep_ms(reg_backoff_ms(c->retry_base_ms, tries + 1));
         }
+        reg_secret_free(form);
         if (cc != CURLE_OK) {
                 r = cb_failc(err, -EIO, "registry %s: token server %s: %s", h->name, realm_host,
                              msg[0] ? msg : curl_easy_strerror(cc));
@@ -463,7 +484,7 @@ static int auth_header(struct reg_client *c, struct reg_xfer *x, char **ret, str
                 int r = load_cred(h, cred_name(h), err);
                 if (r < 0)
                         return r;
-                if (h->has_cred)
+                if (h->has_cred && !h->cred.identity)
                         *ret = basic_header(&h->cred);
                 return 0;
         }

@@ -27,7 +27,8 @@ bool reg_domain_valid(const char *p, size_t len);
 /* ---- auth.c: credentials and challenges ---- */
 struct reg_cred {
         char *user;
-        char *secret; /* wiped before it is freed */
+        char *secret;   /* wiped before it is freed */
+        char *identity; /* docker's "identitytoken": an OAuth2 refresh token, or NULL; wiped too */
 };
 void reg_cred_release(struct reg_cred *c);
 /* Frees s after overwriting it. */

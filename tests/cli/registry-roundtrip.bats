@@ -189,6 +189,21 @@ roundtrip() {
         [ "$(grep -c "repository:exp/img:pull" "$REGISTRY_TOKEN_LOG")" -eq 2 ]
 }
 
+@test "token: an identitytoken in config.json is exchanged as an OAuth2 refresh token" {
+        registry_start token
+        jq -n --arg h "$REGISTRY_HOST" --arg t "refresh-$REGISTRY_PASSWORD" \
+                '{auths: {($h): {identitytoken: $t}}}' >"$W/auth.json"
+        run rt push "$W/src" "$DIGEST" "$REGISTRY_HOST/idt/img:v1"
+        [ "$status" -eq 0 ]
+        grep -q "^POST cubuild repository:idt/img:pull,push" "$REGISTRY_TOKEN_LOG"
+        ! grep -q "^GET " "$REGISTRY_TOKEN_LOG"
+        jq -n --arg h "$REGISTRY_HOST" '{auths: {($h): {identitytoken: "refresh-wrong"}}}' >"$W/auth.json"
+        run rt push "$W/src" "$DIGEST" "$REGISTRY_HOST/idt/img:v2"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"refused the credentials"* ]]
+        [[ "$output" != *"refresh-wrong"* ]]
+}
+
 @test "copy within one registry mounts the blobs instead of uploading them" {
         registry_start plain
         rt push "$W/src" "$DIGEST" "$REGISTRY_HOST/a/img:v1"
