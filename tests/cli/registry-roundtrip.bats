@@ -258,6 +258,13 @@ roundtrip() {
         run rt --mirror "docker.io=$REGISTRY_HOST" pull ubuntu:20.04 "$W/m2"
         [ "$status" -eq 0 ]
         [ "$output" = "$DIGEST" ]
+        # a mirror that is down, or lacks the image, is skipped for the next one
+        local dead
+        dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        run rt --retries 1 --retry-base-ms 10 --mirror "127.0.0.1:$dead" --mirror "docker.io=$REGISTRY_HOST/nothing-here" \
+                --mirror "$REGISTRY_HOST" pull nvidia/cuda:11.8.0-runtime-ubuntu20.04 "$W/m4"
+        [ "$status" -eq 0 ]
+        [ "$output" = "$DIGEST" ]
         # the same through the YAML config
         printf 'registries:\n  - prefix: docker.io\n    mirrors:\n      - location: %s\n        insecure: true\n' "$REGISTRY_HOST" >"$W/reg.yaml"
         run rt --config "$W/reg.yaml" pull docker.io/library/ubuntu:20.04 "$W/m3"
