@@ -665,6 +665,8 @@ static size_t read_cb(char *p, size_t sz, size_t n, void *ud)
         }
         x->upload_pos += (uint64_t) r;
         x->host->c->stats.bytes_up += (uint64_t) r;
+        if (x->on_upload)
+                x->on_upload(x);
         return (size_t) r;
 }
 

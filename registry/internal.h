@@ -139,6 +139,7 @@ struct reg_xfer {
         int (*on_attempt)(struct reg_xfer *x);
         int (*on_data)(struct reg_xfer *x, const void *p, size_t len); /* 2xx bodies */
         int (*step)(struct reg_xfer *x, struct cb_err *err);          /* after a final reply */
+        void (*on_upload)(struct reg_xfer *x);                         /* after each body read */
 
         /* reply of the last attempt */
         long status;
