@@ -37,7 +37,8 @@ void reg_cred_release(struct reg_cred *c)
 {
         free(c->user);
         reg_secret_free(c->secret);
-        c->user = c->secret = NULL;
+        reg_secret_free(c->identity);
+        c->user = c->secret = c->identity = NULL;
 }
 
 static void secret_buf_release(struct cb_buf *b)
@@ -268,6 +269,15 @@ int reg_auth_lookup(const char *auth_file, const char *registry, struct reg_cred
         }
         json_t *a = find_entry(json_object_get(j, "auths"), registry, &key);
         if (json_is_object(a)) {
+                const char *idt = json_string_value(json_object_get(a, "identitytoken"));
+                if (idt && *idt) {
+                        /* docker login with an OAuth registry stores a refresh token instead */
+                        const char *u = json_string_value(json_object_get(a, "username"));
+                        ret->user = cb_xstrdup(u && *u ? u : "<token>");
+                        ret->secret = cb_xstrdup("");
+                        ret->identity = cb_xstrdup(idt);
+                        return 0;
+                }
                 const char *b64 = json_string_value(json_object_get(a, "auth"));
                 const char *u = json_string_value(json_object_get(a, "username"));
                 const char *p = json_string_value(json_object_get(a, "password"));

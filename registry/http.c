@@ -247,12 +247,12 @@ static size_t buf_write_cb(char *p, size_t sz, size_t n, void *ud)
         return sz * n;
 }
 
-static int backoff_ms(struct reg_client *c, unsigned tries)
+int reg_backoff_ms(unsigned base_ms, unsigned tries)
 {
         unsigned shift = tries > 0 ? tries - 1 : 0;
         if (shift > 16)
                 shift = 16;
-        uint64_t d = (uint64_t) c->retry_base_ms << shift;
+        uint64_t d = (uint64_t) base_ms << shift;
         if (d > 30000)
                 d = 30000;
         uint32_t rnd = 0;
@@ -294,7 +294,7 @@ static bool status_retryable(long st)
 }
 
 /* Seconds from Retry-After (delta-seconds or an HTTP date), capped at 60; -1 when absent. */
-static int retry_after_ms(const char *v)
+int reg_retry_after_ms(const char *v)
 {
         if (!v || !*v)
                 return -1;
@@ -365,6 +365,23 @@ static int fetch_token(struct reg_client *c, struct reg_host *h, const char *sco
         if (r < 0)
                 return cb_wrap(err, "registry %s", h->name), r;
 
+        /* an identity token is an OAuth2 refresh token: POST it as a form (distribution's token spec) */
+        char *form = NULL;
+        if (h->has_cred && h->cred.identity) {
+                CURL *esc = curl_easy_init();
+                if (!esc)
+                        return cb_failc(err, -ENOMEM, "curl_easy_init");
+                char *e_service = curl_easy_escape(esc, h->service ? h->service : "", 0);
+                char *e_scope = curl_easy_escape(esc, scope ? scope : "", 0);
+                char *e_token = curl_easy_escape(esc, h->cred.identity, 0);
+                form = cb_xasprintf("grant_type=refresh_token&client_id=cubuild&service=%s&scope=%s&refresh_token=%s",
+                                    e_service, e_scope, e_token);
+                explicit_bzero(e_token, strlen(e_token));
+                curl_free(e_service);
+                curl_free(e_scope);
+                curl_free(e_token);
+                curl_easy_cleanup(esc);
+        }
         struct cb_buf body;
         cb_buf_init(&body, REG_TOKEN_MAX);
         long st = 0;
@@ -388,7 +405,10 @@ static int fetch_token(struct reg_client *c, struct reg_host *h, const char *sco
                 curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
                 curl_easy_setopt(e, CURLOPT_USERAGENT, "cubuild/0.1");
                 apply_tls(e, rh);
-                if (h->has_cred) {
+                if (form) {
+                        curl_easy_setopt(e, CURLOPT_URL, h->realm);
+                        curl_easy_setopt(e, CURLOPT_POSTFIELDS, form);
+                } else if (h->has_cred) {
                         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
                         curl_easy_setopt(e, CURLOPT_USERNAME, h->cred.user);
                         curl_easy_setopt(e, CURLOPT_PASSWORD, h->cred.secret);
@@ -402,8 +422,9 @@ static int fetch_token(struct reg_client *c, struct reg_host *h, const char *sco
                 if (!again || tries >= c->max_retries)
                         break;
                 c->stats.retries++;
-                sleep_ms(backoff_ms(c, tries + 1));
+                sleep_ms(reg_backoff_ms(c->retry_base_ms, tries + 1));
         }
+        reg_secret_free(form);
         if (cc != CURLE_OK) {
                 r = cb_failc(err, -EIO, "registry %s: token server %s: %s", h->name, realm_host,
                              msg[0] ? msg : curl_easy_strerror(cc));
@@ -463,7 +484,7 @@ static int auth_header(struct reg_client *c, struct reg_xfer *x, char **ret, str
                 int r = load_cred(h, cred_name(h), err);
                 if (r < 0)
                         return r;
-                if (h->has_cred)
+                if (h->has_cred && !h->cred.identity)
                         *ret = basic_header(&h->cred);
                 return 0;
         }
@@ -644,6 +665,8 @@ static size_t read_cb(char *p, size_t sz, size_t n, void *ud)
         }
         x->upload_pos += (uint64_t) r;
         x->host->c->stats.bytes_up += (uint64_t) r;
+        if (x->on_upload)
+                x->on_upload(x);
         return (size_t) r;
 }
 
@@ -682,7 +705,7 @@ static void slist_free_wipe(struct curl_slist *l)
 
 /* Credentials go only to the registry itself: an absolute URL (an upload Location) on another host
  * gets none. */
-static bool same_host(const char *url, const struct reg_host *h)
+bool reg_url_same_host(const char *url, const char *host)
 {
         if (url[0] == '/')
                 return true;
@@ -691,11 +714,11 @@ static bool same_host(const char *url, const struct reg_host *h)
                 return false;
         s += 3;
         size_t n = strcspn(s, "/?#");
-        size_t hl = strlen(h->name);
-        if (n == hl && strncasecmp(s, h->name, n) == 0)
+        size_t hl = strlen(host);
+        if (n == hl && strncasecmp(s, host, n) == 0)
                 return true;
         /* "host:443" for https and "host:80" for http name the same host as "host" */
-        return n > hl && strncasecmp(s, h->name, hl) == 0 && s[hl] == ':' && !strchr(h->name, ':') &&
+        return n > hl && strncasecmp(s, host, hl) == 0 && s[hl] == ':' && !strchr(host, ':') &&
                ((n - hl == 4 && !strncmp(s + hl, ":443", 4)) || (n - hl == 3 && !strncmp(s + hl, ":80", 3)));
 }
 
@@ -727,7 +750,7 @@ static int xfer_start(struct reg_client *c, struct reg_xfer *x, struct cb_err *e
         /* the body goes whole or not at all; a 100-continue round trip buys nothing here */
         x->attempt_headers = curl_slist_append(x->attempt_headers, "Expect:");
         _cleanup_free_ char *authz = NULL;
-        if (same_host(x->url, h)) {
+        if (reg_url_same_host(x->url, h->name)) {
                 r = auth_header(c, x, &authz, err);
                 if (r < 0)
                         return r;
@@ -824,7 +847,7 @@ static int xfer_judge(struct reg_client *c, struct reg_xfer *x)
                 if (x->tries > c->max_retries)
                         return -1;
                 c->stats.retries++;
-                return backoff_ms(c, x->tries);
+                return reg_backoff_ms(c->retry_base_ms, x->tries);
         }
         if (h->scheme == SCHEME_UNKNOWN)
                 h->scheme = SCHEME_HTTPS;
@@ -874,8 +897,8 @@ static int xfer_judge(struct reg_client *c, struct reg_xfer *x)
                 if (x->tries > c->max_retries)
                         return -1;
                 c->stats.retries++;
-                int d = backoff_ms(c, x->tries);
-                int ra = retry_after_ms(x->retry_after);
+                int d = reg_backoff_ms(c->retry_base_ms, x->tries);
+                int ra = reg_retry_after_ms(x->retry_after);
                 return ra > d ? ra : d;
         }
         return -1;

@@ -27,7 +27,8 @@ bool reg_domain_valid(const char *p, size_t len);
 /* ---- auth.c: credentials and challenges ---- */
 struct reg_cred {
         char *user;
-        char *secret; /* wiped before it is freed */
+        char *secret;   /* wiped before it is freed */
+        char *identity; /* docker's "identitytoken": an OAuth2 refresh token, or NULL; wiped too */
 };
 void reg_cred_release(struct reg_cred *c);
 /* Frees s after overwriting it. */
@@ -138,6 +139,7 @@ struct reg_xfer {
         int (*on_attempt)(struct reg_xfer *x);
         int (*on_data)(struct reg_xfer *x, const void *p, size_t len); /* 2xx bodies */
         int (*step)(struct reg_xfer *x, struct cb_err *err);          /* after a final reply */
+        void (*on_upload)(struct reg_xfer *x);                         /* after each body read */
 
         /* reply of the last attempt */
         long status;
@@ -171,6 +173,13 @@ int reg_xfers_run(struct reg_client *c, struct reg_xfer **xs, size_t n, struct c
 int reg_xfer_run1(struct reg_client *c, struct reg_xfer *x, struct cb_err *err);
 /* "registry H: repository R: METHOD: HTTP 404 (MANIFEST_UNKNOWN: manifest unknown)" */
 int reg_xfer_fail_status(struct reg_xfer *x, const char *what, struct cb_err *err);
+/* Delay before retry number tries (1-based): base * 2^(tries-1), capped at 30 s, of which a random
+ * half is jitter. */
+int reg_backoff_ms(unsigned base_ms, unsigned tries);
+/* Retry-After (delta-seconds or an HTTP date) in ms, capped at 60 s; -1 when absent or unreadable. */
+int reg_retry_after_ms(const char *v);
+/* Whether url (a path, or absolute) is on host ("h:5000"); "h:443"/"h:80" equal a port-less "h". */
+bool reg_url_same_host(const char *url, const char *host);
 /* Owned: the host's base URL "https://host". */
 char *reg_host_base(struct reg_host *h);
 const char *reg_host_name(const struct reg_host *h);

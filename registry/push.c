@@ -35,6 +35,7 @@ struct push_job {
         int stage;
         char *upload; /* Location of the upload session */
         uint64_t sent;
+        uint64_t reported; /* bytes the last progress event gave */
         unsigned restarts;
 };
 
@@ -43,6 +44,18 @@ static void progress(const struct reg_progress *pg, const char *what, const char
 {
         if (pg && pg->event)
                 pg->event(pg->ud, what, digest, done, total);
+}
+
+/* Byte progress while a body goes up, at most one event per MiB. */
+static void upload_progress(struct reg_xfer *x)
+{
+        struct push_job *j = x->ud;
+        uint64_t done = j->sent + x->upload_pos;
+        /* the step reports the end of each request itself */
+        if (done >= j->size || (done < j->reported + (1u << 20) && done >= j->reported))
+                return;
+        j->reported = done;
+        progress(j->ctx->pg, "push", j->digest, done, j->size);
 }
 
 static char *scope_push(const char *repo)
@@ -297,6 +310,7 @@ static int push_blobs(struct push_ctx *ctx, const struct reg_manifest *m, struct
                 j->x.scope = scope_push(ctx->repo);
                 j->x.ud = j;
                 j->x.step = push_step;
+                j->x.on_upload = upload_progress;
                 j->x.body_max = REG_ERRBODY_MAX;
                 reg_xfer_set(&j->x, "HEAD", cb_xasprintf("/v2/%s/blobs/%s", ctx->repo, d->digest));
                 xs[nj++] = &j->x;

@@ -100,14 +100,16 @@ struct reg_blob_sink {
         bool (*has)(void *ud, const char *digest);
         int (*begin)(void *ud, const char *digest, void **ret_handle, struct cb_err *err);
         int (*write)(void *ud, void *handle, const void *p, size_t len, struct cb_err *err);
-        /* verifies, stores */
+        /* verifies, stores; owns (and frees) the handle from then on, whatever it returns */
         int (*commit)(void *ud, void *handle, const char *expected_digest, struct cb_err *err);
         void (*abort)(void *ud, void *handle);
         /* fd for reading, for push; the caller of open closes it */
         int (*open)(void *ud, const char *digest, uint64_t *ret_size, struct cb_err *err);
 };
 
-/* Progress events (may be NULL). what: "pull", "push", "skip", "mount", "manifest". */
+/* Progress events (may be NULL). what: "pull" (bytes so far, per chunk received), "push" (per MiB
+ * sent and at the end of each request), "skip" (present already), "mount", "manifest". Called from
+ * the calling thread only. */
 struct reg_progress {
         void *ud;
         void (*event)(void *ud, const char *what, const char *digest, uint64_t done, uint64_t total);

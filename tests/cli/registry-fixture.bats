@@ -81,6 +81,12 @@ assert_stopped() {
         done
         run kill -0 "$pid"
         [ "$status" -ne 0 ]
+        # and its data went with it
+        for i in $(seq 1 30); do
+                [ -e "$dir" ] || break
+                sleep 0.1
+        done
+        [ ! -e "$dir" ]
         "$REGISTRY_FIXTURE_SH" stop "$dir"
 }
 

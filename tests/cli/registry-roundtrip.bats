@@ -123,6 +123,18 @@ roundtrip() {
         [[ "$output" == *"registry $REGISTRY_HOST"* ]]
 }
 
+@test "--insecure-registry skips TLS verification for that host only" {
+        registry_start tls-htpasswd
+        login
+        "$REGTOOL" --auth-file "$W/auth.json" --insecure "$REGISTRY_HOST" push "$W/src" "$DIGEST" "$REGISTRY_HOST/ins/img:v1"
+        run "$REGTOOL" --auth-file "$W/auth.json" --insecure "$REGISTRY_HOST" pull "$REGISTRY_HOST/ins/img:v1" "$W/p"
+        [ "$status" -eq 0 ]
+        [ "$output" = "$DIGEST" ]
+        run "$REGTOOL" --auth-file "$W/auth.json" --insecure "127.0.0.2:1" pull "$REGISTRY_HOST/ins/img:v1" "$W/p2"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"certificate"* ]]
+}
+
 @test "a Docker v2 schema 2 image (pushed by skopeo) pulls to the digest skopeo reports" {
         registry_start plain
         skopeo copy -q --format v2s2 --dest-tls-verify=false "oci:$W/src:v1" "docker://$REGISTRY_HOST/v2s2/img:v1"
@@ -177,6 +189,21 @@ roundtrip() {
         [ "$(grep -c "repository:exp/img:pull" "$REGISTRY_TOKEN_LOG")" -eq 2 ]
 }
 
+@test "token: an identitytoken in config.json is exchanged as an OAuth2 refresh token" {
+        registry_start token
+        jq -n --arg h "$REGISTRY_HOST" --arg t "refresh-$REGISTRY_PASSWORD" \
+                '{auths: {($h): {identitytoken: $t}}}' >"$W/auth.json"
+        run rt push "$W/src" "$DIGEST" "$REGISTRY_HOST/idt/img:v1"
+        [ "$status" -eq 0 ]
+        grep -q "^POST cubuild repository:idt/img:pull,push" "$REGISTRY_TOKEN_LOG"
+        ! grep -q "^GET " "$REGISTRY_TOKEN_LOG"
+        jq -n --arg h "$REGISTRY_HOST" '{auths: {($h): {identitytoken: "refresh-wrong"}}}' >"$W/auth.json"
+        run rt push "$W/src" "$DIGEST" "$REGISTRY_HOST/idt/img:v2"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"refused the credentials"* ]]
+        [[ "$output" != *"refresh-wrong"* ]]
+}
+
 @test "copy within one registry mounts the blobs instead of uploading them" {
         registry_start plain
         rt push "$W/src" "$DIGEST" "$REGISTRY_HOST/a/img:v1"
@@ -229,6 +256,13 @@ roundtrip() {
         [ "$status" -eq 0 ]
         [ "$output" = "$DIGEST" ]
         run rt --mirror "docker.io=$REGISTRY_HOST" pull ubuntu:20.04 "$W/m2"
+        [ "$status" -eq 0 ]
+        [ "$output" = "$DIGEST" ]
+        # a mirror that is down, or lacks the image, is skipped for the next one
+        local dead
+        dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        run rt --retries 1 --retry-base-ms 10 --mirror "127.0.0.1:$dead" --mirror "docker.io=$REGISTRY_HOST/nothing-here" \
+                --mirror "$REGISTRY_HOST" pull nvidia/cuda:11.8.0-runtime-ubuntu20.04 "$W/m4"
         [ "$status" -eq 0 ]
         [ "$output" = "$DIGEST" ]
         # the same through the YAML config

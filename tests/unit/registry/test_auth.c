@@ -128,6 +128,22 @@ static void test_auths_entries_in_every_spelling(void **state)
         cb_err_release(&err);
 }
 
+static void test_identitytoken_is_kept_apart_from_the_password(void **state)
+{
+        struct fx *fx = *state;
+        write_file(fx->cfg, "{\"auths\":{\"oauth.example\":{\"identitytoken\":\"rt-123\"}}}", 0600);
+        struct cb_err err;
+        cb_err_init(&err);
+        struct reg_cred c = { 0 };
+        assert_int_equal(reg_auth_lookup(fx->cfg, "oauth.example", &c, &err), 0);
+        assert_string_equal(c.user, "<token>");
+        assert_string_equal(c.secret, "");
+        assert_string_equal(c.identity, "rt-123");
+        reg_cred_release(&c);
+        assert_null(c.identity);
+        cb_err_release(&err);
+}
+
 static void test_credential_helpers(void **state)
 {
         struct fx *fx = *state;
@@ -222,6 +238,7 @@ int main(void)
                 cmocka_unit_test(test_bearer_challenge_params),
                 cmocka_unit_test_setup_teardown(test_auths_entries_in_every_spelling, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_credential_helpers, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_identitytoken_is_kept_apart_from_the_password, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_env_chooses_the_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_login_logout_keep_other_keys, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_login_through_a_helper_stores_no_secret_in_the_file, setup, teardown),
