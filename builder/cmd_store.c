@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "builder/bld.h"
@@ -128,8 +129,9 @@ int bld_cmd_load(const struct bld_global *g, int argc, char **argv)
                 if ((strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--tag") == 0) && i + 1 < argc)
                         name = argv[++i];
                 else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-                        (void) puts("Usage: cubuild load [-t NAME[:TAG]] OCI_LAYOUT_DIR[:REF]\n\n"
-                                    "Load an image from an OCI image layout directory.");
+                        (void) puts("Usage: cubuild load [-t NAME[:TAG]] OCI_LAYOUT_DIR[:REF] | ARCHIVE.tar\n\n"
+                                    "Load an image from an OCI image layout directory, a docker-archive (docker save)\n"
+                                    "or an oci-archive; an archive's own tags are kept unless -t is given.");
                         return BLD_EXIT_OK;
                 } else if (argv[i][0] == '-')
                         return usage_error("load", "unknown flag");
@@ -151,8 +153,26 @@ int bld_cmd_load(const struct bld_global *g, int argc, char **argv)
         char digest[CB_DIGEST_STR_LEN];
         cb_err_init(&err);
         int r = open_store(g, &s, &err);
-        if (r >= 0)
+        struct stat st;
+        if (r >= 0 && stat(src, &st) == 0 && S_ISREG(st.st_mode)) {
+                /* a docker-archive or oci-archive, as docker load and podman load take */
+                _cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
+                struct layer_loaded *v = NULL;
+                size_t n = 0;
+                r = fd < 0 ? cb_fail(&err, errno, "open '%s'", src) : layer_import_archive(s, fd, &v, &n, &err);
+                for (size_t i = 0; r >= 0 && i < n; i++) {
+                        for (size_t k = 0; r >= 0 && k < v[i].ntags && !name; k++) {
+                                _cleanup_free_ char *norm = bld_ref_normalize(v[i].repo_tags[k], &err);
+                                r = norm ? layer_store_tag(s, norm, v[i].manifest_digest, &err) : -EINVAL;
+                        }
+                        memcpy(digest, v[i].manifest_digest, sizeof(digest));
+                }
+                if (r >= 0 && n == 0)
+                        r = cb_failc(&err, -EINVAL, "the archive holds no image");
+                layer_loaded_free(v, n);
+        } else if (r >= 0) {
                 r = layer_import_oci_dir(s, dir, ref, digest, &err);
+        }
         if (r >= 0 && name) {
                 _cleanup_free_ char *norm = bld_ref_normalize(name, &err);
                 r = norm ? layer_store_tag(s, norm, digest, &err) : -EINVAL;

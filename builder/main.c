@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <locale.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,9 @@ int main(int argc, char **argv)
         struct bld_global g = { 0 };
         _cleanup_free_ char *root = NULL;
         int i = 1;
+
+        /* registry credentials live in this process: no core dump of it may carry them */
+        (void) prctl(PR_SET_DUMPABLE, 0);
 
         /* libarchive converts path names through the locale: image paths are UTF-8 (certificate
          * bundles carry names like "Főtanúsítvány.pem"), and the C locale cannot hold them */

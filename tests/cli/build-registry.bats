@@ -75,6 +75,14 @@ teardown_file() {
         [ "$status" -eq 0 ]
         run skopeo inspect "oci-archive:$CB_TMP/saved-oci.tar"
         [ "$status" -eq 0 ]
+        # and load takes both back into another store, keeping the archive's name
+        d=$(cb inspect saved:1 | jq -r .config.config.Labels.a)
+        run "$CUBUILD" --root "$CB_TMP/loaded" load "$CB_TMP/saved.tar"
+        [ "$status" -eq 0 ]
+        [ "$("$CUBUILD" --root "$CB_TMP/loaded" inspect saved:1 | jq -r .config.config.Labels.a)" = "$d" ]
+        run "$CUBUILD" --root "$CB_TMP/loaded2" load -t fromoci:1 "$CB_TMP/saved-oci.tar"
+        [ "$status" -eq 0 ]
+        [ "$("$CUBUILD" --root "$CB_TMP/loaded2" inspect fromoci:1 | jq -r .config.config.Labels.a)" = "$d" ]
 }
 
 @test "prune keeps what images and the build cache use, removes the rest" {
