@@ -79,6 +79,9 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
                 return r;
         }
+        if (!b->opts->quiet)
+                (void) fprintf(stderr, "STEP %zu/%zu: FROM %s%s%s\n", b->step, b->nsteps, base, ds->name ? " AS " : "",
+                               ds->name ? ds->name : "");
         st->name = ds->name ? cb_xstrdup(ds->name) : NULL;
         st->vars = df_vars_new();
         st->args = df_vars_new();
@@ -483,10 +486,6 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         continue;
                 }
                 b.step++;
-                if (!o->quiet)
-                        (void) fprintf(stderr, "STEP %zu/%zu: FROM %s%s%s\n", b.step, b.nsteps,
-                                       df_file_stage(b.df, i)->base, df_file_stage(b.df, i)->name ? " AS " : "",
-                                       df_file_stage(b.df, i)->name ? df_file_stage(b.df, i)->name : "");
                 r = run_stage(&b, i, err);
                 if (r < 0) {
                         free(needed);
