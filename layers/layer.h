@@ -39,6 +39,10 @@
 
 struct layer_store; /* opaque */
 
+/* The default store root (DESIGN.md): /var/lib/cubuild as root, else $XDG_DATA_HOME/cubuild, else
+ * $HOME/.local/share/cubuild. $CUBUILD_ROOT, when set and not empty, wins over all. Owned: free(). */
+int layer_default_root(char **ret, struct cb_err *err);
+
 /* Opens (creating) a store at root: blobs/sha256/, index.json (tags), layers/<diff_id hex>/ (unpacked),
  * cache/, tmp/ (cleared of stale work on open). On success *ret is owned: layer_store_free(). */
 int layer_store_open(const char *root, struct layer_store **ret, struct cb_err *err);
