@@ -69,7 +69,9 @@ uint64_t layer_source_raw_bytes(const struct layer_source *src);
 /* Blob writer internals used by commit: write without hashing, commit with a digest the caller hashed. */
 int layer_blob_writer_commit_hashed(struct layer_blob_writer *w, const char *digest, struct cb_err *err);
 
-/* Index (tags) helpers. */
+/* Index (tags) helpers. layer_index_lock() returns the fd holding flock(op) on index.lock (close it to
+ * unlock). */
+int layer_index_lock(struct layer_store *s, int op, struct cb_err *err);
 int layer_index_load(struct layer_store *s, json_t **ret, struct cb_err *err);
 
 /* Blob path relative to root_fd: "blobs/sha256/<hex>" (owned). -EINVAL for a bad digest. */
