@@ -365,6 +365,26 @@ static void test_truncated_and_corrupt_rejected(void **state)
         assert_int_equal(extract(f, "junk.tgz", LAYER_EXTRACT_APPLY), -EBADMSG);
 }
 
+/* A small archive followed by a long run of zeros (a decompression bomb after the end marker) is refused
+ * once the tail passes 64 MiB instead of being read for as long as it lasts. */
+static void test_endless_tail_refused(void **state)
+{
+        struct fx *f = *state;
+        struct t_tar t;
+        char *p = tpath(f, "tail.tar");
+        t_tar_open(&t, p, NULL);
+        t_tar_add(&t, 'f', "x", "x", 0644);
+        t_tar_close(&t);
+        char *gz = tpath(f, "tail.tgz");
+        char *cmd = cb_xasprintf("(cat %s; head -c 80M /dev/zero) | gzip -1 > %s", p, gz);
+        assert_int_equal(system(cmd), 0);
+        free(cmd);
+        free(p);
+        free(gz);
+        assert_int_equal(extract(f, "tail.tgz", LAYER_EXTRACT_APPLY), -E2BIG);
+        assert_non_null(strstr(cb_err_msg(&f->err), "after the end of the archive"));
+}
+
 static void test_whiteouts_applied(void **state)
 {
         struct fx *f = *state;
@@ -511,6 +531,7 @@ int main(void)
                 BOTH(test_limits_reported),
                 BOTH(test_truncated_and_corrupt_rejected),
                 BOTH(test_whiteouts_applied),
+                cmocka_unit_test_setup_teardown(test_endless_tail_refused, setup, teardown),
                 BOTH(test_whiteouts_kept_for_overlay),
                 BOTH(test_devices_only_as_root),
                 BOTH(test_overlay_xattrs_from_tar_dropped),
