@@ -34,31 +34,23 @@ int cb_write_all(int fd, const void *p, size_t len)
 int cb_read_all(int fd, struct cb_buf *b)
 {
         for (;;) {
-                int r = cb_buf_grow(b, 65536);
-                size_t room;
-                if (r < 0) {
-                        /* near max: make room up to max exactly; at max, a one-byte probe tells EOF from too big */
-                        r = cb_buf_grow(b, b->max - b->len);
-                        if (r < 0)
-                                return r;
-                        room = b->cap - b->len - 1;
-                        if (room > b->max - b->len)
-                                room = b->max - b->len;
-                        if (room == 0) {
-                                char c;
-                                ssize_t n = read(fd, &c, 1);
-                                if (n < 0 && errno == EINTR)
-                                        continue;
-                                if (n < 0)
-                                        return -errno;
-                                if (n == 0)
-                                        break;
-                                return -E2BIG;
-                        }
-                } else {
-                        room = b->cap - b->len - 1;
+                size_t want = 65536;
+                if (b->max != CB_BUF_UNLIMITED && b->max - b->len < want)
+                        want = b->max - b->len;
+                if (want == 0) {
+                        /* full: one more byte means the input is larger than max */
+                        char c;
+                        ssize_t n = read(fd, &c, 1);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0)
+                                return -errno;
+                        return n == 0 ? 0 : -E2BIG;
                 }
-                ssize_t n = read(fd, b->p + b->len, room);
+                int r = cb_buf_grow(b, want);
+                if (r < 0)
+                        return r;
+                ssize_t n = read(fd, b->p + b->len, want);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -66,8 +58,6 @@ int cb_read_all(int fd, struct cb_buf *b)
                 }
                 if (n == 0)
                         break;
-                if (b->max != CB_BUF_UNLIMITED && b->len + (size_t) n > b->max)
-                        return -E2BIG;
                 b->len += (size_t) n;
                 b->p[b->len] = '\0';
         }

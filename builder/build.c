@@ -1,0 +1,397 @@
+/* The build: Dockerfile → stages → per instruction a layer or a config change → image in the store. */
+#include "builder/bld.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "builder/imgconfig.h"
+#include "builder/internal.h"
+#include "builder/steps.h"
+#include "builder/verify.h"
+#include "layers/layer.h"
+#include "parser/df.h"
+#include "registry/reg.h"
+
+#define DOCKERFILE_MAX (16u << 20)
+
+void bld_opts_init(struct bld_opts *o)
+{
+        memset(o, 0, sizeof(*o));
+        o->source_date_epoch = -1;
+}
+
+char *bld_ref_normalize(const char *name, struct cb_err *err)
+{
+        struct reg_ref ref;
+        if (reg_ref_parse(name, &ref, err) < 0)
+                return NULL;
+        char *s = reg_ref_string(&ref);
+        reg_ref_release(&ref);
+        return s;
+}
+
+static void stage_release(struct bld_stage *st)
+{
+        free(st->name);
+        if (st->config)
+                json_decref(st->config);
+        free(st->layers);
+        df_vars_free(st->vars);
+        df_vars_free(st->args);
+        free(st->base_ref);
+        memset(st, 0, sizeof(*st));
+}
+
+void bld_stage_add_layer(struct bld_stage *st, const struct layer_desc *l)
+{
+        if (st->nlayers == st->cap) {
+                st->cap = st->cap ? st->cap * 2 : 16;
+                st->layers = cb_xrealloc(st->layers, st->cap * sizeof(*st->layers));
+        }
+        st->layers[st->nlayers++] = *l;
+}
+
+static int64_t build_time(const struct bld_ctx *b)
+{
+        return b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch : (int64_t) time(NULL);
+}
+
+int64_t bld_ctx_time(const struct bld_ctx *b)
+{
+        return build_time(b);
+}
+
+/* FROM: the base's config and layers become the stage's starting point. */
+static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct cb_err *err)
+{
+        const struct df_stage *ds = df_file_stage(b->df, si);
+        _cleanup_free_ char *base = NULL;
+        int r = df_expand_word(b->meta, ds->base, df_file_escape(b->df), &base, err);
+        if (r < 0) {
+                cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
+                return r;
+        }
+        st->name = ds->name ? cb_xstrdup(ds->name) : NULL;
+        st->vars = df_vars_new();
+        st->args = df_vars_new();
+        st->base_ref = cb_xstrdup(base);
+
+        /* an earlier stage by name (stage names are case-insensitive and stored lower-case) */
+        for (size_t j = 0; j < si; j++) {
+                if (b->stages[j].name && strcasecmp(b->stages[j].name, base) == 0) {
+                        if (!b->stages[j].built)
+                                return cb_failc(err, -EINVAL, "%s:%u: FROM '%s': stage is not built", b->df_name,
+                                                ds->line, base);
+                        st->config = json_deep_copy(b->stages[j].config);
+                        for (size_t k = 0; k < b->stages[j].nlayers; k++)
+                                bld_stage_add_layer(st, &b->stages[j].layers[k]);
+                        goto vars;
+                }
+        }
+        if (strcmp(base, "scratch") == 0) {
+                st->config = bld_config_new();
+                goto vars;
+        }
+        {
+                _cleanup_free_ char *norm = bld_ref_normalize(base, err);
+                if (!norm) {
+                        cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
+                        return -EINVAL;
+                }
+                char digest[CB_DIGEST_STR_LEN];
+                r = layer_store_resolve(b->store, norm, digest, err);
+                if (r == -ENOENT)
+                        r = bld_pull(b, norm, digest, err);
+                if (r < 0) {
+                        cb_wrap(err, "%s:%u: FROM '%s'", b->df_name, ds->line, base);
+                        return r;
+                }
+                struct layer_image *img = NULL;
+                r = layer_image_read(b->store, digest, &img, err);
+                if (r < 0) {
+                        cb_wrap(err, "%s:%u: FROM '%s'", b->df_name, ds->line, base);
+                        return r;
+                }
+                st->config = json_deep_copy(img->config);
+                for (size_t k = 0; k < img->nlayers; k++)
+                        bld_stage_add_layer(st, &img->layers[k]);
+                memcpy(st->base_digest, digest, sizeof(st->base_digest));
+                layer_image_free(img);
+        }
+vars:
+        /* the chain of cache keys starts at the base's identity */
+        {
+                struct cb_sha256 *h = cb_sha256_new();
+                const char *id = st->base_digest[0] ? st->base_digest : base;
+                for (size_t j = 0; j < si && !st->base_digest[0]; j++)
+                        if (b->stages[j].name && strcasecmp(b->stages[j].name, base) == 0)
+                                id = b->stages[j].key;
+                cb_sha256_update(h, "FROM\n", 5);
+                cb_sha256_update(h, id, strlen(id) + 1);
+                cb_sha256_final(h, st->key);
+                cb_sha256_free(h);
+        }
+        st->last_time = b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch
+                                                         : bld_parse_time(json_string_value(json_object_get(st->config, "created")));
+        /* the image's ENV is visible to expansion in this stage */
+        {
+                json_t *env = json_object_get(bld_config_section(st->config), "Env");
+                size_t i;
+                json_t *v;
+                json_array_foreach(env, i, v)
+                {
+                        const char *e = json_string_value(v);
+                        const char *eq = e ? strchr(e, '=') : NULL;
+                        if (!eq)
+                                continue;
+                        _cleanup_free_ char *k = cb_xstrndup(e, (size_t) (eq - e));
+                        df_vars_set(st->vars, k, eq + 1);
+                }
+        }
+        /* a base built by cubuild or another builder: drop its history times? No: keep them, they are
+         * the base's own; only our entries follow SOURCE_DATE_EPOCH */
+        return 0;
+}
+
+static int run_stage(struct bld_ctx *b, size_t si, struct cb_err *err)
+{
+        struct bld_stage *st = &b->stages[si];
+        const struct df_stage *ds = df_file_stage(b->df, si);
+        int r = stage_from(b, si, st, err);
+        if (r < 0)
+                return r;
+        for (size_t k = 0; k < ds->n; k++) {
+                const struct df_instr *in = df_file_instr(b->df, ds->first + k);
+                b->step++;
+                if (!b->opts->quiet)
+                        (void) fprintf(stderr, "STEP %zu/%zu: %s\n", b->step, b->nsteps, in->text);
+                r = bld_step(b, st, in, err);
+                if (r < 0)
+                        return r;
+        }
+        st->built = true;
+        return 0;
+}
+
+static int read_dockerfile(const struct bld_opts *o, struct cb_buf *text, char **ret_name, struct cb_err *err)
+{
+        if (o->file && strcmp(o->file, "-") == 0) {
+                int r = cb_read_all(STDIN_FILENO, text);
+                if (r < 0)
+                        return cb_fail(err, -r, "read the Dockerfile from stdin");
+                *ret_name = cb_xstrdup("Dockerfile");
+                return 0;
+        }
+        _cleanup_free_ char *path = o->file ? cb_xstrdup(o->file) : cb_xasprintf("%s/Dockerfile", o->context);
+        int r = cb_read_file(AT_FDCWD, path, DOCKERFILE_MAX, text, err);
+        if (r < 0)
+                return r;
+        const char *slash = strrchr(path, '/');
+        *ret_name = cb_xstrdup(o->file ? path : (slash ? slash + 1 : path));
+        return 0;
+}
+
+static int load_dockerignore(struct bld_ctx *b, struct cb_err *err)
+{
+        struct cb_buf text;
+        cb_buf_init(&text, DOCKERFILE_MAX);
+        int r = cb_read_file(b->ctx_fd, ".dockerignore", DOCKERFILE_MAX, &text, err);
+        if (r == -ENOENT) {
+                cb_err_reset(err);
+                cb_buf_release(&text);
+                return 0;
+        }
+        if (r < 0) {
+                cb_buf_release(&text);
+                return r;
+        }
+        r = df_ignore_parse(cb_buf_str(&text), ".dockerignore", &b->ignore, err);
+        cb_buf_release(&text);
+        return r;
+}
+
+/* Build args: --build-arg K=V overrides defaults; K alone takes the value from our environment. */
+static void apply_meta_args(struct bld_ctx *b)
+{
+        b->meta = df_vars_new();
+        b->build_args = df_vars_new();
+        for (size_t i = 0; i < b->opts->nbuild_args; i++) {
+                const char *a = b->opts->build_args[i];
+                const char *eq = strchr(a, '=');
+                if (eq) {
+                        _cleanup_free_ char *k = cb_xstrndup(a, (size_t) (eq - a));
+                        df_vars_set(b->build_args, k, eq + 1);
+                } else if (getenv(a)) {
+                        df_vars_set(b->build_args, a, getenv(a));
+                }
+        }
+        for (size_t i = 0; i < df_file_nmeta_args(b->df); i++) {
+                const struct df_kv *kv = df_file_meta_arg(b->df, i);
+                const char *over = df_vars_get(b->build_args, kv->key);
+                if (over) {
+                        df_vars_set(b->meta, kv->key, over);
+                } else if (kv->value) {
+                        _cleanup_free_ char *v = NULL;
+                        struct cb_err e2;
+                        cb_err_init(&e2);
+                        if (df_expand_word(b->meta, kv->value, df_file_escape(b->df), &v, &e2) >= 0)
+                                df_vars_set(b->meta, kv->key, v);
+                        cb_err_release(&e2);
+                }
+        }
+}
+
+static size_t target_stage(const struct bld_ctx *b, struct cb_err *err)
+{
+        size_t n = df_file_nstages(b->df);
+        if (!b->opts->target)
+                return n - 1;
+        for (size_t i = 0; i < n; i++) {
+                const struct df_stage *s = df_file_stage(b->df, i);
+                if (s->name && strcasecmp(s->name, b->opts->target) == 0)
+                        return i;
+        }
+        (void) cb_failc(err, -EINVAL, "--target '%s': no stage of that name in %s", b->opts->target, b->df_name);
+        return (size_t) -1;
+}
+
+static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest[CB_DIGEST_STR_LEN],
+                        struct cb_err *err)
+{
+        /* created follows the last layer's time, so a fully cached rebuild gives the same digest */
+        char t[BLD_TIME_LEN];
+        bld_config_format_time(st->last_time, t);
+        json_object_set_new(st->config, "created", json_string(t));
+        json_t *labels = json_object_get(bld_config_section(st->config), "Labels");
+        for (size_t i = 0; i < b->opts->nlabels; i++) {
+                const char *l = b->opts->labels[i];
+                const char *eq = strchr(l, '=');
+                if (!json_is_object(labels)) {
+                        labels = json_object();
+                        json_object_set_new(bld_config_section(st->config), "Labels", labels);
+                }
+                _cleanup_free_ char *k = eq ? cb_xstrndup(l, (size_t) (eq - l)) : cb_xstrdup(l);
+                json_object_set_new(labels, k, json_string(eq ? eq + 1 : ""));
+        }
+        int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, false, NULL, ret_digest, err);
+        if (r < 0) {
+                cb_wrap(err, "write the image");
+                return r;
+        }
+        for (size_t i = 0; i < b->opts->ntags; i++) {
+                _cleanup_free_ char *norm = bld_ref_normalize(b->opts->tags[i], err);
+                if (!norm) {
+                        cb_wrap(err, "tag");
+                        return -EINVAL;
+                }
+                r = layer_store_tag(b->store, norm, ret_digest, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
+{
+        struct bld_ctx b;
+        struct cb_buf text;
+        int r;
+
+        memset(&b, 0, sizeof(b));
+        b.opts = o;
+        b.ctx_fd = -1;
+        cb_buf_init(&text, DOCKERFILE_MAX);
+        r = read_dockerfile(o, &text, &b.df_name, err);
+        if (r < 0)
+                goto out;
+        r = df_parse(cb_buf_str(&text), b.df_name, &b.df, err);
+        if (r < 0)
+                goto out;
+        if (df_file_nstages(b.df) == 0) {
+                r = cb_failc(err, -EINVAL, "%s: no FROM instruction", b.df_name);
+                goto out;
+        }
+        b.ctx_fd = open(o->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (b.ctx_fd < 0) {
+                r = cb_fail(err, errno, "open build context '%s'", o->context);
+                goto out;
+        }
+        r = load_dockerignore(&b, err);
+        if (r < 0)
+                goto out;
+        r = layer_store_open(o->root, &b.store, err);
+        if (r < 0)
+                goto out;
+        b.tmp_dir = cb_xstrdup(layer_store_work_path(b.store));
+        apply_meta_args(&b);
+
+        size_t target = target_stage(&b, err);
+        if (target == (size_t) -1) {
+                r = -EINVAL;
+                goto out;
+        }
+        b.nstages = target + 1;
+        b.stages = cb_xcalloc(b.nstages, sizeof(*b.stages));
+        for (size_t i = 0; i < b.nstages; i++)
+                b.nsteps += 1 + df_file_stage(b.df, i)->n;
+        for (size_t i = 0; i < b.nstages; i++) {
+                b.step++;
+                if (!o->quiet)
+                        (void) fprintf(stderr, "STEP %zu/%zu: FROM %s%s%s\n", b.step, b.nsteps,
+                                       df_file_stage(b.df, i)->base, df_file_stage(b.df, i)->name ? " AS " : "",
+                                       df_file_stage(b.df, i)->name ? df_file_stage(b.df, i)->name : "");
+                r = run_stage(&b, i, err);
+                if (r < 0)
+                        goto out;
+        }
+        if (!o->quiet && b.steps_run + b.steps_cached > 0)
+                (void) fprintf(stderr, "%zu layer steps ran, %zu came from the cache\n", b.steps_run, b.steps_cached);
+        r = finish_image(&b, &b.stages[target], ret_digest, err);
+        if (r < 0)
+                goto out;
+        {
+                struct bld_stage *st = &b.stages[target];
+                const char **tags = cb_xcalloc(o->ntags + 1, sizeof(char *));
+                for (size_t i = 0; i < o->ntags; i++)
+                        tags[i] = bld_ref_normalize(o->tags[i], NULL);
+                struct bld_verify_opts vo = {
+                        .policy = o->verify,
+                        .report_path = o->verify_report,
+                        .tags = tags,
+                        .ntags = o->ntags,
+                        .quiet = o->quiet,
+                };
+                r = bld_verify_image(b.store, b.tmp_dir, ret_digest, st->config, st->layers, st->nlayers, &vo, err);
+                for (size_t i = 0; i < o->ntags; i++)
+                        free((char *) tags[i]);
+                free(tags);
+                if (r < 0)
+                        goto out;
+        }
+        r = bld_outputs(&b, ret_digest, err);
+        for (size_t i = 0; r >= 0 && o->push && i < o->ntags; i++)
+                r = bld_push_image(b.store, &o->reg, o->tags[i], NULL, o->quiet, err);
+out:
+        for (size_t i = 0; i < b.nstages; i++)
+                stage_release(&b.stages[i]);
+        free(b.stages);
+        df_vars_free(b.meta);
+        df_vars_free(b.build_args);
+        df_ignore_free(b.ignore);
+        df_file_free(b.df);
+        layer_store_free(b.store);
+        free(b.tmp_dir);
+        free(b.df_name);
+        if (b.ctx_fd >= 0)
+                (void) close(b.ctx_fd);
+        cb_buf_release(&text);
+        return r;
+}

@@ -1,0 +1,62 @@
+/* builder/ internals shared between its files; nothing outside builder/ includes this. */
+#ifndef BLD_INTERNAL_H
+#define BLD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/cb.h"
+
+/* --- rootfs.c: an overlay of read-only lower directories and a fresh upper directory --- */
+struct bld_rootfs {
+        char *dir;    /* owned: tmp/<id>/ holding upper/, work/, merged/ */
+        char *upper;  /* owned */
+        char *merged; /* owned: where the overlay is mounted */
+        bool mounted;
+};
+/* lowers: absolute paths, top-most first (may be empty: an empty lower is made). tmp_dir: the
+ * store's tmp/ directory, on the same filesystem as the layers. */
+int bld_rootfs_mount(struct bld_rootfs *fs, const char *tmp_dir, const char *const *lowers, size_t n,
+                     struct cb_err *err);
+/* Unmounts (if mounted); the upper directory stays for committing. */
+int bld_rootfs_unmount(struct bld_rootfs *fs, struct cb_err *err);
+/* Unmounts and removes everything under fs->dir. NULL-safe on a zeroed struct. */
+void bld_rootfs_release(struct bld_rootfs *fs);
+
+/* --- sandbox.c: RUN in mount/pid/ipc/uts namespaces over a mounted rootfs --- */
+struct bld_bind {
+        const char *src;  /* host path; NULL: an empty tmpfs at dest */
+        const char *dest; /* absolute path inside the rootfs */
+        bool readonly;
+        bool is_dir;
+};
+struct bld_run_spec {
+        const char *rootfs;          /* the merged directory */
+        char *const *argv;           /* argv[0] resolved through PATH inside the rootfs */
+        char *const *envp;
+        const char *cwd;             /* created when missing */
+        uid_t uid;
+        gid_t gid;
+        const gid_t *groups;
+        size_t ngroups;
+        bool network_none;
+        const char *hostname;
+        const char *etc_dir;          /* host dir holding resolv.conf, hosts, hostname to bind in */
+        const struct bld_bind *binds; /* extra mounts (secrets, caches, GPU) */
+        size_t nbinds;
+        uint64_t shm_size;            /* bytes; 0: 64 MiB as docker */
+        /* the step's stdout and stderr, as they come */
+        void (*on_output)(void *ud, const char *p, size_t n);
+        void *ud;
+};
+/* Runs the command and waits. *ret_status: the exit status (0..255), or 128+N when killed by
+ * signal N. Mount points the sandbox had to create in the rootfs are removed again afterwards so
+ * that they never reach a layer. Returns < 0 only when the sandbox could not be set up. */
+int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err *err);
+/* Called once at start: the builder's own mount namespace, so every mount it makes vanishes with it. */
+int bld_sandbox_init(struct cb_err *err);
+/* Kill whatever RUN step is in flight (from a signal handler). */
+void bld_sandbox_kill_current(void);
+
+#endif

@@ -1,0 +1,162 @@
+/* cubuild's command line: global options first, then a command; with no command, build. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "builder/bld.h"
+#include "builder/cli.h"
+#include "builder/exit.h"
+#include "builder/internal.h"
+
+static void on_signal(int sig)
+{
+        bld_sandbox_kill_current();
+        /* die by the same signal so the exit status says 128+N */
+        (void) signal(sig, SIG_DFL);
+        (void) raise(sig);
+}
+
+static const struct bld_command commands[] = {
+        { "build", bld_cmd_build, "Build an image from a Dockerfile (the default command)" },
+        { "check", bld_cmd_check, "Parse and lint a Dockerfile without building" },
+        { "images", bld_cmd_images, "List images in the store" },
+        { "import", bld_cmd_import, "Import a rootfs tarball as an image" },
+        { "load", bld_cmd_load, "Load an image from an OCI layout directory" },
+        { "tag", bld_cmd_tag, "Give an image another name" },
+        { "rm", bld_cmd_rm, "Remove image names from the store" },
+        { "inspect", bld_cmd_inspect, "Show an image's manifest and config as JSON" },
+        { "pull", bld_cmd_pull, "Pull an image from a registry into the store" },
+        { "push", bld_cmd_push, "Push a store image to a registry" },
+        { "login", bld_cmd_login, "Store credentials for a registry" },
+        { "logout", bld_cmd_logout, "Remove stored credentials" },
+        { "save", bld_cmd_save, "Write an image as an OCI layout, oci-archive or docker-archive" },
+        { "prune", bld_cmd_prune, "Remove blobs and layers no image uses" },
+        { "verify", bld_cmd_verify, "Run the GPU verification on a store image" },
+        { "version", bld_cmd_version, "Show the version" },
+};
+
+static void usage(FILE *f)
+{
+        (void) fprintf(f, "Usage: cubuild [GLOBAL OPTIONS] [COMMAND] [OPTIONS] [ARGS]\n\n"
+                          "With no command, cubuild builds: 'cubuild -t NAME .' is 'cubuild build -t NAME .'.\n"
+                          "A known command name wins over a context directory of that name (write ./NAME).\n\n"
+                          "Commands:\n");
+        for (size_t i = 0; i < CB_ARRAY_SIZE(commands); i++)
+                (void) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+        (void) fprintf(f, "\nGlobal options:\n"
+                          "  --root DIR     store root (default /var/lib/cubuild as root,\n"
+                          "                 $XDG_DATA_HOME/cubuild otherwise; env CUBUILD_ROOT)\n"
+                          "  --debug        show where errors were raised\n"
+                          "  --config FILE  configuration (registries, mirrors; default\n"
+                          "                 $XDG_CONFIG_HOME/cubuild/config.yaml, /etc/cubuild/config.yaml)\n"
+                          "  --registry-mirror [REGISTRY=]HOST  pull through a mirror (repeatable)\n"
+                          "  --insecure-registry HOST  plain HTTP or unverified TLS for HOST (repeatable)\n"
+                          "  -h, --help     show this help\n"
+                          "  --version      show the version\n");
+}
+
+static char *default_root(void)
+{
+        const char *env = getenv("CUBUILD_ROOT");
+        if (env && *env)
+                return cb_xstrdup(env);
+        if (geteuid() == 0)
+                return cb_xstrdup("/var/lib/cubuild");
+        const char *xdg = getenv("XDG_DATA_HOME");
+        if (xdg && *xdg)
+                return cb_xasprintf("%s/cubuild", xdg);
+        const char *home = getenv("HOME");
+        return cb_xasprintf("%s/.local/share/cubuild", home ? home : ".");
+}
+
+int main(int argc, char **argv)
+{
+        struct bld_global g = { 0 };
+        _cleanup_free_ char *root = NULL;
+        int i = 1;
+
+        /* libarchive converts path names through the locale: image paths are UTF-8 (certificate
+         * bundles carry names like "Főtanúsítvány.pem"), and the C locale cannot hold them */
+        if (!setlocale(LC_CTYPE, "C.UTF-8"))
+                (void) setlocale(LC_CTYPE, "");
+
+        for (; i < argc; i++) {
+                const char *a = argv[i];
+                if (strcmp(a, "--root") == 0) {
+                        if (i + 1 >= argc) {
+                                (void) fprintf(stderr, "cubuild: --root needs a directory\nsee 'cubuild --help'\n");
+                                return BLD_EXIT_USAGE;
+                        }
+                        g.root = argv[++i];
+                } else if (strncmp(a, "--root=", 7) == 0) {
+                        g.root = a + 7;
+                } else if (strcmp(a, "--debug") == 0) {
+                        g.debug = true;
+                } else if ((strcmp(a, "--config") == 0 || strcmp(a, "--registry-mirror") == 0 ||
+                            strcmp(a, "--insecure-registry") == 0) &&
+                           i + 1 < argc) {
+                        const char *v = argv[++i];
+                        if (strcmp(a, "--config") == 0) {
+                                g.config = v;
+                        } else if (strcmp(a, "--registry-mirror") == 0) {
+                                g.mirrors = cb_xrealloc(g.mirrors, (g.nmirrors + 1) * sizeof(char *));
+                                g.mirrors[g.nmirrors++] = v;
+                        } else {
+                                g.insecure = cb_xrealloc(g.insecure, (g.ninsecure + 1) * sizeof(char *));
+                                g.insecure[g.ninsecure++] = v;
+                        }
+                } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+                        usage(stdout);
+                        return BLD_EXIT_OK;
+                } else if (strcmp(a, "--version") == 0) {
+                        (void) printf("cubuild version %s\n", bld_version());
+                        return BLD_EXIT_OK;
+                } else {
+                        break;
+                }
+        }
+        if (!g.root) {
+                root = default_root();
+                g.root = root;
+        }
+        (void) signal(SIGINT, on_signal);
+        (void) signal(SIGTERM, on_signal);
+        (void) signal(SIGHUP, on_signal);
+        (void) signal(SIGPIPE, SIG_IGN);
+        if (i >= argc) {
+                usage(stderr);
+                free(g.mirrors);
+                free(g.insecure);
+                return BLD_EXIT_USAGE;
+        }
+        for (size_t k = 0; k < CB_ARRAY_SIZE(commands); k++) {
+                if (strcmp(argv[i], commands[k].name) == 0) {
+                        int rc = commands[k].fn(&g, argc - i, argv + i);
+                        free(g.mirrors);
+                        free(g.insecure);
+                        return rc;
+                }
+        }
+        if (argv[i][0] != '-' && access(argv[i], F_OK) < 0) {
+                (void) fprintf(stderr, "cubuild: unknown command '%s'\nsee 'cubuild --help'\n", argv[i]);
+                free(g.mirrors);
+                free(g.insecure);
+                return BLD_EXIT_USAGE;
+        }
+        /* no command: build, with argv[i..] as build's arguments */
+        char **bargv = cb_xcalloc((size_t) (argc - i + 2), sizeof(char *));
+        bargv[0] = (char *) "build";
+        for (int k = i; k < argc; k++)
+                bargv[k - i + 1] = argv[k];
+        int r = bld_cmd_build(&g, argc - i + 1, bargv);
+        free(bargv);
+        free(g.mirrors);
+        free(g.insecure);
+        return r;
+}

@@ -1,0 +1,156 @@
+/* FROM an image that is not in the store: pulled through registry/ into the store's blobs. The
+ * registry module never sees the store; it gets this sink. */
+#include "builder/steps.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "registry/reg.h"
+#include "builder/bld.h"
+#include <jansson.h>
+#include <stdlib.h>
+
+static bool sink_has(void *ud, const char *digest)
+{
+        return layer_store_has_blob(ud, digest);
+}
+
+static int sink_begin(void *ud, const char *digest, void **ret_handle, struct cb_err *err)
+{
+        (void) digest;
+        struct layer_blob_writer *w = NULL;
+        int r = layer_store_blob_begin(ud, &w, err);
+        if (r < 0)
+                return r;
+        *ret_handle = w;
+        return 0;
+}
+
+static int sink_write(void *ud, void *handle, const void *p, size_t len, struct cb_err *err)
+{
+        (void) ud;
+        return layer_blob_writer_write(handle, p, len, err);
+}
+
+static int sink_commit(void *ud, void *handle, const char *expected, struct cb_err *err)
+{
+        (void) ud;
+        char got[CB_DIGEST_STR_LEN];
+        return layer_blob_writer_commit(handle, expected, got, err);
+}
+
+static void sink_abort(void *ud, void *handle)
+{
+        (void) ud;
+        layer_blob_writer_abort(handle);
+}
+
+static int sink_open(void *ud, const char *digest, uint64_t *ret_size, struct cb_err *err)
+{
+        return layer_store_open_blob(ud, digest, ret_size, err);
+}
+
+void bld_blob_sink_init(struct reg_blob_sink *s, struct layer_store *store)
+{
+        *s = (struct reg_blob_sink){
+                .ud = store,
+                .has = sink_has,
+                .begin = sink_begin,
+                .write = sink_write,
+                .commit = sink_commit,
+                .abort = sink_abort,
+                .open = sink_open,
+        };
+}
+
+int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
+{
+        struct reg_ref rr;
+        struct reg_client *c = NULL;
+        struct reg_blob_sink sink;
+        int r = reg_ref_parse(ref, &rr, err);
+        if (r < 0)
+                return r;
+        r = reg_client_new(&b->opts->reg, &c, err);
+        if (r >= 0) {
+                if (!b->opts->quiet)
+                        (void) fprintf(stderr, "pulling %s\n", ref);
+                bld_blob_sink_init(&sink, b->store);
+                r = reg_pull(c, &rr, &sink, NULL, ret_digest, err);
+        }
+        if (r >= 0)
+                r = layer_store_tag(b->store, ref, ret_digest, err);
+        reg_client_free(c);
+        reg_ref_release(&rr);
+        return r;
+}
+
+static int push_one(struct reg_client *c, struct layer_store *s, const char *digest, const char *dest,
+                    const char *media_type, struct cb_err *err)
+{
+        struct reg_ref rr;
+        struct reg_blob_sink sink;
+        int r = reg_ref_parse(dest, &rr, err);
+        if (r < 0)
+                return r;
+        bld_blob_sink_init(&sink, s);
+        r = reg_push(c, &rr, &sink, digest, media_type, NULL, err);
+        reg_ref_release(&rr);
+        return r;
+}
+
+int bld_push_image(struct layer_store *s, const struct reg_opts *ro, const char *name, const char *dest, bool quiet,
+                   struct cb_err *err)
+{
+        char digest[CB_DIGEST_STR_LEN];
+        _cleanup_free_ char *src = cb_digest_valid(name) ? cb_xstrdup(name) : bld_ref_normalize(name, err);
+        if (!src)
+                return -EINVAL;
+        _cleanup_free_ char *to = dest ? bld_ref_normalize(dest, err) : cb_xstrdup(src);
+        if (!to)
+                return -EINVAL;
+        int r = layer_store_resolve(s, src, digest, err);
+        if (r < 0)
+                return r;
+        struct cb_buf m;
+        cb_buf_init(&m, LAYER_JSON_MAX);
+        r = layer_store_read_blob(s, digest, LAYER_JSON_MAX, &m, err);
+        json_t *man = r >= 0 ? json_loadb(m.p, m.len, 0, NULL) : NULL;
+        cb_buf_release(&m);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *mt = cb_xstrdup(json_string_value(json_object_get(man, "mediaType"))
+                                                     ? json_string_value(json_object_get(man, "mediaType"))
+                                                     : LAYER_MT_OCI_MANIFEST);
+        json_decref(man);
+        struct reg_client *c = NULL;
+        r = reg_client_new(ro, &c, err);
+        if (r >= 0) {
+                if (!quiet)
+                        (void) fprintf(stderr, "pushing %s\n", to);
+                r = push_one(c, s, digest, to, mt, err);
+        }
+        if (r >= 0) {
+                /* the verification report travels with the image: its referrers index under the
+                 * OCI 1.1 fallback tag, which registries without the referrers API serve */
+                const char *slash = strrchr(src, '/');
+                const char *colon = strrchr(slash ? slash : src, ':');
+                size_t repo_len = colon && !strchr(src, '@') ? (size_t) (colon - src) : strlen(src);
+                _cleanup_free_ char *ref_tag = cb_xasprintf("%.*s:sha256-%s", (int) repo_len, src, digest + 7);
+                char idx[CB_DIGEST_STR_LEN];
+                if (layer_store_resolve(s, ref_tag, idx, NULL) == 0) {
+                        const char *tslash = strrchr(to, '/');
+                        const char *tcolon = strrchr(tslash ? tslash : to, ':');
+                        size_t trepo = tcolon ? (size_t) (tcolon - to) : strlen(to);
+                        _cleanup_free_ char *dest_tag = cb_xasprintf("%.*s:sha256-%s", (int) trepo, to, digest + 7);
+                        r = push_one(c, s, idx, dest_tag, LAYER_MT_OCI_INDEX, err);
+                        if (r < 0)
+                                cb_wrap(err, "push the verification report");
+                }
+        }
+        if (r < 0)
+                cb_wrap(err, "push '%s'", to);
+        reg_client_free(c);
+        return r;
+}

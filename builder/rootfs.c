@@ -1,0 +1,117 @@
+/* An overlay mount for one build step: the stage's layers (unpacked once in the store) as read-only
+ * lower directories, a fresh upper directory that becomes the step's layer. */
+#include "builder/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int overlay_new_api(const char *const *lowers, size_t n, const char *empty, const char *upper,
+                           const char *work, const char *merged)
+{
+        int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+        if (fs < 0)
+                return -errno;
+        int r = 0;
+        /* lowerdir+ (Linux 6.8) takes one layer per call: no page-size limit on the layer count */
+        if (n == 0)
+                r = fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", empty, 0);
+        for (size_t i = 0; i < n && r == 0; i++)
+                r = fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0);
+        if (r == 0)
+                r = fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0);
+        if (r == 0)
+                r = fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0);
+        /* a renamed lower directory must be copied up whole, so the upper dir is a plain diff */
+        if (r == 0)
+                (void) fsconfig(fs, FSCONFIG_SET_STRING, "redirect_dir", "off", 0);
+        if (r == 0)
+                (void) fsconfig(fs, FSCONFIG_SET_STRING, "metacopy", "off", 0);
+        if (r == 0)
+                r = fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+        if (r < 0) {
+                int e = errno;
+                (void) close(fs);
+                return -e;
+        }
+        int mfd = fsmount(fs, FSMOUNT_CLOEXEC, 0);
+        int e = errno;
+        (void) close(fs);
+        if (mfd < 0)
+                return -e;
+        r = move_mount(mfd, "", AT_FDCWD, merged, MOVE_MOUNT_F_EMPTY_PATH);
+        e = errno;
+        (void) close(mfd);
+        return r < 0 ? -e : 0;
+}
+
+static int overlay_old_api(const char *const *lowers, size_t n, const char *empty, const char *upper,
+                           const char *work, const char *merged)
+{
+        struct cb_buf o;
+        cb_buf_init(&o, 65536);
+        (void) cb_buf_adds(&o, "lowerdir=");
+        if (n == 0)
+                (void) cb_buf_adds(&o, empty);
+        for (size_t i = 0; i < n; i++)
+                (void) cb_buf_addf(&o, "%s%s", i ? ":" : "", lowers[i]);
+        (void) cb_buf_addf(&o, ",upperdir=%s,workdir=%s,redirect_dir=off", upper, work);
+        int r = mount("overlay", merged, "overlay", 0, o.p);
+        int e = errno;
+        cb_buf_release(&o);
+        return r < 0 ? -e : 0;
+}
+
+int bld_rootfs_mount(struct bld_rootfs *fs, const char *tmp_dir, const char *const *lowers, size_t n,
+                     struct cb_err *err)
+{
+        char rnd[17];
+        memset(fs, 0, sizeof(*fs));
+        cb_random_hex(rnd, 8);
+        fs->dir = cb_xasprintf("%s/step-%s", tmp_dir, rnd);
+        fs->upper = cb_xasprintf("%s/upper", fs->dir);
+        fs->merged = cb_xasprintf("%s/merged", fs->dir);
+        _cleanup_free_ char *work = cb_xasprintf("%s/work", fs->dir);
+        _cleanup_free_ char *empty = cb_xasprintf("%s/empty", fs->dir);
+        const char *dirs[] = { fs->dir, fs->upper, fs->merged, work, empty };
+        for (size_t i = 0; i < CB_ARRAY_SIZE(dirs); i++)
+                if (mkdir(dirs[i], 0755) < 0)
+                        return cb_fail(err, errno, "mkdir '%s'", dirs[i]);
+        int r = overlay_new_api(lowers, n, empty, fs->upper, work, fs->merged);
+        if (r == -EINVAL || r == -ENOSYS)
+                r = overlay_old_api(lowers, n, empty, fs->upper, work, fs->merged);
+        if (r < 0)
+                return cb_fail(err, -r, "mount overlay on '%s' (%zu layers)", fs->merged, n);
+        fs->mounted = true;
+        return 0;
+}
+
+int bld_rootfs_unmount(struct bld_rootfs *fs, struct cb_err *err)
+{
+        if (!fs->mounted)
+                return 0;
+        if (umount2(fs->merged, 0) < 0) {
+                int e = errno;
+                if (e != EBUSY || umount2(fs->merged, MNT_DETACH) < 0)
+                        return cb_fail(err, e, "unmount '%s'", fs->merged);
+        }
+        fs->mounted = false;
+        return 0;
+}
+
+void bld_rootfs_release(struct bld_rootfs *fs)
+{
+        if (!fs->dir)
+                return;
+        if (fs->mounted)
+                (void) umount2(fs->merged, MNT_DETACH);
+        (void) cb_rm_rf(AT_FDCWD, fs->dir, NULL);
+        free(fs->dir);
+        free(fs->upper);
+        free(fs->merged);
+        memset(fs, 0, sizeof(*fs));
+}

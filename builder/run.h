@@ -1,0 +1,31 @@
+/* RUN's extras: --mount binds (secret, cache, bind, tmpfs), output capture, USER lookup. */
+#ifndef BLD_RUN_H
+#define BLD_RUN_H
+
+#include "builder/internal.h"
+#include "builder/steps.h"
+
+struct bld_run_ctx {
+        struct bld_bind *binds;
+        size_t nbinds, cap;
+        char **owned; /* strings the binds point into */
+        size_t nowned, owned_cap;
+        struct cb_buf tail; /* the last bytes of output, for the error message */
+        char *gpu_devices;  /* RUN --device=nvidia.com/gpu=X: X, else NULL */
+        bool quiet;
+};
+void bld_run_ctx_init(struct bld_run_ctx *rc, bool quiet);
+void bld_run_ctx_release(struct bld_run_ctx *rc);
+/* Parses the instruction's --mount flags into binds (secrets from --secret, caches in the store). */
+int bld_run_prepare(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct bld_rootfs *fs,
+                    struct bld_run_ctx *rc, struct cb_err *err);
+void bld_run_on_output(void *ud, const char *p, size_t n);
+/* Adds a bind (strings must outlive rc: borrowed). */
+void bld_run_add_bind(struct bld_run_ctx *rc, const struct bld_bind *b);
+/* Owned: the last `lines` lines of output, indented. */
+char *bld_run_tail(const struct bld_run_ctx *rc, unsigned lines);
+/* USER "name[:group]" or "uid[:gid]" against the rootfs's /etc/passwd and /etc/group. */
+int bld_resolve_user(const char *rootfs, const char *spec, uid_t *ret_uid, gid_t *ret_gid, struct cb_err *err);
+int bld_step_healthcheck(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err);
+
+#endif

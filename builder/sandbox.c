@@ -1,0 +1,489 @@
+/* The RUN sandbox: mount, pid, ipc and uts namespaces (and net for --network=none) over an overlay
+ * rootfs, entered with pivot_root. The process tree is tied to ours with PDEATHSIG, so killing the
+ * helper (or dying) takes the whole namespace down: PID 1 of a pid namespace takes its tree with it. */
+#include "builder/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static volatile pid_t current_helper = -1;
+
+void bld_sandbox_kill_current(void)
+{
+        pid_t p = current_helper;
+        if (p > 0)
+                (void) kill(p, SIGKILL);
+}
+
+int bld_sandbox_init(struct cb_err *err)
+{
+        if (unshare(CLONE_NEWNS) < 0)
+                return cb_fail(err, errno, "unshare the mount namespace (cubuild needs root or CAP_SYS_ADMIN)");
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return cb_fail(err, errno, "make the mount namespace private");
+        return 0;
+}
+
+static int open_in_root(int root_fd, const char *path, int flags, mode_t mode)
+{
+        struct open_how how = {
+                .flags = (unsigned long long) (flags | O_CLOEXEC),
+                .mode = (flags & O_CREAT) ? mode : 0,
+                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        while (*path == '/')
+                path++;
+        if (!*path)
+                path = ".";
+        long r = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+        return r < 0 ? -1 : (int) r;
+}
+
+/* A mount point the sandbox made in the rootfs and must take away again. */
+struct made {
+        char *path; /* relative to the rootfs */
+        bool dir;
+};
+
+struct made_list {
+        struct made *v;
+        size_t n, cap;
+};
+
+static void made_add(struct made_list *l, const char *path, bool dir)
+{
+        if (l->n == l->cap) {
+                l->cap = l->cap ? l->cap * 2 : 16;
+                l->v = cb_xrealloc(l->v, l->cap * sizeof(*l->v));
+        }
+        l->v[l->n].path = cb_xstrdup(path);
+        l->v[l->n].dir = dir;
+        l->n++;
+}
+
+/* Make sure path (absolute inside the rootfs) exists as a directory or a file, creating missing
+ * components and recording each one made, deepest last. */
+static int ensure_target(int root_fd, const char *path, bool dir, struct made_list *made, struct cb_err *err)
+{
+        _cleanup_free_ char *p = cb_xstrdup(path);
+        char *s = p;
+        while (*s == '/')
+                s++;
+        if (!*s)
+                return 0;
+        for (char *c = s;; c++) {
+                if (*c != '/' && *c != '\0')
+                        continue;
+                bool last = *c == '\0';
+                char saved = *c;
+                *c = '\0';
+                int fd = open_in_root(root_fd, s, O_PATH, 0);
+                if (fd >= 0) {
+                        (void) close(fd);
+                } else if (errno == ENOENT) {
+                        /* resolve the parent inside the root, create the leaf there */
+                        char *slash = strrchr(s, '/');
+                        _cleanup_close_ int pfd = -1;
+                        const char *leaf = s;
+                        if (slash) {
+                                *slash = '\0';
+                                pfd = open_in_root(root_fd, s, O_PATH | O_DIRECTORY, 0);
+                                *slash = '/';
+                                leaf = slash + 1;
+                        } else {
+                                pfd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+                        }
+                        if (pfd < 0)
+                                return cb_fail(err, errno, "resolve the parent of '/%s' in the rootfs", s);
+                        if (!last || dir) {
+                                if (mkdirat(pfd, leaf, 0755) < 0 && errno != EEXIST)
+                                        return cb_fail(err, errno, "mkdir '/%s' in the rootfs", s);
+                                made_add(made, s, true);
+                        } else {
+                                int fd2 = openat(pfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                                if (fd2 < 0)
+                                        return cb_fail(err, errno, "create '/%s' in the rootfs", s);
+                                (void) close(fd2);
+                                made_add(made, s, false);
+                        }
+                } else {
+                        return cb_fail(err, errno, "resolve '/%s' in the rootfs", s);
+                }
+                *c = saved;
+                if (last)
+                        break;
+        }
+        return 0;
+}
+
+static void remove_made(int root_fd, struct made_list *made)
+{
+        for (size_t i = made->n; i-- > 0;) {
+                const char *p = made->v[i].path;
+                char *slash = strrchr(p, '/');
+                int pfd;
+                const char *leaf = p;
+                if (slash) {
+                        _cleanup_free_ char *parent = cb_xstrndup(p, (size_t) (slash - p));
+                        pfd = open_in_root(root_fd, parent, O_PATH | O_DIRECTORY, 0);
+                        leaf = slash + 1;
+                } else {
+                        pfd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+                }
+                if (pfd >= 0) {
+                        /* a directory the step filled stays (it is the step's content now) */
+                        (void) unlinkat(pfd, leaf, made->v[i].dir ? AT_REMOVEDIR : 0);
+                        (void) close(pfd);
+                }
+                free(made->v[i].path);
+        }
+        free(made->v);
+        made->v = NULL;
+        made->n = made->cap = 0;
+}
+
+/* Whether dest lives on a filesystem the sandbox makes itself (/dev, or a tmpfs bind): its mount
+ * point is created inside the child, on that filesystem, never in the image. */
+static bool on_sandbox_fs(const struct bld_run_spec *s, const char *dest)
+{
+        if (strncmp(dest, "/dev/", 5) == 0)
+                return true;
+        for (size_t i = 0; i < s->nbinds; i++) {
+                const struct bld_bind *b = &s->binds[i];
+                size_t n = strlen(b->dest);
+                if (!b->src && strncmp(dest, b->dest, n) == 0 && dest[n] == '/')
+                        return true;
+        }
+        return false;
+}
+
+/* --- in the child, after unshare: everything below runs in the new namespaces --- */
+
+static void child_fail(int efd, const char *what, int e)
+{
+        char msg[512];
+        int n = snprintf(msg, sizeof(msg), "%s: %s", what, strerror(e));
+        if (n > 0)
+                (void) cb_write_all(efd, msg, (size_t) n < sizeof(msg) ? (size_t) n : sizeof(msg) - 1);
+        _exit(125);
+}
+
+static int mount_at(int root_fd, const char *target, const char *src, const char *fstype, unsigned long flags,
+                    const char *data)
+{
+        int fd = open_in_root(root_fd, target, O_PATH, 0);
+        if (fd < 0)
+                return -1;
+        char p[64];
+        (void) snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+        int r = mount(src, p, fstype, flags, data);
+        int e = errno;
+        (void) close(fd);
+        errno = e;
+        return r;
+}
+
+static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+
+static void setup_dev(int root_fd, const struct bld_run_spec *s, int efd)
+{
+        char opts[64];
+        if (mount_at(root_fd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k") < 0)
+                child_fail(efd, "mount /dev", errno);
+        _cleanup_close_ int dev = open_in_root(root_fd, "/dev", O_PATH | O_DIRECTORY, 0);
+        if (dev < 0)
+                child_fail(efd, "open /dev", errno);
+        for (size_t i = 0; i < CB_ARRAY_SIZE(dev_nodes); i++) {
+                char host[32], in[64];
+                (void) snprintf(host, sizeof(host), "/dev/%s", dev_nodes[i]);
+                int fd = openat(dev, dev_nodes[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+                if (fd < 0)
+                        child_fail(efd, "create a /dev node", errno);
+                (void) close(fd);
+                (void) snprintf(in, sizeof(in), "/dev/%s", dev_nodes[i]);
+                if (mount_at(root_fd, in, host, NULL, MS_BIND, NULL) < 0)
+                        child_fail(efd, "bind a /dev node", errno);
+        }
+        (void) mkdirat(dev, "pts", 0755);
+        (void) mkdirat(dev, "shm", 01777);
+        (void) mkdirat(dev, "mqueue", 0755);
+        if (mount_at(root_fd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+                     "newinstance,ptmxmode=0666,mode=0620") < 0)
+                child_fail(efd, "mount /dev/pts", errno);
+        (void) symlinkat("pts/ptmx", dev, "ptmx");
+        (void) symlinkat("/proc/self/fd", dev, "fd");
+        (void) symlinkat("/proc/self/fd/0", dev, "stdin");
+        (void) symlinkat("/proc/self/fd/1", dev, "stdout");
+        (void) symlinkat("/proc/self/fd/2", dev, "stderr");
+        (void) snprintf(opts, sizeof(opts), "mode=1777,size=%llu",
+                        (unsigned long long) (s->shm_size ? s->shm_size : 64ull << 20));
+        if (mount_at(root_fd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+                child_fail(efd, "mount /dev/shm", errno);
+        if (mount_at(root_fd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                (void) 0; /* mqueue is a nicety; kernels without it still run most steps */
+}
+
+static void bind_ro(int root_fd, const char *target, const char *src, bool readonly, bool rec, int efd)
+{
+        if (mount_at(root_fd, target, src, NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0)
+                child_fail(efd, target, errno);
+        if (readonly && mount_at(root_fd, target, NULL, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+                child_fail(efd, target, errno);
+}
+
+static void loopback_up(int efd)
+{
+        int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (sk < 0)
+                child_fail(efd, "socket for loopback", errno);
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof(ifr));
+        memcpy(ifr.ifr_name, "lo", 3);
+        if (ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
+                child_fail(efd, "get loopback flags", errno);
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0)
+                child_fail(efd, "bring loopback up", errno);
+        (void) close(sk);
+}
+
+static void mkdir_p_abs(const char *path)
+{
+        _cleanup_free_ char *p = cb_xstrdup(path);
+        for (char *c = p + 1;; c++) {
+                if (*c == '/' || *c == '\0') {
+                        char saved = *c;
+                        *c = '\0';
+                        (void) mkdir(p, 0755);
+                        *c = saved;
+                        if (!saved)
+                                break;
+                }
+        }
+}
+
+static void child_main(const struct bld_run_spec *s, int efd)
+{
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                child_fail(efd, "make mounts private", errno);
+        int root_fd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                child_fail(efd, "open the rootfs", errno);
+        if (s->network_none)
+                loopback_up(efd);
+        if (mount_at(root_fd, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                child_fail(efd, "mount /proc", errno);
+        setup_dev(root_fd, s, efd);
+        /* a sysfs of our own: it shows the sandbox's network namespace, read-only */
+        if (mount_at(root_fd, "/sys", "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                bind_ro(root_fd, "/sys", "/sys", true, true, efd);
+        if (s->etc_dir) {
+                static const char *const files[] = { "resolv.conf", "hosts", "hostname" };
+                for (size_t i = 0; i < CB_ARRAY_SIZE(files); i++) {
+                        char src[4096], dst[64];
+                        (void) snprintf(src, sizeof(src), "%s/%s", s->etc_dir, files[i]);
+                        (void) snprintf(dst, sizeof(dst), "/etc/%s", files[i]);
+                        bind_ro(root_fd, dst, src, false, false, efd);
+                }
+        }
+        for (size_t i = 0; i < s->nbinds; i++) {
+                const struct bld_bind *b = &s->binds[i];
+                if (b->src && on_sandbox_fs(s, b->dest)) {
+                        /* on our own tmpfs: the mount point lives and dies with the sandbox */
+                        int fd = b->is_dir ? -1 : open_in_root(root_fd, b->dest, O_WRONLY | O_CREAT, 0666);
+                        if (b->is_dir) {
+                                _cleanup_free_ char *rel = cb_xstrdup(b->dest + 1);
+                                char *sl = strrchr(rel, '/');
+                                int pfd = -1;
+                                if (sl) {
+                                        *sl = '\0';
+                                        pfd = open_in_root(root_fd, rel, O_PATH | O_DIRECTORY, 0);
+                                }
+                                if (pfd >= 0) {
+                                        (void) mkdirat(pfd, sl + 1, 0755);
+                                        (void) close(pfd);
+                                }
+                        } else if (fd < 0) {
+                                child_fail(efd, b->dest, errno);
+                        } else {
+                                (void) close(fd);
+                        }
+                }
+                if (!b->src) {
+                        if (mount_at(root_fd, b->dest, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") < 0)
+                                child_fail(efd, b->dest, errno);
+                        continue;
+                }
+                bind_ro(root_fd, b->dest, b->src, b->readonly, true, efd);
+        }
+        if (fchdir(root_fd) < 0)
+                child_fail(efd, "chdir to the rootfs", errno);
+        (void) close(root_fd);
+        /* pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves the
+         * new root alone without a put_old directory in the image (runc does the same) */
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                child_fail(efd, "pivot_root", errno);
+        if (umount2(".", MNT_DETACH) < 0)
+                child_fail(efd, "detach the old root", errno);
+        if (chdir("/") < 0)
+                child_fail(efd, "chdir /", errno);
+        if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+                child_fail(efd, "sethostname", errno);
+        const char *cwd = s->cwd && *s->cwd ? s->cwd : "/";
+        mkdir_p_abs(cwd);
+        if (chdir(cwd) < 0)
+                child_fail(efd, "chdir to the working directory", errno);
+        if (setgroups(s->ngroups, s->groups) < 0)
+                child_fail(efd, "setgroups", errno);
+        if (setgid(s->gid) < 0)
+                child_fail(efd, "setgid", errno);
+        if (setuid(s->uid) < 0)
+                child_fail(efd, "setuid", errno);
+        environ = (char **) s->envp;
+        execvp(s->argv[0], s->argv);
+        int e = errno;
+        char what[512];
+        (void) snprintf(what, sizeof(what), "exec '%s'", s->argv[0]);
+        child_fail(efd, what, e);
+}
+
+static void helper_main(const struct bld_run_spec *s, int efd, int out_fd)
+{
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+        if (s->network_none)
+                flags |= CLONE_NEWNET;
+        if (unshare(flags) < 0)
+                child_fail(efd, "unshare namespaces", errno);
+        pid_t pid = fork();
+        if (pid < 0)
+                child_fail(efd, "fork", errno);
+        if (pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
+                        child_fail(efd, "set up stdio", errno);
+                child_main(s, efd);
+        }
+        (void) close(out_fd);
+        int st;
+        while (waitpid(pid, &st, 0) < 0) {
+                if (errno != EINTR)
+                        _exit(125);
+        }
+        if (WIFEXITED(st))
+                _exit(WEXITSTATUS(st));
+        _exit(128 + WTERMSIG(st));
+}
+
+int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err *err)
+{
+        struct made_list made = { 0 };
+        _cleanup_close_ int root_fd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return cb_fail(err, errno, "open rootfs '%s'", s->rootfs);
+
+        static const char *const dirs[] = { "/proc", "/dev", "/sys" };
+        int r = 0;
+        for (size_t i = 0; i < CB_ARRAY_SIZE(dirs) && r >= 0; i++)
+                r = ensure_target(root_fd, dirs[i], true, &made, err);
+        if (s->etc_dir) {
+                static const char *const files[] = { "/etc/resolv.conf", "/etc/hosts", "/etc/hostname" };
+                for (size_t i = 0; i < CB_ARRAY_SIZE(files) && r >= 0; i++)
+                        r = ensure_target(root_fd, files[i], false, &made, err);
+        }
+        for (size_t i = 0; i < s->nbinds && r >= 0; i++)
+                if (!on_sandbox_fs(s, s->binds[i].dest))
+                        r = ensure_target(root_fd, s->binds[i].dest, !s->binds[i].src || s->binds[i].is_dir, &made,
+                                          err);
+        if (r < 0) {
+                remove_made(root_fd, &made);
+                return r;
+        }
+
+        int ep[2], op[2];
+        if (pipe2(ep, O_CLOEXEC) < 0) {
+                int e = errno;
+                remove_made(root_fd, &made);
+                return cb_fail(err, e, "pipe");
+        }
+        if (pipe2(op, O_CLOEXEC) < 0) {
+                int e = errno;
+                (void) close(ep[0]);
+                (void) close(ep[1]);
+                remove_made(root_fd, &made);
+                return cb_fail(err, e, "pipe");
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                (void) close(ep[0]);
+                (void) close(ep[1]);
+                (void) close(op[0]);
+                (void) close(op[1]);
+                remove_made(root_fd, &made);
+                return cb_fail(err, e, "fork");
+        }
+        if (pid == 0) {
+                (void) close(ep[0]);
+                (void) close(op[0]);
+                helper_main(s, ep[1], op[1]);
+        }
+        current_helper = pid;
+        (void) close(ep[1]);
+        (void) close(op[1]);
+        /* the pipe reaches EOF when the namespace's last process is gone */
+        for (;;) {
+                char chunk[8192];
+                ssize_t n = read(op[0], chunk, sizeof(chunk));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                if (s->on_output)
+                        s->on_output(s->ud, chunk, (size_t) n);
+        }
+        (void) close(op[0]);
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0) {
+                if (errno != EINTR) {
+                        st = 0;
+                        break;
+                }
+        }
+        current_helper = -1;
+        struct cb_buf msg;
+        cb_buf_init(&msg, 4096);
+        (void) cb_read_all(ep[0], &msg);
+        (void) close(ep[0]);
+        remove_made(root_fd, &made);
+        if (msg.len) {
+                r = cb_failc(err, -EIO, "sandbox: %s", msg.p);
+                cb_buf_release(&msg);
+                return r;
+        }
+        cb_buf_release(&msg);
+        if (WIFEXITED(st))
+                *ret_status = WEXITSTATUS(st);
+        else
+                *ret_status = 128 + WTERMSIG(st);
+        return 0;
+}

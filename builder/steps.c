@@ -1,0 +1,570 @@
+/* One instruction at a time: metadata instructions change the config (an empty_layer history
+ * entry), RUN and COPY/ADD run over an overlay of the stage's layers and commit its upper dir. */
+#include "builder/steps.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "builder/imgconfig.h"
+#include "builder/internal.h"
+#include "builder/cache.h"
+#include "builder/gpu.h"
+#include "builder/run.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static int expand(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const char *raw, char **ret,
+                  struct cb_err *err)
+{
+        int r = df_expand_word(st->vars, raw, df_file_escape(b->df), ret, err);
+        if (r < 0)
+                cb_wrap(err, "%s:%u: %s", b->df_name, in->start_line, df_instr_kind_name(in->kind));
+        return r;
+}
+
+static const char *flag_value(const struct df_instr *in, const char *name)
+{
+        for (size_t i = 0; i < in->nflags; i++)
+                if (strcmp(in->flags[i].name, name) == 0)
+                        return in->flags[i].value ? in->flags[i].value : "";
+        return NULL;
+}
+
+static json_t *shell_of(json_t *cfg)
+{
+        json_t *sh = json_object_get(bld_config_section(cfg), "Shell");
+        if (json_is_array(sh) && json_array_size(sh) > 0)
+                return json_incref(sh);
+        return json_pack("[s,s]", "/bin/sh", "-c");
+}
+
+/* CMD/ENTRYPOINT/RUN argv: exec form as written, shell form wrapped in the stage's SHELL. */
+static json_t *command_json(struct bld_stage *st, const struct df_instr *in)
+{
+        if (in->json)
+                return bld_strv_to_json(in->args, in->nargs);
+        json_t *a = shell_of(st->config);
+        json_t *c = json_deep_copy(a);
+        json_decref(a);
+        if (in->nargs > 0)
+                json_array_append_new(c, json_string(in->args[0]));
+        return c;
+}
+
+static int step_env(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        for (size_t i = 0; i < in->nkvs; i++) {
+                _cleanup_free_ char *k = NULL, *v = NULL;
+                int r = expand(b, st, in, in->kvs[i].key, &k, err);
+                if (r >= 0)
+                        r = expand(b, st, in, in->kvs[i].value ? in->kvs[i].value : "", &v, err);
+                if (r < 0)
+                        return r;
+                df_vars_set(st->vars, k, v);
+                bld_config_setenv(st->config, k, v);
+        }
+        return 0;
+}
+
+static int step_arg(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        for (size_t i = 0; i < in->nkvs; i++) {
+                const char *key = in->kvs[i].key;
+                const char *over = df_vars_get(b->build_args, key);
+                _cleanup_free_ char *v = NULL;
+                if (over) {
+                        v = cb_xstrdup(over);
+                } else if (in->kvs[i].value) {
+                        int r = expand(b, st, in, in->kvs[i].value, &v, err);
+                        if (r < 0)
+                                return r;
+                } else if (df_vars_get(b->meta, key)) {
+                        /* BuildKit: a bare ARG in a stage takes the global ARG's value */
+                        v = cb_xstrdup(df_vars_get(b->meta, key));
+                }
+                if (!v)
+                        continue;
+                /* an ENV of the same name wins over the ARG (reference: "Using ARG variables") */
+                if (!bld_config_getenv(st->config, key))
+                        df_vars_set(st->vars, key, v);
+                df_vars_set(st->args, key, v);
+        }
+        return 0;
+}
+
+static int step_label(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        json_t *c = bld_config_section(st->config);
+        json_t *labels = json_object_get(c, "Labels");
+        if (!json_is_object(labels)) {
+                labels = json_object();
+                json_object_set_new(c, "Labels", labels);
+        }
+        for (size_t i = 0; i < in->nkvs; i++) {
+                _cleanup_free_ char *k = NULL, *v = NULL;
+                int r = expand(b, st, in, in->kvs[i].key, &k, err);
+                if (r >= 0)
+                        r = expand(b, st, in, in->kvs[i].value ? in->kvs[i].value : "", &v, err);
+                if (r < 0)
+                        return r;
+                json_object_set_new(labels, k, json_string(v));
+        }
+        return 0;
+}
+
+static int step_workdir(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        if (in->nargs < 1)
+                return cb_failc(err, -EINVAL, "%s:%u: WORKDIR needs a path", b->df_name, in->start_line);
+        _cleanup_free_ char *p = NULL;
+        int r = expand(b, st, in, in->args[0], &p, err);
+        if (r < 0)
+                return r;
+        json_t *c = bld_config_section(st->config);
+        const char *cur = json_string_value(json_object_get(c, "WorkingDir"));
+        _cleanup_free_ char *full = NULL;
+        if (p[0] == '/')
+                full = cb_xstrdup(p);
+        else
+                full = cb_xasprintf("%s/%s", cur && *cur ? cur : "", p);
+        size_t n = strlen(full);
+        while (n > 1 && full[n - 1] == '/')
+                full[--n] = '\0';
+        json_object_set_new(c, "WorkingDir", json_string(full));
+        return 0;
+}
+
+static int step_user(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        if (in->nargs < 1)
+                return cb_failc(err, -EINVAL, "%s:%u: USER needs a user name or uid", b->df_name, in->start_line);
+        _cleanup_free_ char *u = NULL;
+        int r = expand(b, st, in, in->args[0], &u, err);
+        if (r < 0)
+                return r;
+        json_object_set_new(bld_config_section(st->config), "User", json_string(u));
+        return 0;
+}
+
+static int step_expose(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        json_t *c = bld_config_section(st->config);
+        json_t *ports = json_object_get(c, "ExposedPorts");
+        if (!json_is_object(ports)) {
+                ports = json_object();
+                json_object_set_new(c, "ExposedPorts", ports);
+        }
+        for (size_t i = 0; i < in->nargs; i++) {
+                _cleanup_free_ char *p = NULL;
+                int r = expand(b, st, in, in->args[i], &p, err);
+                if (r < 0)
+                        return r;
+                _cleanup_free_ char *key = strchr(p, '/') ? cb_xstrdup(p) : cb_xasprintf("%s/tcp", p);
+                json_object_set_new(ports, key, json_object());
+        }
+        return 0;
+}
+
+static int step_volume(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        json_t *c = bld_config_section(st->config);
+        json_t *vols = json_object_get(c, "Volumes");
+        if (!json_is_object(vols)) {
+                vols = json_object();
+                json_object_set_new(c, "Volumes", vols);
+        }
+        for (size_t i = 0; i < in->nargs; i++) {
+                _cleanup_free_ char *p = NULL;
+                int r = in->json ? (p = cb_xstrdup(in->args[i]), 0) : expand(b, st, in, in->args[i], &p, err);
+                if (r < 0)
+                        return r;
+                json_object_set_new(vols, p, json_object());
+        }
+        return 0;
+}
+
+static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err);
+static int step_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err);
+
+/* key' = H(key, instruction, the variables in scope, extra): the variables carry build args, so a
+ * changed --build-arg that the stage declares misses, one it does not declare hits. */
+static void next_key(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const char *extra)
+{
+        struct cb_sha256 *h = cb_sha256_new();
+        cb_sha256_update(h, st->key, strlen(st->key) + 1);
+        cb_sha256_update(h, in->text, strlen(in->text) + 1);
+        for (size_t i = 0; i < df_vars_count(st->vars); i++) {
+                const char *k = df_vars_key(st->vars, i), *v = df_vars_value(st->vars, i);
+                cb_sha256_update(h, k, strlen(k) + 1);
+                cb_sha256_update(h, v, strlen(v) + 1);
+        }
+        if (in->kind == DF_INSTR_RUN && b->opts->network && strcmp(b->opts->network, "none") == 0)
+                cb_sha256_update(h, "network=none", 13);
+        if (extra)
+                cb_sha256_update(h, extra, strlen(extra) + 1);
+        cb_sha256_final(h, st->key);
+        cb_sha256_free(h);
+}
+
+/* A layer step: the cache answers first, unless --no-cache. */
+static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        char inputs[CB_DIGEST_STR_LEN] = "";
+        if (in->kind == DF_INSTR_COPY || in->kind == DF_INSTR_ADD) {
+                struct cb_sha256 *h = cb_sha256_new();
+                int r = bld_copy(b, st, in, NULL, h, err);
+                cb_sha256_final(h, inputs);
+                cb_sha256_free(h);
+                if (r < 0)
+                        return r;
+        }
+        next_key(b, st, in, inputs);
+        struct bld_cache_entry ce;
+        if (!b->opts->no_cache && bld_cache_get(b->store, st->key, &ce)) {
+                if (!b->opts->quiet)
+                        (void) fprintf(stderr, "--> using cache %.19s\n", ce.layer.digest + 7);
+                bld_stage_add_layer(st, &ce.layer);
+                st->last_time = b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch : ce.created;
+                bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
+                b->steps_cached++;
+                return 0;
+        }
+        st->last_time = bld_ctx_time(b);
+        int r = in->kind == DF_INSTR_RUN ? step_run(b, st, in, err) : step_copy(b, st, in, err);
+        if (r < 0)
+                return r;
+        b->steps_run++;
+        ce.layer = st->layers[st->nlayers - 1];
+        ce.created = st->last_time;
+        /* a cache record that cannot be written costs the next build time, not this build */
+        struct cb_err e2;
+        cb_err_init(&e2);
+        if (bld_cache_put(b->store, st->key, &ce, &e2) < 0 && !b->opts->quiet)
+                (void) fprintf(stderr, "warning: build cache: %s\n", cb_err_msg(&e2));
+        cb_err_release(&e2);
+        return 0;
+}
+
+int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        json_t *c = bld_config_section(st->config);
+        int r = 0;
+        switch (in->kind) {
+        case DF_INSTR_RUN:
+        case DF_INSTR_COPY:
+        case DF_INSTR_ADD:
+                return layer_step(b, st, in, err);
+        case DF_INSTR_ENV:
+                r = step_env(b, st, in, err);
+                break;
+        case DF_INSTR_ARG:
+                r = step_arg(b, st, in, err);
+                break;
+        case DF_INSTR_LABEL:
+                r = step_label(b, st, in, err);
+                break;
+        case DF_INSTR_MAINTAINER:
+                if (in->nargs > 0)
+                        json_object_set_new(st->config, "author", json_string(in->args[0]));
+                break;
+        case DF_INSTR_WORKDIR:
+                r = step_workdir(b, st, in, err);
+                break;
+        case DF_INSTR_USER:
+                r = step_user(b, st, in, err);
+                break;
+        case DF_INSTR_EXPOSE:
+                r = step_expose(b, st, in, err);
+                break;
+        case DF_INSTR_VOLUME:
+                r = step_volume(b, st, in, err);
+                break;
+        case DF_INSTR_CMD:
+                json_object_set_new(c, "Cmd", command_json(st, in));
+                break;
+        case DF_INSTR_ENTRYPOINT:
+                json_object_set_new(c, "Entrypoint", command_json(st, in));
+                /* reference: an ENTRYPOINT resets a CMD inherited from the base */
+                if (!st->cmd_set_here)
+                        json_object_del(c, "Cmd");
+                break;
+        case DF_INSTR_SHELL:
+                json_object_set_new(c, "Shell", bld_strv_to_json(in->args, in->nargs));
+                break;
+        case DF_INSTR_STOPSIGNAL:
+                if (in->nargs > 0)
+                        json_object_set_new(c, "StopSignal", json_string(in->args[0]));
+                break;
+        case DF_INSTR_HEALTHCHECK:
+                r = bld_step_healthcheck(b, st, in, err);
+                break;
+        case DF_INSTR_ONBUILD: {
+                json_t *ob = json_object_get(c, "OnBuild");
+                if (!json_is_array(ob)) {
+                        ob = json_array();
+                        json_object_set_new(c, "OnBuild", ob);
+                }
+                const char *t = in->onbuild ? in->onbuild->text : in->text;
+                json_array_append_new(ob, json_string(t));
+                break;
+        }
+        case DF_INSTR_FROM:
+                return cb_failc(err, -EINVAL, "%s:%u: FROM inside a stage", b->df_name, in->start_line);
+        }
+        if (in->kind == DF_INSTR_CMD)
+                st->cmd_set_here = true;
+        if (r < 0)
+                return r;
+        next_key(b, st, in, NULL);
+        bld_config_add_history(st->config, st->last_time, in->text, true, NULL);
+        return 0;
+}
+
+/* Upper dir → layer blob → the stage's next layer and a history entry. */
+static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct bld_rootfs *fs,
+                        struct cb_err *err)
+{
+        _cleanup_close_ int ufd = open(fs->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (ufd < 0)
+                return cb_fail(err, errno, "open '%s'", fs->upper);
+        struct layer_commit_opts co;
+        layer_commit_opts_init(&co);
+        if (b->opts->compression && strcmp(b->opts->compression, "zstd") == 0)
+                co.compression = LAYER_ZSTD;
+        co.source_date_epoch = b->opts->source_date_epoch;
+        co.overlay_whiteouts = true;
+        struct layer_desc l;
+        int r = layer_commit_dir(b->store, ufd, &co, &l, err);
+        if (r < 0) {
+                cb_wrap(err, "%s:%u: commit the layer", b->df_name, in->start_line);
+                return r;
+        }
+        bld_stage_add_layer(st, &l);
+        bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
+        return 0;
+}
+
+/* The stage's layers as overlay lower directories, top-most first. */
+static int mount_stage(struct bld_ctx *b, struct bld_stage *st, struct bld_rootfs *fs, struct cb_err *err)
+{
+        char **lowers = cb_xcalloc(st->nlayers + 1, sizeof(char *));
+        int r = 0;
+        size_t n = 0;
+        for (size_t i = st->nlayers; i-- > 0;) {
+                r = layer_store_unpacked(b->store, &st->layers[i], &lowers[n], err);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r >= 0)
+                r = bld_rootfs_mount(fs, b->tmp_dir, (const char *const *) lowers, n, err);
+        for (size_t i = 0; i < n; i++)
+                free(lowers[i]);
+        free(lowers);
+        return r;
+}
+
+static char **run_env(struct bld_stage *st, const struct bld_gpu *gpu, size_t *ret_n)
+{
+        json_t *env = json_object_get(bld_config_section(st->config), "Env");
+        size_t n = json_array_size(env), k = 0;
+        size_t na = df_vars_count(st->args);
+        char **v = cb_xcalloc(n + na + 3, sizeof(char *));
+        bool have_path = false;
+        size_t i;
+        json_t *e;
+        json_array_foreach(env, i, e)
+        {
+                const char *s = json_string_value(e);
+                if (!s)
+                        continue;
+                if (strncmp(s, "PATH=", 5) == 0)
+                        have_path = true;
+                if (gpu && strncmp(s, "LD_LIBRARY_PATH=", 16) == 0) {
+                        _cleanup_free_ char *ld = bld_gpu_ld_path(gpu, s + 16);
+                        v[k++] = cb_xasprintf("LD_LIBRARY_PATH=%s", ld);
+                        continue;
+                }
+                v[k++] = cb_xstrdup(s);
+        }
+        if (gpu && !bld_config_getenv(st->config, "LD_LIBRARY_PATH")) {
+                _cleanup_free_ char *ld = bld_gpu_ld_path(gpu, NULL);
+                v[k++] = cb_xasprintf("LD_LIBRARY_PATH=%s", ld);
+        }
+        for (i = 0; i < na; i++) {
+                const char *key = df_vars_key(st->args, i);
+                if (bld_config_getenv(st->config, key))
+                        continue; /* ENV wins */
+                v[k++] = cb_xasprintf("%s=%s", key, df_vars_value(st->args, i));
+        }
+        if (!have_path)
+                v[k++] = cb_xstrdup("PATH=" DEFAULT_PATH);
+        v[k] = NULL;
+        *ret_n = k;
+        return v;
+}
+
+static void strv_free(char **v)
+{
+        if (!v)
+                return;
+        for (char **p = v; *p; p++)
+                free(*p);
+        free(v);
+}
+
+/* Writes resolv.conf, hosts and hostname for the sandbox: the host's resolver (host network), a
+ * hosts file naming the sandbox. They are bind-mounted, so they never reach a layer. */
+static int make_etc(const char *dir, const char *hostname, bool network_none, struct cb_err *err)
+{
+        struct cb_buf b;
+        int r;
+        cb_buf_init(&b, 1u << 20);
+        if (!network_none)
+                (void) cb_read_file(AT_FDCWD, "/etc/resolv.conf", 1u << 20, &b, NULL);
+        _cleanup_free_ char *p1 = cb_xasprintf("%s/resolv.conf", dir);
+        r = cb_write_file_atomic(AT_FDCWD, p1, b.p, b.len, 0644, err);
+        cb_buf_reset(&b);
+        (void) cb_buf_addf(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
+                           hostname);
+        _cleanup_free_ char *p2 = cb_xasprintf("%s/hosts", dir);
+        if (r >= 0)
+                r = cb_write_file_atomic(AT_FDCWD, p2, b.p, b.len, 0644, err);
+        cb_buf_reset(&b);
+        (void) cb_buf_addf(&b, "%s\n", hostname);
+        _cleanup_free_ char *p3 = cb_xasprintf("%s/hostname", dir);
+        if (r >= 0)
+                r = cb_write_file_atomic(AT_FDCWD, p3, b.p, b.len, 0644, err);
+        cb_buf_release(&b);
+        return r;
+}
+
+/* Runs the command over the mounted rootfs; the caller owns fs and rc. */
+static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct bld_rootfs *fs,
+                         struct bld_run_ctx *rc, struct cb_err *err)
+{
+        int r = bld_run_prepare(b, st, in, fs, rc, err);
+        if (r < 0)
+                return r;
+        const char *net = flag_value(in, "network");
+        bool net_none = (net && strcmp(net, "none") == 0) ||
+                        (!net && b->opts->network && strcmp(b->opts->network, "none") == 0);
+        _cleanup_free_ char *etc = cb_xasprintf("%s/etc", fs->dir);
+        if (mkdir(etc, 0755) < 0)
+                return cb_fail(err, errno, "mkdir '%s'", etc);
+        r = make_etc(etc, "cubuild", net_none, err);
+        if (r < 0)
+                return r;
+        uid_t uid = 0;
+        gid_t gid = 0;
+        json_t *c = bld_config_section(st->config);
+        const char *user = json_string_value(json_object_get(c, "User"));
+        if (user && *user) {
+                r = bld_resolve_user(fs->merged, user, &uid, &gid, err);
+                if (r < 0) {
+                        cb_wrap(err, "%s:%u: RUN: USER", b->df_name, in->start_line);
+                        return r;
+                }
+        }
+        /* GPUs: --gpus for every RUN, or RUN --device=nvidia.com/gpu=X for one */
+        const char *want = rc->gpu_devices;
+        if (!want && b->opts->gpus && strcmp(b->opts->gpus, "none") != 0)
+                want = b->opts->gpus;
+        struct bld_gpu gpu = { 0 };
+        _cleanup_free_ char *visible = NULL;
+        if (want) {
+                uint64_t count;
+                if (strcmp(want, "all") != 0 && cb_parse_u64(cb_str_c(want), 64, &count) == 0 && !rc->gpu_devices) {
+                        struct cb_buf l;
+                        cb_buf_init(&l, 4096);
+                        for (uint64_t i = 0; i < count; i++)
+                                (void) cb_buf_addf(&l, "%s%llu", i ? "," : "", (unsigned long long) i);
+                        visible = cb_buf_take(&l, NULL);
+                } else {
+                        visible = cb_xstrdup(want);
+                }
+                r = bld_gpu_plan(st->config, visible, &gpu, err);
+                if (r < 0) {
+                        cb_wrap(err, "%s:%u: RUN with GPUs", b->df_name, in->start_line);
+                        return r;
+                }
+                for (size_t i = 0; i < gpu.nbinds; i++)
+                        bld_run_add_bind(rc, &gpu.binds[i]);
+        }
+        json_t *argv_json = command_json(st, in);
+        size_t argc = json_array_size(argv_json);
+        char **argv = cb_xcalloc(argc + 1, sizeof(char *));
+        for (size_t i = 0; i < argc; i++)
+                argv[i] = cb_xstrdup(json_string_value(json_array_get(argv_json, i)));
+        json_decref(argv_json);
+        size_t nenv;
+        char **envp = run_env(st, want ? &gpu : NULL, &nenv);
+        struct bld_run_spec spec = {
+                .rootfs = fs->merged,
+                .argv = argv,
+                .envp = envp,
+                .cwd = json_string_value(json_object_get(c, "WorkingDir")),
+                .uid = uid,
+                .gid = gid,
+                .network_none = net_none,
+                .hostname = "cubuild",
+                .etc_dir = etc,
+                .binds = rc->binds,
+                .nbinds = rc->nbinds,
+                .shm_size = b->opts->shm_size,
+                .on_output = bld_run_on_output,
+                .ud = rc,
+        };
+        int status = 0;
+        r = bld_sandbox_run(&spec, &status, err);
+        strv_free(argv);
+        strv_free(envp);
+        bld_gpu_release(&gpu);
+        if (r < 0) {
+                cb_wrap(err, "%s:%u: RUN", b->df_name, in->start_line);
+                return r;
+        }
+        if (status != 0) {
+                _cleanup_free_ char *tail = bld_run_tail(rc, 12);
+                return cb_failc(err, -ECHILD, "%s:%u: RUN %s: exit status %d%s%s", b->df_name, in->start_line,
+                                in->nargs ? in->args[0] : "", status, *tail ? "\n" : "", tail);
+        }
+        return 0;
+}
+
+static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        struct bld_rootfs fs = { 0 };
+        struct bld_run_ctx rc;
+        bld_run_ctx_init(&rc, b->opts->quiet);
+        int r = mount_stage(b, st, &fs, err);
+        if (r >= 0)
+                r = run_in_rootfs(b, st, in, &fs, &rc, err);
+        if (r >= 0)
+                r = bld_rootfs_unmount(&fs, err);
+        if (r >= 0)
+                r = commit_upper(b, st, in, &fs, err);
+        bld_run_ctx_release(&rc);
+        bld_rootfs_release(&fs);
+        return r;
+}
+
+static int step_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
+{
+        struct bld_rootfs fs = { 0 };
+        int r = mount_stage(b, st, &fs, err);
+        if (r >= 0)
+                r = bld_copy(b, st, in, fs.merged, NULL, err);
+        if (r >= 0)
+                r = bld_rootfs_unmount(&fs, err);
+        if (r >= 0)
+                r = commit_upper(b, st, in, &fs, err);
+        bld_rootfs_release(&fs);
+        return r;
+}

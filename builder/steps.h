@@ -1,0 +1,57 @@
+/* Build state shared by build.c, steps.c, copy.c and outputs.c. Internal to builder/. */
+#ifndef BLD_STEPS_H
+#define BLD_STEPS_H
+
+#include <jansson.h>
+
+#include "builder/bld.h"
+#include "layers/layer.h"
+#include "parser/df.h"
+
+struct bld_stage {
+        char *name;        /* AS name, lower-case, or NULL */
+        json_t *config;    /* the image config as it grows */
+        struct layer_desc *layers;
+        size_t nlayers, cap;
+        struct df_vars *vars; /* ENV and ARG values for expansion */
+        struct df_vars *args; /* ARGs declared in the stage (RUN sees them, the image does not) */
+        char *base_ref;
+        char base_digest[CB_DIGEST_STR_LEN];
+        bool built;
+        bool cmd_set_here; /* a CMD in this stage, which a later ENTRYPOINT keeps */
+        char key[CB_DIGEST_STR_LEN]; /* cache key of the last instruction, chained from the base */
+        int64_t last_time;           /* when the last layer was made: history and created follow it */
+};
+
+struct bld_ctx {
+        const struct bld_opts *opts;
+        struct layer_store *store;
+        struct df_file *df;
+        char *df_name;
+        struct df_ignore *ignore;
+        struct df_vars *meta;       /* ARGs before the first FROM, for FROM lines */
+        struct df_vars *build_args; /* --build-arg values */
+        int ctx_fd;
+        char *tmp_dir;
+        struct bld_stage *stages;
+        size_t nstages;
+        size_t step, nsteps;
+        size_t steps_run, steps_cached;
+};
+
+void bld_stage_add_layer(struct bld_stage *st, const struct layer_desc *l);
+int64_t bld_ctx_time(const struct bld_ctx *b);
+/* Owned: the reference in its canonical form ("docker.io/library/x:latest"); NULL on error. */
+char *bld_ref_normalize(const char *name, struct cb_err *err);
+int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err);
+/* Copies into merged; or, with hash set (merged NULL), feeds the sources' identity into hash. */
+int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const char *merged,
+             struct cb_sha256 *hash, struct cb_err *err);
+/* What a --from names, as a digest: a stage's cache key or an image's manifest digest. */
+int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_STR_LEN], struct cb_err *err);
+int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+int bld_outputs(struct bld_ctx *b, const char *digest, struct cb_err *err);
+struct reg_blob_sink;
+void bld_blob_sink_init(struct reg_blob_sink *s, struct layer_store *store);
+
+#endif

@@ -1,0 +1,314 @@
+/* GPU verification of a built image: the verifier (kernels/) runs inside the image's rootfs with
+ * the host GPU injected; its report is printed, written where asked, and stored beside the image
+ * as an OCI artifact whose subject is the image manifest. */
+#include "builder/verify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "builder/gpu.h"
+#include "builder/imgconfig.h"
+#include "builder/internal.h"
+#include "builder/run.h"
+
+#define REPORT_MAX (4u << 20)
+#define EMPTY_JSON_DIGEST "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+
+char *bld_verifier_path(void)
+{
+        const char *env = getenv("CUBUILD_VERIFIER");
+        if (env && *env)
+                return cb_xstrdup(env);
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                char *slash = strrchr(self, '/');
+                if (slash) {
+                        *slash = '\0';
+                        /* installed: PREFIX/bin/cubuild beside PREFIX/libexec/cubuild/cubuild-verify */
+                        char *p = cb_xasprintf("%s/../libexec/cubuild/cubuild-verify", self);
+                        if (access(p, X_OK) == 0)
+                                return p;
+                        free(p);
+                }
+        }
+#ifdef CUBUILD_VERIFY_BUILD_PATH
+        if (access(CUBUILD_VERIFY_BUILD_PATH, X_OK) == 0)
+                return cb_xstrdup(CUBUILD_VERIFY_BUILD_PATH);
+#endif
+        return NULL;
+}
+
+static json_t *skipped_report(const char *why)
+{
+        char *s = cb_xasprintf("skipped: %s", why);
+        json_t *j = json_pack("{s:s, s:s, s:s}", "schema", "cubuild.verify/v1", "result", "skipped", "summary", s);
+        free(s);
+        return j;
+}
+
+/* Runs the verifier over the image's layers. *ret_report gets the parsed report. Returns 0 when the
+ * verifier ran (whatever its verdict), < 0 when it could not. */
+static int run_verifier(struct layer_store *s, const char *tmp_dir, json_t *config, const struct layer_desc *layers,
+                        size_t n, struct bld_gpu *gpu, const char *verifier, json_t **ret_report, int *ret_status,
+                        struct cb_err *err)
+{
+        struct bld_rootfs fs = { 0 };
+        char **lowers = cb_xcalloc(n + 1, sizeof(char *));
+        size_t k = 0;
+        int r = 0;
+        for (size_t i = n; i-- > 0 && r >= 0;) {
+                r = layer_store_unpacked(s, &layers[i], &lowers[k], err);
+                if (r >= 0)
+                        k++;
+        }
+        if (r >= 0)
+                r = bld_rootfs_mount(&fs, tmp_dir, (const char *const *) lowers, k, err);
+        for (size_t i = 0; i < k; i++)
+                free(lowers[i]);
+        free(lowers);
+        if (r < 0) {
+                bld_rootfs_release(&fs);
+                return r;
+        }
+        _cleanup_free_ char *outdir = cb_xasprintf("%s/verify-out", fs.dir);
+        if (mkdir(outdir, 0755) < 0) {
+                r = cb_fail(err, errno, "mkdir '%s'", outdir);
+                bld_rootfs_release(&fs);
+                return r;
+        }
+        size_t nb = gpu->nbinds + 2;
+        struct bld_bind *binds = cb_xcalloc(nb, sizeof(*binds));
+        memcpy(binds, gpu->binds, gpu->nbinds * sizeof(*binds));
+        binds[gpu->nbinds] = (struct bld_bind){ .src = verifier, .dest = "/.cubuild/verify", .readonly = true };
+        binds[gpu->nbinds + 1] = (struct bld_bind){ .src = outdir, .dest = "/.cubuild/out", .is_dir = true };
+
+        /* the image's environment, with the injected driver directory on the loader's path */
+        json_t *env = json_object_get(bld_config_section(config), "Env");
+        size_t ne = json_array_size(env);
+        char **envp = cb_xcalloc(ne + 3, sizeof(char *));
+        size_t e = 0;
+        bool have_path = false, have_ld = false;
+        for (size_t i = 0; i < ne; i++) {
+                const char *v = json_string_value(json_array_get(env, i));
+                if (!v)
+                        continue;
+                if (strncmp(v, "LD_LIBRARY_PATH=", 16) == 0) {
+                        _cleanup_free_ char *ld = bld_gpu_ld_path(gpu, v + 16);
+                        envp[e++] = cb_xasprintf("LD_LIBRARY_PATH=%s", ld);
+                        have_ld = true;
+                        continue;
+                }
+                if (strncmp(v, "PATH=", 5) == 0)
+                        have_path = true;
+                envp[e++] = cb_xstrdup(v);
+        }
+        if (!have_ld) {
+                _cleanup_free_ char *ld = bld_gpu_ld_path(gpu, NULL);
+                envp[e++] = cb_xasprintf("LD_LIBRARY_PATH=%s", ld);
+        }
+        if (!have_path)
+                envp[e++] = cb_xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        char *argv[] = { (char *) "/.cubuild/verify", (char *) "--report", (char *) "/.cubuild/out/report.json",
+                         (char *) "--quiet", NULL };
+        struct bld_run_ctx rc;
+        bld_run_ctx_init(&rc, true);
+        struct bld_run_spec spec = {
+                .rootfs = fs.merged,
+                .argv = argv,
+                .envp = envp,
+                .cwd = "/",
+                .hostname = "cubuild-verify",
+                .binds = binds,
+                .nbinds = nb,
+                .on_output = bld_run_on_output,
+                .ud = &rc,
+        };
+        int status = 0;
+        r = bld_sandbox_run(&spec, &status, err);
+        for (size_t i = 0; i < e; i++)
+                free(envp[i]);
+        free(envp);
+        free(binds);
+        if (r >= 0) {
+                _cleanup_free_ char *path = cb_xasprintf("%s/report.json", outdir);
+                json_error_t je;
+                json_t *rep = json_load_file(path, 0, &je);
+                if (!rep) {
+                        _cleanup_free_ char *tail = bld_run_tail(&rc, 12);
+                        r = cb_failc(err, -EBADMSG, "verify: the verifier wrote no report (exit status %d)%s%s",
+                                     status, *tail ? "\n" : "", tail);
+                } else {
+                        *ret_report = rep;
+                        *ret_status = status;
+                }
+        }
+        bld_run_ctx_release(&rc);
+        (void) bld_rootfs_unmount(&fs, NULL);
+        bld_rootfs_release(&fs);
+        return r;
+}
+
+static void print_summary(json_t *rep)
+{
+        const char *result = json_string_value(json_object_get(rep, "result"));
+        const char *summary = json_string_value(json_object_get(rep, "summary"));
+        /* the verifier's summary starts with its verdict */
+        if (summary)
+                (void) fprintf(stderr, "verify: %s\n", summary);
+        else
+                (void) fprintf(stderr, "verify: %s\n", result ? result : "?");
+        json_t *checks = json_object_get(rep, "checks");
+        size_t i;
+        json_t *c;
+        json_array_foreach(checks, i, c)
+        {
+                const char *name = json_string_value(json_object_get(c, "name"));
+                const char *res = json_string_value(json_object_get(c, "result"));
+                const char *detail = json_string_value(json_object_get(c, "detail"));
+                json_t *ms = json_object_get(c, "ms");
+                (void) fprintf(stderr, "  %-12s %-5s %8.1f ms  %s\n", name ? name : "?", res ? res : "?",
+                               json_is_number(ms) ? json_number_value(ms) : 0.0, detail ? detail : "");
+        }
+}
+
+/* The report as an OCI artifact whose subject is the image manifest, and an index of the image's
+ * referrers tagged "<repo>:sha256-<hex>" as OCI 1.1's fallback scheme names it. */
+static int store_report(struct layer_store *s, const char *manifest_digest, const char *const *tags, size_t ntags,
+                        json_t *rep, struct cb_err *err)
+{
+        char *text = json_dumps(rep, JSON_COMPACT | JSON_SORT_KEYS);
+        char rep_digest[CB_DIGEST_STR_LEN], empty[CB_DIGEST_STR_LEN], art[CB_DIGEST_STR_LEN], idx[CB_DIGEST_STR_LEN];
+        size_t rep_len = strlen(text);
+        int r = layer_store_put_blob(s, text, rep_len, rep_digest, err);
+        free(text);
+        if (r >= 0)
+                r = layer_store_put_blob(s, "{}", 2, empty, err);
+        struct cb_buf m;
+        cb_buf_init(&m, LAYER_JSON_MAX);
+        if (r >= 0)
+                r = layer_store_read_blob(s, manifest_digest, LAYER_JSON_MAX, &m, err);
+        if (r < 0) {
+                cb_buf_release(&m);
+                return r;
+        }
+        json_t *man = json_loads(m.p, 0, NULL);
+        const char *subj_mt = json_string_value(json_object_get(man, "mediaType"));
+        json_t *a = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I}], s:{s:s, s:s, s:I}}",
+                              "schemaVersion", 2, "mediaType", LAYER_MT_OCI_MANIFEST, "artifactType",
+                              BLD_VERIFY_ARTIFACT_TYPE, "config", "mediaType", "application/vnd.oci.empty.v1+json",
+                              "digest", EMPTY_JSON_DIGEST, "size", 2, "layers", "mediaType",
+                              BLD_VERIFY_ARTIFACT_TYPE, "digest", rep_digest, "size", (json_int_t) rep_len, "subject",
+                              "mediaType", subj_mt ? subj_mt : LAYER_MT_OCI_MANIFEST, "digest", manifest_digest,
+                              "size", (json_int_t) m.len);
+        json_decref(man);
+        cb_buf_release(&m);
+        char *atext = json_dumps(a, JSON_COMPACT);
+        size_t alen = strlen(atext);
+        json_decref(a);
+        r = layer_store_put_blob(s, atext, alen, art, err);
+        free(atext);
+        if (r < 0)
+                return r;
+        json_t *index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:s}]}", "schemaVersion", 2, "mediaType",
+                                  LAYER_MT_OCI_INDEX, "manifests", "mediaType", LAYER_MT_OCI_MANIFEST, "digest", art,
+                                  "size", (json_int_t) alen, "artifactType", BLD_VERIFY_ARTIFACT_TYPE);
+        char *itext = json_dumps(index, JSON_COMPACT);
+        json_decref(index);
+        r = layer_store_put_blob(s, itext, strlen(itext), idx, err);
+        free(itext);
+        for (size_t i = 0; i < ntags && r >= 0; i++) {
+                /* "docker.io/library/x:tag" -> "docker.io/library/x:sha256-<hex>" */
+                const char *slash = strrchr(tags[i], '/');
+                const char *colon = strrchr(slash ? slash : tags[i], ':');
+                size_t repo_len = colon ? (size_t) (colon - tags[i]) : strlen(tags[i]);
+                _cleanup_free_ char *t = cb_xasprintf("%.*s:sha256-%s", (int) repo_len, tags[i], manifest_digest + 7);
+                r = layer_store_tag(s, t, idx, err);
+        }
+        return r;
+}
+
+int bld_verify_image(struct layer_store *s, const char *tmp_dir, const char *manifest_digest, json_t *config,
+                     const struct layer_desc *layers, size_t n, const struct bld_verify_opts *vo, struct cb_err *err)
+{
+        const char *policy = vo->policy ? vo->policy : "auto";
+        json_t *rep = NULL;
+        int r = 0;
+        if (strcmp(policy, "skip") == 0) {
+                rep = skipped_report("--verify skip");
+        } else {
+                struct bld_gpu gpu;
+                r = bld_gpu_plan(config, NULL, &gpu, err);
+                if (r == -ENODEV || (r < 0 && strcmp(policy, "auto") == 0)) {
+                        char why[512];
+                        const char *m = cb_err_msg(err);
+                        if (strncmp(m, "GPU: ", 5) == 0)
+                                m += 5;
+                        (void) snprintf(why, sizeof(why), "no GPU (%s)", m);
+                        cb_err_reset(err);
+                        if (strcmp(policy, "require") == 0) {
+                                return cb_failc(err, BLD_E_VERIFY, "verify: --verify require, but %s", why);
+                        }
+                        rep = skipped_report(why);
+                        r = 0;
+                } else if (r < 0) {
+                        cb_wrap(err, "verify");
+                        return BLD_E_VERIFY;
+                } else {
+                        _cleanup_free_ char *verifier = bld_verifier_path();
+                        int status = -1;
+                        if (!verifier) {
+                                r = cb_failc(err, -ENOENT,
+                                             "verify: no cubuild-verify found (set CUBUILD_VERIFIER or install it "
+                                             "in libexec/cubuild/)");
+                        } else {
+                                r = run_verifier(s, tmp_dir, config, layers, n, &gpu, verifier, &rep, &status, err);
+                        }
+                        bld_gpu_release(&gpu);
+                        if (r < 0)
+                                return r;
+                        if (status == 4 && strcmp(policy, "auto") == 0) {
+                                json_object_set_new(rep, "result", json_string("skipped"));
+                        }
+                }
+        }
+        if (!vo->quiet)
+                print_summary(rep);
+        if (vo->report_path) {
+                char *text = json_dumps(rep, JSON_INDENT(2) | JSON_SORT_KEYS);
+                r = cb_write_file_atomic(AT_FDCWD, vo->report_path, text, strlen(text), 0644, err);
+                free(text);
+                if (r < 0) {
+                        json_decref(rep);
+                        cb_wrap(err, "--verify-report");
+                        return r;
+                }
+        }
+        if (manifest_digest) {
+                r = store_report(s, manifest_digest, vo->tags, vo->ntags, rep, err);
+                if (r < 0) {
+                        json_decref(rep);
+                        cb_wrap(err, "verify: store the report");
+                        return r;
+                }
+        }
+        const char *result = json_string_value(json_object_get(rep, "result"));
+        bool ok = result && (strcmp(result, "pass") == 0 || strcmp(result, "skipped") == 0);
+        if (!ok) {
+                const char *summary = json_string_value(json_object_get(rep, "summary"));
+                if (summary && strncmp(summary, "fail: ", 6) == 0)
+                        summary += 6;
+                r = cb_failc(err, BLD_E_VERIFY, "GPU verification failed: %s", summary ? summary : result ? result : "?");
+        } else if (strcmp(policy, "require") == 0 && strcmp(result, "pass") != 0) {
+                r = cb_failc(err, BLD_E_VERIFY, "GPU verification required but not run");
+        }
+        json_decref(rep);
+        return r;
+}

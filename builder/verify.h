@@ -1,0 +1,30 @@
+/* GPU verification of an image (builder/ side of kernels/). Internal to builder/. */
+#ifndef BLD_VERIFY_H
+#define BLD_VERIFY_H
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "common/cb.h"
+#include "layers/layer.h"
+
+#define BLD_VERIFY_ARTIFACT_TYPE "application/vnd.cubuild.verify.report.v1+json"
+/* The code a failed verification returns; the CLI maps it to exit status 3. */
+#define BLD_E_VERIFY (-EPROTO)
+
+struct bld_verify_opts {
+        const char *policy;      /* "auto" (default), "require", "skip" */
+        const char *report_path; /* --verify-report FILE, or NULL */
+        const char *const *tags; /* canonical names: the report's referrers index is tagged beside them */
+        size_t ntags;
+        bool quiet;
+};
+/* Owned: the verifier program to bind into images, or NULL when none is found. */
+char *bld_verifier_path(void);
+/* Verifies the image (manifest_digest may be NULL: then nothing is stored). Returns 0 on pass or
+ * skip, BLD_E_VERIFY when verification failed or was required and impossible, < 0 otherwise. */
+int bld_verify_image(struct layer_store *s, const char *tmp_dir, const char *manifest_digest, json_t *config,
+                     const struct layer_desc *layers, size_t n, const struct bld_verify_opts *vo, struct cb_err *err);
+
+#endif

@@ -1,2 +1,0 @@
-/* placeholder until the module lands */
-int cb_registry_placeholder;
