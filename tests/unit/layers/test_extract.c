@@ -512,6 +512,33 @@ static void test_duplicate_dirs_later_wins_and_readonly_dirs_fill(void **state)
         assert_true(t_exists(f->root_fd, "ro/file"));
 }
 
+/* Consecutive files reuse their parent's fd; anything that changes what a path resolves to must drop it. */
+static void test_parent_cache_follows_replacements(void **state)
+{
+        struct fx *f = *state;
+        char *out = cb_xasprintf("%s/outside", f->dir);
+        struct t_tar t;
+        char *p = tpath(f, "pc.tar");
+        t_tar_open(&t, p, NULL);
+        t_tar_add(&t, 'd', "a", NULL, 0755);
+        t_tar_add(&t, 'f', "a/x", "1", 0644);
+        t_tar_add(&t, 'l', "a", out, 0777);   /* a is now a symlink out of the root */
+        t_tar_add(&t, 'f', "a/y", "2", 0644); /* must resolve through the new a, inside the root */
+        t_tar_add(&t, 'd', "b", NULL, 0755);
+        t_tar_add(&t, 'f', "b/x", "3", 0644);
+        t_tar_add(&t, 'f', "b", "file", 0644); /* b is now a file */
+        t_tar_add(&t, 'f', "b/y", "4", 0644); /* no directory b any more: an error, not a write into the old one */
+        t_tar_close(&t);
+        free(p);
+        int r = extract(f, "pc.tar", LAYER_EXTRACT_APPLY);
+        outside_is_empty(f);
+        assert_true(r == -ENOTDIR || r == -ENOENT);
+        char *inside = cb_xasprintf("%s/y", out + 1);
+        assert_true(t_exists(f->root_fd, inside) || r < 0);
+        free(inside);
+        free(out);
+}
+
 #define BOTH(fn)                                                                                             \
         cmocka_unit_test_setup_teardown(fn, setup, teardown),                                                \
                 cmocka_unit_test_prestate_setup_teardown(fn, setup_fallback, teardown, NULL)
@@ -536,6 +563,7 @@ int main(void)
                 BOTH(test_devices_only_as_root),
                 BOTH(test_overlay_xattrs_from_tar_dropped),
                 BOTH(test_duplicate_dirs_later_wins_and_readonly_dirs_fill),
+                BOTH(test_parent_cache_follows_replacements),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
