@@ -146,7 +146,9 @@ struct layer_commit_opts {
         int64_t source_date_epoch; /* -1 unset: keep mtimes; else mtimes later than it are clamped to it */
         bool overlay_whiteouts;    /* translate 0/0 char devs + opaque xattrs */
 };
-/* Defaults: gzip, level -1, no clamping, no whiteout translation. */
+/* Defaults: gzip, level -1, no clamping, no whiteout translation. Start from this (or set level and
+ * source_date_epoch to -1): a zeroed struct means gzip level 0 (stored, uncompressed deflate) and every mtime
+ * clamped to 1970. */
 void layer_commit_opts_init(struct layer_commit_opts *o);
 /* "zlib 1.2.13", "zstd 1.5.4", "" for none: layer bytes depend on it, so images record it (annotation
  * LAYER_ANNOTATION_COMPRESSOR on OCI manifests). Borrowed, static. */
