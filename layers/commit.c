@@ -156,6 +156,13 @@ static int add_xattrs(struct tarw *t, struct archive_entry *e, int dir_fd, const
         size_t cnt = 0;
         char *names[1024];
         for (char *p = list; p < list + n && cnt < CB_ARRAY_SIZE(names); p += strlen(p) + 1) {
+                /* an upper directory written with redirect_dir or metacopy holds renames and metadata-only
+                 * copies whose data lives in a lower layer: its tar would silently lose content */
+                if (t->o->overlay_whiteouts && (strstr(p, ".overlay.redirect") || strstr(p, ".overlay.metacopy")) &&
+                    layer_xattr_is_overlay(p))
+                        return cb_failc(t->err, -ENOTSUP,
+                                        "'%s' carries %s: mount the overlay with redirect_dir=off,metacopy=off",
+                                        t->path.p, p);
                 if (!*p || layer_xattr_is_overlay(p))
                         continue;
                 names[cnt++] = p;
@@ -312,7 +319,9 @@ static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth, int 
                 goto out;
         }
         if (hdr) {
-                add_xattrs(t, e, dir_fd, d->name, fd);
+                r = add_xattrs(t, e, dir_fd, d->name, fd);
+                if (r < 0)
+                        goto out;
                 r = write_header(t, e);
                 if (r < 0)
                         goto out;

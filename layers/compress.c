@@ -550,7 +550,13 @@ struct layer_source {
         bool z_done; /* a gzip member ended and no further member followed */
         ZSTD_DCtx *zd;
         size_t zstd_last; /* ZSTD_decompressStream's last hint: 0 when a frame ended */
+        uint64_t max_rest;  /* layer_source_finish(): most decompressed bytes it reads */
 };
+
+void layer_source_limit_rest(struct layer_source *src, uint64_t max)
+{
+        src->max_rest = max;
+}
 
 int layer_source_new(int in_fd, struct layer_source **ret, struct cb_err *err)
 {
@@ -558,6 +564,7 @@ int layer_source_new(int in_fd, struct layer_source **ret, struct cb_err *err)
         src->in_fd = in_fd;
         src->raw_hash = cb_sha256_new();
         src->tar_hash = cb_sha256_new();
+        src->max_rest = UINT64_MAX;
         src->in = cb_xmalloc(LAYER_IO_CHUNK);
         src->out_cap = LAYER_IO_CHUNK;
         src->out = cb_xmalloc(src->out_cap);
@@ -731,6 +738,7 @@ ssize_t layer_source_read(struct layer_source *src, const void **ret_p, struct c
 int layer_source_finish(struct layer_source *src, char ret_diff_id[CB_DIGEST_STR_LEN], char ret_digest[CB_DIGEST_STR_LEN],
                         struct cb_err *err)
 {
+        uint64_t trailing = 0;
         for (;;) {
                 const void *p;
                 ssize_t n = layer_source_read(src, &p, err);
@@ -738,6 +746,10 @@ int layer_source_finish(struct layer_source *src, char ret_diff_id[CB_DIGEST_STR
                         return (int) n;
                 if (n == 0)
                         break;
+                trailing += (uint64_t) n;
+                if (trailing > src->max_rest)
+                        return cb_failc(err, -E2BIG, "more than %llu bytes of data after the end of the archive",
+                                        (unsigned long long) src->max_rest);
         }
         /* bytes after the end of the compressed stream: still part of the blob's digest */
         while (!src->in_eof) {

@@ -739,6 +739,9 @@ int layer_extract_fd_opts(int root_fd, int tar_fd, const struct layer_extract_op
         if (r < 0)
                 goto out;
         char diff_id[CB_DIGEST_STR_LEN], digest[CB_DIGEST_STR_LEN];
+        /* after the end-of-archive marker only padding belongs (tar(1) pads to 10 KiB records, some writers
+         * more): refuse a stream that goes on, rather than decompress it for as long as it lasts */
+        layer_source_limit_rest(x.src, 64u << 20);
         r = layer_source_finish(x.src, diff_id, digest, err);
         if (r < 0)
                 goto out;

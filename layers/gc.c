@@ -51,6 +51,11 @@ int layer_store_rm(struct layer_store *s, const char *name_or_digest, struct cb_
         }
         json_decref(idx);
         idx = NULL;
+        /* the check and the unlink under the index lock: a concurrent tag of this manifest either lands first
+         * (and we keep the blob) or after (and fails cleanly: tagging needs the manifest blob) */
+        _cleanup_close_ int lfd = layer_index_lock(s, LOCK_EX, err);
+        if (lfd < 0)
+                return lfd;
         if ((r = layer_index_load(s, &idx, err)) < 0)
                 return r;
         json_array_foreach(json_object_get(idx, "manifests"), i, e)

@@ -59,6 +59,8 @@ struct layer_source;
 int layer_source_new(int in_fd, struct layer_source **ret, struct cb_err *err);
 /* Returns bytes read (0 at EOF) or < 0. *ret_p is borrowed until the next call. */
 ssize_t layer_source_read(struct layer_source *src, const void **ret_p, struct cb_err *err);
+/* Caps what layer_source_finish() will still decompress (-E2BIG past it); default unlimited. */
+void layer_source_limit_rest(struct layer_source *src, uint64_t max);
 /* Reads (and hashes) the rest of the input, then gives both digests. */
 int layer_source_finish(struct layer_source *src, char ret_diff_id[CB_DIGEST_STR_LEN],
                         char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
@@ -69,7 +71,9 @@ uint64_t layer_source_raw_bytes(const struct layer_source *src);
 /* Blob writer internals used by commit: write without hashing, commit with a digest the caller hashed. */
 int layer_blob_writer_commit_hashed(struct layer_blob_writer *w, const char *digest, struct cb_err *err);
 
-/* Index (tags) helpers. */
+/* Index (tags) helpers. layer_index_lock() returns the fd holding flock(op) on index.lock (close it to
+ * unlock). */
+int layer_index_lock(struct layer_store *s, int op, struct cb_err *err);
 int layer_index_load(struct layer_store *s, json_t **ret, struct cb_err *err);
 
 /* Blob path relative to root_fd: "blobs/sha256/<hex>" (owned). -EINVAL for a bad digest. */

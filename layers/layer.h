@@ -39,6 +39,10 @@
 
 struct layer_store; /* opaque */
 
+/* The default store root (DESIGN.md): /var/lib/cubuild as root, else $XDG_DATA_HOME/cubuild, else
+ * $HOME/.local/share/cubuild. $CUBUILD_ROOT, when set and not empty, wins over all. Owned: free(). */
+int layer_default_root(char **ret, struct cb_err *err);
+
 /* Opens (creating) a store at root: blobs/sha256/, index.json (tags), layers/<diff_id hex>/ (unpacked),
  * cache/, tmp/ (cleared of stale work on open). On success *ret is owned: layer_store_free(). */
 int layer_store_open(const char *root, struct layer_store **ret, struct cb_err *err);
@@ -142,7 +146,9 @@ struct layer_commit_opts {
         int64_t source_date_epoch; /* -1 unset: keep mtimes; else mtimes later than it are clamped to it */
         bool overlay_whiteouts;    /* translate 0/0 char devs + opaque xattrs */
 };
-/* Defaults: gzip, level -1, no clamping, no whiteout translation. */
+/* Defaults: gzip, level -1, no clamping, no whiteout translation. Start from this (or set level and
+ * source_date_epoch to -1): a zeroed struct means gzip level 0 (stored, uncompressed deflate) and every mtime
+ * clamped to 1970. */
 void layer_commit_opts_init(struct layer_commit_opts *o);
 /* "zlib 1.2.13", "zstd 1.5.4", "" for none: layer bytes depend on it, so images record it (annotation
  * LAYER_ANNOTATION_COMPRESSOR on OCI manifests). Borrowed, static. */

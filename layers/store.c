@@ -127,6 +127,29 @@ static int create_index(struct layer_store *s, struct cb_err *err)
         return 0;
 }
 
+int layer_default_root(char **ret, struct cb_err *err)
+{
+        const char *env = getenv("CUBUILD_ROOT");
+        if (env && env[0]) {
+                *ret = cb_xstrdup(env);
+                return 0;
+        }
+        if (geteuid() == 0) {
+                *ret = cb_xstrdup("/var/lib/cubuild");
+                return 0;
+        }
+        const char *xdg = getenv("XDG_DATA_HOME");
+        if (xdg && xdg[0] == '/') {
+                *ret = cb_xasprintf("%s/cubuild", xdg);
+                return 0;
+        }
+        const char *home = getenv("HOME");
+        if (!home || home[0] != '/')
+                return cb_failc(err, -ENOENT, "no store root: set CUBUILD_ROOT, XDG_DATA_HOME or HOME");
+        *ret = cb_xasprintf("%s/.local/share/cubuild", home);
+        return 0;
+}
+
 static char *absolute(const char *root)
 {
         char *r = realpath(root, NULL);

@@ -14,7 +14,7 @@
 
 #include "layers/internal.h"
 
-static int index_lock(struct layer_store *s, int op, struct cb_err *err)
+int layer_index_lock(struct layer_store *s, int op, struct cb_err *err)
 {
         int fd = openat(s->root_fd, "index.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
@@ -86,9 +86,12 @@ int layer_store_tag(struct layer_store *s, const char *name, const char *manifes
                         return bfd;
         }
         const char *mt = json_string_value(json_object_get(m, "mediaType"));
-        _cleanup_close_ int lfd = index_lock(s, LOCK_EX, err);
+        _cleanup_close_ int lfd = layer_index_lock(s, LOCK_EX, err);
         if (lfd < 0)
                 return lfd;
+        /* again under the lock: layer_store_rm() deletes untagged manifests under it */
+        if (!layer_store_has_blob(s, manifest_digest))
+                return cb_failc(err, -ENOENT, "tag '%s': manifest '%s' was removed", name, manifest_digest);
         _cleanup_json_ json_t *idx = NULL;
         r = layer_index_load(s, &idx, err);
         if (r < 0)
@@ -117,7 +120,7 @@ int layer_store_tag(struct layer_store *s, const char *name, const char *manifes
 
 int layer_store_untag(struct layer_store *s, const char *name, struct cb_err *err)
 {
-        _cleanup_close_ int lfd = index_lock(s, LOCK_EX, err);
+        _cleanup_close_ int lfd = layer_index_lock(s, LOCK_EX, err);
         if (lfd < 0)
                 return lfd;
         _cleanup_json_ json_t *idx = NULL;
@@ -156,7 +159,7 @@ int layer_store_resolve(struct layer_store *s, const char *name_or_digest, char 
                 return cb_failc(err, -EINVAL, "empty image name");
         _cleanup_json_ json_t *idx = NULL;
         {
-                _cleanup_close_ int lfd = index_lock(s, LOCK_SH, err);
+                _cleanup_close_ int lfd = layer_index_lock(s, LOCK_SH, err);
                 if (lfd < 0)
                         return lfd;
                 int r = layer_index_load(s, &idx, err);
@@ -239,7 +242,7 @@ int layer_store_list(struct layer_store *s, struct layer_image_entry **ret, size
 {
         _cleanup_json_ json_t *idx = NULL;
         {
-                _cleanup_close_ int lfd = index_lock(s, LOCK_SH, err);
+                _cleanup_close_ int lfd = layer_index_lock(s, LOCK_SH, err);
                 if (lfd < 0)
                         return lfd;
                 int r = layer_index_load(s, &idx, err);

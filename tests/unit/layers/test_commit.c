@@ -182,6 +182,28 @@ static void test_overlay_whiteouts_become_oci_markers(void **state)
         free(n);
 }
 
+static void test_overlay_metacopy_refused(void **state)
+{
+        struct fx *f = *state;
+        if (geteuid() != 0)
+                skip();
+        t_write(f->src_fd, "meta", "", 0644);
+        int fd = openat(f->src_fd, "meta", O_RDONLY | O_CLOEXEC);
+        int r = fsetxattr(fd, "trusted.overlay.metacopy", "", 0, 0);
+        close(fd);
+        if (r < 0)
+                skip();
+        struct layer_commit_opts o;
+        layer_commit_opts_init(&o);
+        o.overlay_whiteouts = true;
+        struct layer_desc d;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), -ENOTSUP);
+        assert_non_null(strstr(cb_err_msg(&f->err), "metacopy=off"));
+        /* a plain directory is not an upper directory: the xattr is just dropped */
+        o.overlay_whiteouts = false;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), 0);
+}
+
 static void test_xattrs_and_capabilities_carried(void **state)
 {
         struct fx *f = *state;
@@ -431,6 +453,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_metadata_numeric_and_clamped, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_overlay_whiteouts_become_oci_markers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_xattrs_and_capabilities_carried, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_overlay_metacopy_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_level_rejected, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_non_utf8_names_round_trip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_tar_fd_matches_commit, setup, teardown),

@@ -365,6 +365,26 @@ static void test_truncated_and_corrupt_rejected(void **state)
         assert_int_equal(extract(f, "junk.tgz", LAYER_EXTRACT_APPLY), -EBADMSG);
 }
 
+/* A small archive followed by a long run of zeros (a decompression bomb after the end marker) is refused
+ * once the tail passes 64 MiB instead of being read for as long as it lasts. */
+static void test_endless_tail_refused(void **state)
+{
+        struct fx *f = *state;
+        struct t_tar t;
+        char *p = tpath(f, "tail.tar");
+        t_tar_open(&t, p, NULL);
+        t_tar_add(&t, 'f', "x", "x", 0644);
+        t_tar_close(&t);
+        char *gz = tpath(f, "tail.tgz");
+        char *cmd = cb_xasprintf("(cat %s; head -c 80M /dev/zero) | gzip -1 > %s", p, gz);
+        assert_int_equal(system(cmd), 0);
+        free(cmd);
+        free(p);
+        free(gz);
+        assert_int_equal(extract(f, "tail.tgz", LAYER_EXTRACT_APPLY), -E2BIG);
+        assert_non_null(strstr(cb_err_msg(&f->err), "after the end of the archive"));
+}
+
 static void test_whiteouts_applied(void **state)
 {
         struct fx *f = *state;
@@ -492,6 +512,33 @@ static void test_duplicate_dirs_later_wins_and_readonly_dirs_fill(void **state)
         assert_true(t_exists(f->root_fd, "ro/file"));
 }
 
+/* Consecutive files reuse their parent's fd; anything that changes what a path resolves to must drop it. */
+static void test_parent_cache_follows_replacements(void **state)
+{
+        struct fx *f = *state;
+        char *out = cb_xasprintf("%s/outside", f->dir);
+        struct t_tar t;
+        char *p = tpath(f, "pc.tar");
+        t_tar_open(&t, p, NULL);
+        t_tar_add(&t, 'd', "a", NULL, 0755);
+        t_tar_add(&t, 'f', "a/x", "1", 0644);
+        t_tar_add(&t, 'l', "a", out, 0777);   /* a is now a symlink out of the root */
+        t_tar_add(&t, 'f', "a/y", "2", 0644); /* must resolve through the new a, inside the root */
+        t_tar_add(&t, 'd', "b", NULL, 0755);
+        t_tar_add(&t, 'f', "b/x", "3", 0644);
+        t_tar_add(&t, 'f', "b", "file", 0644); /* b is now a file */
+        t_tar_add(&t, 'f', "b/y", "4", 0644); /* no directory b any more: an error, not a write into the old one */
+        t_tar_close(&t);
+        free(p);
+        int r = extract(f, "pc.tar", LAYER_EXTRACT_APPLY);
+        outside_is_empty(f);
+        assert_true(r == -ENOTDIR || r == -ENOENT);
+        char *inside = cb_xasprintf("%s/y", out + 1);
+        assert_true(t_exists(f->root_fd, inside) || r < 0);
+        free(inside);
+        free(out);
+}
+
 #define BOTH(fn)                                                                                             \
         cmocka_unit_test_setup_teardown(fn, setup, teardown),                                                \
                 cmocka_unit_test_prestate_setup_teardown(fn, setup_fallback, teardown, NULL)
@@ -511,10 +558,12 @@ int main(void)
                 BOTH(test_limits_reported),
                 BOTH(test_truncated_and_corrupt_rejected),
                 BOTH(test_whiteouts_applied),
+                cmocka_unit_test_setup_teardown(test_endless_tail_refused, setup, teardown),
                 BOTH(test_whiteouts_kept_for_overlay),
                 BOTH(test_devices_only_as_root),
                 BOTH(test_overlay_xattrs_from_tar_dropped),
                 BOTH(test_duplicate_dirs_later_wins_and_readonly_dirs_fill),
+                BOTH(test_parent_cache_follows_replacements),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -281,6 +281,28 @@ static void test_concurrent_tags_all_kept(void **state)
         layer_image_entries_free(v, n);
 }
 
+static void test_default_root_follows_environment(void **state)
+{
+        struct fx *f = *state;
+        char *saved = getenv("CUBUILD_ROOT") ? cb_xstrdup(getenv("CUBUILD_ROOT")) : NULL;
+        char *r = NULL;
+        setenv("CUBUILD_ROOT", "/srv/store", 1);
+        assert_int_equal(layer_default_root(&r, &f->err), 0);
+        assert_string_equal(r, "/srv/store");
+        free(r);
+        unsetenv("CUBUILD_ROOT");
+        assert_int_equal(layer_default_root(&r, &f->err), 0);
+        if (geteuid() == 0)
+                assert_string_equal(r, "/var/lib/cubuild");
+        else
+                assert_non_null(strstr(r, "/cubuild"));
+        free(r);
+        if (saved) {
+                setenv("CUBUILD_ROOT", saved, 1);
+                free(saved);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -296,6 +318,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_small_max_reads_exactly, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_killed_writer_leaves_store_consistent, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_tags_all_kept, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_default_root_follows_environment, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
