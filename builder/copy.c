@@ -71,27 +71,12 @@ static int hash_entry(struct copy_job *j, int src_dir, const char *name, const c
         return 0;
 }
 
-static int open_in(int root_fd, const char *path, int flags, mode_t mode)
-{
-        struct open_how how = {
-                .flags = (unsigned long long) (flags | O_CLOEXEC),
-                .mode = (flags & O_CREAT) ? mode : 0,
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-        };
-        while (*path == '/')
-                path++;
-        if (!*path)
-                path = ".";
-        long r = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
-        return r < 0 ? -1 : (int) r;
-}
-
 /* mkdir -p inside the root: every component resolved in it, so a symlink in the image cannot
  * lead the copy out. Returns a directory fd. */
 static int mkdirs_in(int root_fd, const char *path, struct cb_err *err)
 {
         _cleanup_free_ char *p = cb_xstrdup(path);
-        int fd = open_in(root_fd, "/", O_RDONLY | O_DIRECTORY, 0);
+        int fd = bld_open_in_root(root_fd, "/", O_RDONLY | O_DIRECTORY, 0);
         if (fd < 0)
                 return cb_fail(err, errno, "open the rootfs");
         size_t n = strlen(p);
@@ -107,14 +92,14 @@ static int mkdirs_in(int root_fd, const char *path, struct cb_err *err)
                 char saved = p[i];
                 p[i] = '\0';
                 /* each step resolves from the root again, so ".." and symlinks stay inside */
-                int next = open_in(root_fd, p, O_RDONLY | O_DIRECTORY, 0);
+                int next = bld_open_in_root(root_fd, p, O_RDONLY | O_DIRECTORY, 0);
                 if (next < 0 && errno == ENOENT) {
                         if (mkdirat(fd, p + j, 0755) < 0 && errno != EEXIST) {
                                 int e = errno;
                                 (void) close(fd);
                                 return cb_fail(err, e, "mkdir '%s'", p);
                         }
-                        next = open_in(root_fd, p, O_RDONLY | O_DIRECTORY, 0);
+                        next = bld_open_in_root(root_fd, p, O_RDONLY | O_DIRECTORY, 0);
                 }
                 if (next < 0) {
                         int e = errno;
@@ -309,7 +294,7 @@ static int glob_in(int root, const char *prefix, const char *pattern, char ***v,
         const char *slash = strchr(pattern, '/');
         _cleanup_free_ char *comp = slash ? cb_xstrndup(pattern, (size_t) (slash - pattern)) : cb_xstrdup(pattern);
         const char *rest = slash ? slash + 1 : NULL;
-        _cleanup_close_ int dfd = open_in(root, *prefix ? prefix : "/", O_RDONLY | O_DIRECTORY, 0);
+        _cleanup_close_ int dfd = bld_open_in_root(root, *prefix ? prefix : "/", O_RDONLY | O_DIRECTORY, 0);
         if (dfd < 0)
                 return 0;
         DIR *d = fdopendir(CB_TAKE_FD(dfd));
@@ -358,7 +343,7 @@ static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, cons
                        struct cb_err *err)
 {
         /* the source is resolved inside its root: "../x" and symlinks out of the context stay in */
-        _cleanup_close_ int sfd = open_in(j->src_root, rel, O_PATH | O_NOFOLLOW, 0);
+        _cleanup_close_ int sfd = bld_open_in_root(j->src_root, rel, O_PATH | O_NOFOLLOW, 0);
         if (sfd < 0)
                 return cb_fail(err, errno, "'%s'", rel);
         struct stat st;
@@ -367,7 +352,7 @@ static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, cons
         if (S_ISLNK(st.st_mode)) {
                 /* a named source that is a symlink is followed (inside the root), as docker does */
                 (void) close(sfd);
-                sfd = open_in(j->src_root, rel, O_PATH, 0);
+                sfd = bld_open_in_root(j->src_root, rel, O_PATH, 0);
                 if (sfd < 0 || fstat(sfd, &st) < 0)
                         return cb_fail(err, errno, "'%s'", rel);
         }
@@ -376,13 +361,13 @@ static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, cons
         _cleanup_close_ int parent = -1;
         {
                 _cleanup_free_ char *pp = slash ? cb_xstrndup(rel, (size_t) (slash - rel)) : cb_xstrdup("/");
-                parent = open_in(j->src_root, pp, O_RDONLY | O_DIRECTORY, 0);
+                parent = bld_open_in_root(j->src_root, pp, O_RDONLY | O_DIRECTORY, 0);
                 if (parent < 0)
                         return cb_fail(err, errno, "open the directory of '%s'", rel);
         }
         if (S_ISDIR(st.st_mode)) {
                 /* a directory's contents are copied, not the directory itself */
-                _cleanup_close_ int s = open_in(j->src_root, rel, O_RDONLY | O_DIRECTORY, 0);
+                _cleanup_close_ int s = bld_open_in_root(j->src_root, rel, O_RDONLY | O_DIRECTORY, 0);
                 _cleanup_close_ int d = -1;
                 if (j->hash) {
                         if (s < 0)
@@ -556,7 +541,7 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                 size_t dl = strlen(abs);
                 bool dir_dest = abs[dl - 1] == '/' || nsrcs + nhd > 1 || (dl >= 2 && strcmp(abs + dl - 2, "/.") == 0);
                 if (!dir_dest) {
-                        _cleanup_close_ int probe = open_in(j.dst_root, abs, O_RDONLY | O_DIRECTORY, 0);
+                        _cleanup_close_ int probe = bld_open_in_root(j.dst_root, abs, O_RDONLY | O_DIRECTORY, 0);
                         dir_dest = probe >= 0;
                 }
                 _cleanup_free_ char *dparent = NULL, *leaf = NULL;

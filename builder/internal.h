@@ -24,6 +24,18 @@ int bld_rootfs_unmount(struct bld_rootfs *fs, struct cb_err *err);
 /* Unmounts and removes everything under fs->dir. NULL-safe on a zeroed struct. */
 void bld_rootfs_release(struct bld_rootfs *fs);
 
+/* openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) of path (absolute or not) inside root_fd, with
+ * O_CLOEXEC added: ".." and symlinks in the image cannot lead out. -1 with errno on failure. */
+int bld_open_in_root(int root_fd, const char *path, int flags, mode_t mode);
+
+/* Value of key in a "k=v,k2=v2" option list (--mount, --secret, --output); "" for a bare key.
+ * Owned (free()), NULL when absent. */
+char *bld_opt_get(const char *list, const char *key);
+
+/* Owned: the OCI 1.1 referrers fallback tag of an image, "REPO:sha256-<hex>", for name
+ * ("docker.io/library/x:tag") and its manifest digest. */
+char *bld_referrers_tag(const char *name, const char *manifest_digest);
+
 /* --- sandbox.c: RUN in mount/pid/ipc/uts namespaces over a mounted rootfs --- */
 struct bld_bind {
         const char *src;  /* host path; NULL: an empty tmpfs at dest */

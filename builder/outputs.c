@@ -1,5 +1,6 @@
 /* Where a finished image goes besides the store: -o type=oci|local..., --iidfile. */
 #include "builder/steps.h"
+#include "builder/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -7,27 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *kv(const char *spec, const char *key)
-{
-        size_t kl = strlen(key);
-        for (const char *p = spec; p && *p;) {
-                const char *end = strchr(p, ',');
-                size_t n = end ? (size_t) (end - p) : strlen(p);
-                if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=')
-                        return cb_xstrndup(p + kl + 1, n - kl - 1);
-                p = end ? end + 1 : NULL;
-        }
-        return NULL;
-}
-
 int bld_outputs(struct bld_ctx *b, const char *digest, struct cb_err *err)
 {
         const struct bld_opts *o = b->opts;
         for (size_t i = 0; i < o->noutputs; i++) {
                 const char *spec = o->outputs[i];
-                _cleanup_free_ char *type = kv(spec, "type");
-                _cleanup_free_ char *dest = kv(spec, "dest");
-                _cleanup_free_ char *name = kv(spec, "name");
+                _cleanup_free_ char *type = bld_opt_get(spec, "type");
+                _cleanup_free_ char *dest = bld_opt_get(spec, "dest");
+                _cleanup_free_ char *name = bld_opt_get(spec, "name");
                 if (!type && !strchr(spec, '=')) {
                         /* docker: -o DIR means type=local; we write an OCI layout there */
                         type = cb_xstrdup("oci");

@@ -8,6 +8,7 @@
 
 #include "registry/reg.h"
 #include "builder/bld.h"
+#include "builder/internal.h"
 #include <jansson.h>
 #include <stdlib.h>
 
@@ -134,16 +135,10 @@ int bld_push_image(struct layer_store *s, const struct reg_opts *ro, const char 
         if (r >= 0) {
                 /* the verification report travels with the image: its referrers index under the
                  * OCI 1.1 fallback tag, which registries without the referrers API serve */
-                const char *slash = strrchr(src, '/');
-                const char *colon = strrchr(slash ? slash : src, ':');
-                size_t repo_len = colon && !strchr(src, '@') ? (size_t) (colon - src) : strlen(src);
-                _cleanup_free_ char *ref_tag = cb_xasprintf("%.*s:sha256-%s", (int) repo_len, src, digest + 7);
+                _cleanup_free_ char *ref_tag = bld_referrers_tag(src, digest);
                 char idx[CB_DIGEST_STR_LEN];
                 if (layer_store_resolve(s, ref_tag, idx, NULL) == 0) {
-                        const char *tslash = strrchr(to, '/');
-                        const char *tcolon = strrchr(tslash ? tslash : to, ':');
-                        size_t trepo = tcolon ? (size_t) (tcolon - to) : strlen(to);
-                        _cleanup_free_ char *dest_tag = cb_xasprintf("%.*s:sha256-%s", (int) trepo, to, digest + 7);
+                        _cleanup_free_ char *dest_tag = bld_referrers_tag(to, digest);
                         r = push_one(c, s, idx, dest_tag, LAYER_MT_OCI_INDEX, err);
                         if (r < 0)
                                 cb_wrap(err, "push the verification report");

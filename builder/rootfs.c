@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,4 +116,45 @@ void bld_rootfs_release(struct bld_rootfs *fs)
         free(fs->upper);
         free(fs->merged);
         memset(fs, 0, sizeof(*fs));
+}
+
+int bld_open_in_root(int root_fd, const char *path, int flags, mode_t mode)
+{
+        struct open_how how = {
+                .flags = (unsigned long long) (flags | O_CLOEXEC),
+                .mode = (flags & O_CREAT) ? mode : 0,
+                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        while (*path == '/')
+                path++;
+        if (!*path)
+                path = ".";
+        long r = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+        return r < 0 ? -1 : (int) r;
+}
+
+char *bld_opt_get(const char *list, const char *key)
+{
+        size_t kl = strlen(key);
+        for (const char *p = list; p && *p;) {
+                const char *end = strchr(p, ',');
+                size_t n = end ? (size_t) (end - p) : strlen(p);
+                if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=')
+                        return cb_xstrndup(p + kl + 1, n - kl - 1);
+                if (n == kl && strncmp(p, key, kl) == 0)
+                        return cb_xstrdup("");
+                p = end ? end + 1 : NULL;
+        }
+        return NULL;
+}
+
+char *bld_referrers_tag(const char *name, const char *manifest_digest)
+{
+        const char *slash = strrchr(name, '/');
+        const char *at = strchr(name, '@');
+        const char *colon = strrchr(slash ? slash : name, ':');
+        size_t repo_len = at ? (size_t) (at - name) : colon ? (size_t) (colon - name) : strlen(name);
+        if (at && colon && colon < at)
+                repo_len = (size_t) (colon - name);
+        return cb_xasprintf("%.*s:sha256-%s", (int) repo_len, name, manifest_digest + 7);
 }

@@ -91,36 +91,9 @@ char *bld_run_tail(const struct bld_run_ctx *rc, unsigned lines)
         return cb_buf_take(&out, NULL);
 }
 
-/* "k=v,k2=v2" option lists of --mount and --secret. Borrowed result pointers into the copy. */
-static const char *opt_get(const char *list, const char *key, struct cb_buf *scratch)
-{
-        size_t kl = strlen(key);
-        const char *p = list;
-        while (p && *p) {
-                const char *end = strchr(p, ',');
-                size_t n = end ? (size_t) (end - p) : strlen(p);
-                if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-                        cb_buf_reset(scratch);
-                        (void) cb_buf_add(scratch, p + kl + 1, n - kl - 1);
-                        return scratch->p;
-                }
-                if (n == kl && strncmp(p, key, kl) == 0) {
-                        cb_buf_reset(scratch);
-                        return scratch->p; /* bare flag: "" */
-                }
-                p = end ? end + 1 : NULL;
-        }
-        return NULL;
-}
-
 static char *opt_dup(const char *list, const char *key)
 {
-        struct cb_buf s;
-        cb_buf_init(&s, 65536);
-        const char *v = opt_get(list, key, &s);
-        char *r = v ? cb_xstrdup(v) : NULL;
-        cb_buf_release(&s);
-        return r;
+        return bld_opt_get(list, key);
 }
 
 static char *opt_dup2(const char *list, const char *k1, const char *k2, const char *k3)

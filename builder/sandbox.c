@@ -42,21 +42,6 @@ int bld_sandbox_init(struct cb_err *err)
         return 0;
 }
 
-static int open_in_root(int root_fd, const char *path, int flags, mode_t mode)
-{
-        struct open_how how = {
-                .flags = (unsigned long long) (flags | O_CLOEXEC),
-                .mode = (flags & O_CREAT) ? mode : 0,
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-        };
-        while (*path == '/')
-                path++;
-        if (!*path)
-                path = ".";
-        long r = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
-        return r < 0 ? -1 : (int) r;
-}
-
 /* A mount point the sandbox made in the rootfs and must take away again. */
 struct made {
         char *path; /* relative to the rootfs */
@@ -95,7 +80,7 @@ static int ensure_target(int root_fd, const char *path, bool dir, struct made_li
                 bool last = *c == '\0';
                 char saved = *c;
                 *c = '\0';
-                int fd = open_in_root(root_fd, s, O_PATH, 0);
+                int fd = bld_open_in_root(root_fd, s, O_PATH, 0);
                 if (fd >= 0) {
                         (void) close(fd);
                 } else if (errno == ENOENT) {
@@ -105,7 +90,7 @@ static int ensure_target(int root_fd, const char *path, bool dir, struct made_li
                         const char *leaf = s;
                         if (slash) {
                                 *slash = '\0';
-                                pfd = open_in_root(root_fd, s, O_PATH | O_DIRECTORY, 0);
+                                pfd = bld_open_in_root(root_fd, s, O_PATH | O_DIRECTORY, 0);
                                 *slash = '/';
                                 leaf = slash + 1;
                         } else {
@@ -143,7 +128,7 @@ static void remove_made(int root_fd, struct made_list *made)
                 const char *leaf = p;
                 if (slash) {
                         _cleanup_free_ char *parent = cb_xstrndup(p, (size_t) (slash - p));
-                        pfd = open_in_root(root_fd, parent, O_PATH | O_DIRECTORY, 0);
+                        pfd = bld_open_in_root(root_fd, parent, O_PATH | O_DIRECTORY, 0);
                         leaf = slash + 1;
                 } else {
                         pfd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
@@ -189,7 +174,7 @@ static void child_fail(int efd, const char *what, int e)
 static int mount_at(int root_fd, const char *target, const char *src, const char *fstype, unsigned long flags,
                     const char *data)
 {
-        int fd = open_in_root(root_fd, target, O_PATH, 0);
+        int fd = bld_open_in_root(root_fd, target, O_PATH, 0);
         if (fd < 0)
                 return -1;
         char p[64];
@@ -208,7 +193,7 @@ static void setup_dev(int root_fd, const struct bld_run_spec *s, int efd)
         char opts[64];
         if (mount_at(root_fd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k") < 0)
                 child_fail(efd, "mount /dev", errno);
-        _cleanup_close_ int dev = open_in_root(root_fd, "/dev", O_PATH | O_DIRECTORY, 0);
+        _cleanup_close_ int dev = bld_open_in_root(root_fd, "/dev", O_PATH | O_DIRECTORY, 0);
         if (dev < 0)
                 child_fail(efd, "open /dev", errno);
         for (size_t i = 0; i < CB_ARRAY_SIZE(dev_nodes); i++) {
@@ -308,14 +293,14 @@ static void child_main(const struct bld_run_spec *s, int efd)
                 const struct bld_bind *b = &s->binds[i];
                 if (b->src && on_sandbox_fs(s, b->dest)) {
                         /* on our own tmpfs: the mount point lives and dies with the sandbox */
-                        int fd = b->is_dir ? -1 : open_in_root(root_fd, b->dest, O_WRONLY | O_CREAT, 0666);
+                        int fd = b->is_dir ? -1 : bld_open_in_root(root_fd, b->dest, O_WRONLY | O_CREAT, 0666);
                         if (b->is_dir) {
                                 _cleanup_free_ char *rel = cb_xstrdup(b->dest + 1);
                                 char *sl = strrchr(rel, '/');
                                 int pfd = -1;
                                 if (sl) {
                                         *sl = '\0';
-                                        pfd = open_in_root(root_fd, rel, O_PATH | O_DIRECTORY, 0);
+                                        pfd = bld_open_in_root(root_fd, rel, O_PATH | O_DIRECTORY, 0);
                                 }
                                 if (pfd >= 0) {
                                         (void) mkdirat(pfd, sl + 1, 0755);

@@ -225,11 +225,7 @@ static int store_report(struct layer_store *s, const char *manifest_digest, cons
         r = layer_store_put_blob(s, itext, strlen(itext), idx, err);
         free(itext);
         for (size_t i = 0; i < ntags && r >= 0; i++) {
-                /* "docker.io/library/x:tag" -> "docker.io/library/x:sha256-<hex>" */
-                const char *slash = strrchr(tags[i], '/');
-                const char *colon = strrchr(slash ? slash : tags[i], ':');
-                size_t repo_len = colon ? (size_t) (colon - tags[i]) : strlen(tags[i]);
-                _cleanup_free_ char *t = cb_xasprintf("%.*s:sha256-%s", (int) repo_len, tags[i], manifest_digest + 7);
+                _cleanup_free_ char *t = bld_referrers_tag(tags[i], manifest_digest);
                 r = layer_store_tag(s, t, idx, err);
         }
         return r;
