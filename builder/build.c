@@ -366,14 +366,10 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest
         char t[BLD_TIME_LEN];
         bld_config_format_time(st->last_time, t);
         json_object_set_new(st->config, "created", json_string(t));
-        json_t *labels = json_object_get(bld_config_section(st->config), "Labels");
         for (size_t i = 0; i < b->opts->nlabels; i++) {
+                json_t *labels = bld_config_object(st->config, "Labels");
                 const char *l = b->opts->labels[i];
                 const char *eq = strchr(l, '=');
-                if (!json_is_object(labels)) {
-                        labels = json_object();
-                        json_object_set_new(bld_config_section(st->config), "Labels", labels);
-                }
                 _cleanup_free_ char *k = eq ? cb_xstrndup(l, (size_t) (eq - l)) : cb_xstrdup(l);
                 json_object_set_new(labels, k, json_string(eq ? eq + 1 : ""));
         }

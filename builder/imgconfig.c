@@ -30,6 +30,17 @@ void bld_config_format_time(int64_t t, char out[BLD_TIME_LEN])
         (void) strftime(out, BLD_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+json_t *bld_config_object(json_t *cfg, const char *key)
+{
+        json_t *c = bld_config_section(cfg);
+        json_t *o = json_object_get(c, key);
+        if (!json_is_object(o)) {
+                o = json_object();
+                json_object_set_new(c, key, o);
+        }
+        return o;
+}
+
 static const char *env_value(const char *entry, const char *key)
 {
         size_t n = strlen(key);

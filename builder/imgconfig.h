@@ -14,6 +14,8 @@
 json_t *bld_config_new(void);
 /* Borrowed: the "config" object, created when missing. */
 json_t *bld_config_section(json_t *cfg);
+/* Borrowed: the object config.<key> ("Labels", "ExposedPorts", "Volumes"), created when missing. */
+json_t *bld_config_object(json_t *cfg, const char *key);
 /* Borrowed: value of KEY in config.Env, or NULL. */
 const char *bld_config_getenv(json_t *cfg, const char *key);
 void bld_config_setenv(json_t *cfg, const char *key, const char *value);

@@ -100,12 +100,7 @@ static int step_arg(struct bld_ctx *b, struct bld_stage *st, const struct df_ins
 
 static int step_label(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
 {
-        json_t *c = bld_config_section(st->config);
-        json_t *labels = json_object_get(c, "Labels");
-        if (!json_is_object(labels)) {
-                labels = json_object();
-                json_object_set_new(c, "Labels", labels);
-        }
+        json_t *labels = bld_config_object(st->config, "Labels");
         for (size_t i = 0; i < in->nkvs; i++) {
                 _cleanup_free_ char *k = NULL, *v = NULL;
                 int r = expand(b, st, in, in->kvs[i].key, &k, err);
@@ -154,12 +149,7 @@ static int step_user(struct bld_ctx *b, struct bld_stage *st, const struct df_in
 
 static int step_expose(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
 {
-        json_t *c = bld_config_section(st->config);
-        json_t *ports = json_object_get(c, "ExposedPorts");
-        if (!json_is_object(ports)) {
-                ports = json_object();
-                json_object_set_new(c, "ExposedPorts", ports);
-        }
+        json_t *ports = bld_config_object(st->config, "ExposedPorts");
         for (size_t i = 0; i < in->nargs; i++) {
                 _cleanup_free_ char *p = NULL;
                 int r = expand(b, st, in, in->args[i], &p, err);
@@ -173,12 +163,7 @@ static int step_expose(struct bld_ctx *b, struct bld_stage *st, const struct df_
 
 static int step_volume(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
 {
-        json_t *c = bld_config_section(st->config);
-        json_t *vols = json_object_get(c, "Volumes");
-        if (!json_is_object(vols)) {
-                vols = json_object();
-                json_object_set_new(c, "Volumes", vols);
-        }
+        json_t *vols = bld_config_object(st->config, "Volumes");
         for (size_t i = 0; i < in->nargs; i++) {
                 _cleanup_free_ char *p = NULL;
                 int r = in->json ? (p = cb_xstrdup(in->args[i]), 0) : expand(b, st, in, in->args[i], &p, err);
