@@ -39,6 +39,7 @@ int bld_cmd_logout(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_save(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_prune(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_verify(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_compat(const struct bld_global *g, int argc, char **argv);
 
 /* Prints "cubuild: <chain>" (with the raising site under --debug) and returns BLD_EXIT_FAILED. */
 int bld_report(const struct bld_global *g, const struct cb_err *err);

@@ -13,6 +13,7 @@
 #include "builder/internal.h"
 #include "builder/verify.h"
 #include "builder/regopts.h"
+#include "kernels/compat.h"
 
 enum {
         OPT_BUILD_ARG = 256,
@@ -33,6 +34,8 @@ enum {
         OPT_GPUS,
         OPT_PUSH,
         OPT_METADATA,
+        OPT_REQUIRE_ARCH,
+        OPT_REQUIRE_DRIVER,
 };
 
 static const struct option build_opts[] = {
@@ -57,6 +60,8 @@ static const struct option build_opts[] = {
         { "gpus", required_argument, NULL, OPT_GPUS },
         { "push", no_argument, NULL, OPT_PUSH },
         { "metadata-file", required_argument, NULL, OPT_METADATA },
+        { "require-arch", required_argument, NULL, OPT_REQUIRE_ARCH },
+        { "require-driver", required_argument, NULL, OPT_REQUIRE_DRIVER },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -88,6 +93,9 @@ static void build_usage(FILE *f)
                      "                             run when a GPU is present)\n"
                      "      --verify-report FILE   write the verification report (JSON)\n"
                      "      --gpus all|N|none      the host GPU in RUN steps (default none)\n"
+                     "      --require-arch sm_80,sm_90  fail (exit 3) unless all of the image's CUDA code\n"
+                     "                             runs on these GPUs (static report, no GPU needed)\n"
+                     "      --require-driver 535   fail (exit 3) if the image needs a newer driver\n"
                      "      --progress auto|plain|quiet\n"
                      "  -q, --quiet                print only the image digest\n"
                      "      --no-cache             (accepted: every step runs)\n"
@@ -204,6 +212,25 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         break;
                 case OPT_PUSH:
                         o.push = true;
+                        break;
+                case OPT_REQUIRE_ARCH: {
+                        for (const char *p = optarg; *p;) {
+                                size_t len = strcspn(p, ", ");
+                                if (len && !kv_arch_parse(p, len))
+                                        return usage_error("--require-arch '%.*s': give architectures like sm_80,sm_90",
+                                                           (int) len, p);
+                                p += len;
+                                p += strspn(p, ", ");
+                        }
+                        o.require_arch = optarg;
+                        break;
+                }
+                case OPT_REQUIRE_DRIVER:
+                        if (!kv_driver_parse(optarg))
+                                return usage_error("--require-driver '%s': give a driver version like 535 or "
+                                                   "535.104.05",
+                                                   optarg);
+                        o.require_driver = optarg;
                         break;
                 case OPT_VERIFY_REPORT:
                         o.verify_report = optarg;
