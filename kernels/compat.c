@@ -26,6 +26,10 @@ static const char *const cuda_libs[] = {"libcudart.so", "libcublas.so", "libcubl
                                         "libnccl.so",   "libcufft.so",  "libcurand.so",   "libcusparse.so",
                                         "libcusolver.so", "libnvrtc.so", "libnvJitLink.so", "libcupti.so"};
 
+/* NVIDIA libraries that keep most of their kernels outside .nv_fatbin (cuFFT loads them from its own
+ * store at run time): their fatbinaries say too little to judge them, so they are listed, not judged. */
+static const char *const opaque_libs[] = {"libcufft.so", "libcufftw.so"};
+
 /* Library file names that carry a component's version: libcudart.so.11.8.89. */
 static const struct {
         const char *prefix;
@@ -54,6 +58,7 @@ struct cfile {
         uint8_t jit[MAX_ARCHS];  /* 10*major+minor: the PTX ISA the JIT needs at least, 0: none */
         char **needed;           /* CUDA sonames in DT_NEEDED */
         size_t nneeded;
+        bool opaque;             /* kernels outside .nv_fatbin (opaque_libs): not judged */
 };
 
 struct comp {
@@ -431,6 +436,8 @@ static void note_elf(struct kv_compat *c, int dfd, const char *name, const char 
 
                         (void) kv_elf_needed_cuda(&e, &f.needed, &f.nneeded);
                         f.path = strdup(path);
+                        for (size_t i = 0; i < sizeof(opaque_libs) / sizeof(opaque_libs[0]); i++)
+                                f.opaque |= has_prefix(name, opaque_libs[i]);
                         grown = realloc(c->files, (c->nfiles + 1) * sizeof(*grown));
                         if (grown && f.path) {
                                 c->files = grown;
@@ -764,11 +771,14 @@ static enum kv_run verdict_at(const struct kv_compat *c, size_t a, const struct 
         for (size_t i = 0; i < c->nfiles; i++) {
                 const struct cfile *f = &c->files[i];
 
+                if (f->opaque)
+                        continue;
                 if (f->run[a] < v || (!*ret_worst && f->run[a] == v && v != KV_RUN_NATIVE)) {
                         v = (enum kv_run) f->run[a];
                         *ret_worst = f;
                 }
-                if (f->jit[a] > isa)
+                /* the PTX the JIT must take: files that have no SASS for it */
+                if (f->run[a] == KV_RUN_JIT && f->jit[a] > isa)
                         isa = f->jit[a];
         }
         if (ret_jit_isa)
@@ -916,7 +926,7 @@ char *kv_compat_json(const struct kv_compat *c)
                         size_t partial = 0;
 
                         for (size_t i = 0; i < c->nfiles; i++)
-                                if (c->files[i].run[a] != KV_RUN_NONE && c->files[i].gaps[a])
+                                if (!c->files[i].opaque && c->files[i].run[a] != KV_RUN_NONE && c->files[i].gaps[a])
                                         partial++;
                         /* files with code for it in some translation units but not all */
                         kv_json_int(&j, "partial_files", (long long) partial);
@@ -969,6 +979,7 @@ char *kv_compat_json(const struct kv_compat *c)
                 kv_json_int(&j, "fatbins", f->nfatbins);
                 kv_json_int(&j, "entries", f->nentries);
                 kv_json_int(&j, "compressed_entries", f->ncompressed);
+                kv_json_bool(&j, "judged", !f->opaque);
                 kv_json_open(&j, "needs", '[');
                 for (size_t k = 0; k < f->nneeded; k++)
                         kv_json_str(&j, NULL, f->needed[k]);
@@ -1165,7 +1176,7 @@ int kv_compat_require(const struct kv_compat *c, char **ret_msg)
                         size_t others = 0;
 
                         for (size_t i = 0; i < c->nfiles; i++)
-                                if (c->files[i].run[a] == KV_RUN_NONE && &c->files[i] != w)
+                                if (!c->files[i].opaque && c->files[i].run[a] == KV_RUN_NONE && &c->files[i] != w)
                                         others++;
                         kv_sb_addf(&sb, "--require-arch sm_%u: %s: no sm_%u code and no PTX for it", c->required[r],
                                    w->path, c->required[r]);

@@ -314,6 +314,37 @@ static void test_cuda12_wheels_jit_driver(void **state)
         kv_compat_free(c);
 }
 
+/* A library whose translation units differ (cuBLAS's shape): it runs wherever one of them has code;
+ * cuFFT keeps its kernels elsewhere and is listed, not judged. */
+static void test_union_and_opaque(void **state)
+{
+        struct tree *t = *state;
+        static const struct fake_entry tu1[] = {{2, 80, 0, 0, 0, 4096}, {2, 90, 0, 0, 0, 4096}};
+        static const struct fake_entry tu2[] = {{2, 90, 0, 0, 0x100000, 4096}};
+        static const struct fake_entry cufft[] = {{2, 75, 0, 0, 0, 4096}};
+        const struct fake_fatbin fb[] = {{tu1, 2}, {tu2, 1}};
+        const struct fake_fatbin ff = {cufft, 1};
+        struct kv_compat *c;
+        char *json;
+
+        mkdirs(t->fd, "usr/lib");
+        assert_int_equal(fake_elf(t->fd, "usr/lib/libcublasLt.so.12", fb, 2, NULL, 0), 0);
+        assert_int_equal(fake_elf(t->fd, "usr/lib/libcufft.so.11", &ff, 1, NULL, 0), 0);
+        c = scan(t, NULL);
+        assert_int_equal(kv_compat_cuda_files(c), 2);
+        assert_int_equal(kv_compat_verdict(c, 80), KV_RUN_NATIVE);
+        assert_int_equal(kv_compat_verdict(c, 90), KV_RUN_NATIVE);
+        assert_int_equal(kv_compat_verdict(c, 75), KV_RUN_NONE); /* cuFFT's sm_75 does not count */
+        json = kv_compat_json(c);
+        assert_non_null(strstr(json, "\"sass\": [\n        \"sm_80\",\n        \"sm_90\",\n        \"sm_90a\"\n      ]"));
+        assert_non_null(strstr(json, "\"judged\": false"));
+        /* sm_80: the second translation unit has none */
+        assert_non_null(strstr(json, "\"arch\": \"sm_80\",\n      \"family\": \"Ampere\",\n      \"verdict\": "
+                                     "\"native\",\n      \"partial_files\": 1"));
+        free(json);
+        kv_compat_free(c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -323,6 +354,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_no_cuda_and_symlinks, setup, teardown),
             cmocka_unit_test_setup_teardown(test_bad_requirements, setup, teardown),
             cmocka_unit_test_setup_teardown(test_cuda12_wheels_jit_driver, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_union_and_opaque, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
