@@ -40,3 +40,23 @@ teardown_file() {
         run cb compat --require-driver 535.104.05 --require-arch sm_70,sm_90 cu12:1
         [ "$status" -eq 0 ]
 }
+
+@test "compat takes an OCI layout, an oci-archive and a registry reference, without building" {
+        load "$CUBUILD_SOURCE_DIR/tests/fixtures/registry.bash"
+        run cb build -q -t cu12:2 "$CB_TMP/ctx"
+        [ "$status" -eq 0 ]
+        cb save --format oci-dir -o "$CB_TMP/layout" cu12:2
+        cb save --format oci-archive -o "$CB_TMP/cu12.tar" cu12:2
+        for src in "$CB_TMP/layout" "$CB_TMP/cu12.tar"; do
+                run "$CUBUILD" --root "$CB_TMP/fresh-$(basename "$src")" compat "$src"
+                [ "$status" -eq 0 ]
+                [[ "$output" == *"compat: CUDA runtime 12.4 (nvidia_cuda_runtime_cu12-12.4.127.dist-info)"* ]]
+        done
+        registry_start plain
+        cb --insecure-registry "$REGISTRY_HOST" push cu12:2 "$REGISTRY_HOST/compat/cu12:2"
+        run "$CUBUILD" --root "$CB_TMP/fresh-registry" --insecure-registry "$REGISTRY_HOST" \
+                compat --json "$REGISTRY_HOST/compat/cu12:2"
+        registry_stop
+        [ "$status" -eq 0 ]
+        [ "$(echo "$output" | sed -n '/^{/,$p' | jq -r .cuda.runtime)" = "12.4" ]
+}
