@@ -101,6 +101,8 @@ struct kv_compat {
         int rt_major, rt_minor; /* the runtime the image needs most of, -1 unknown */
         char *rt_source;
         const char *min_driver, *min_driver_full;
+        char require_cuda_version[16];     /* "11.8" from NVIDIA_REQUIRE_CUDA's cuda>=, "" when none */
+        const char *require_cuda_driver;   /* the driver that release needs, as the container runtime checks */
         struct finding *findings;
         size_t nfindings;
 };
@@ -608,18 +610,20 @@ static void derive(struct kv_compat *c)
         if (c->nvcc)
                 add_finding(c, "DevelBaseInFinalStage", "warning",
                             "the image holds the CUDA compiler (%s): a -devel toolkit in the final stage", c->nvcc);
-        if (c->require_cuda && c->rt_major > 0) {
+        if (c->require_cuda) {
                 const char *p = strstr(c->require_cuda, "cuda>=");
                 int rmaj, rmin;
 
                 if (p) {
-                        char v[16];
+                        char *v = c->require_cuda_version;
                         size_t n = strspn(p + 6, "0123456789.");
 
-                        if (n < sizeof(v)) {
+                        if (n < sizeof(c->require_cuda_version) && n > 0) {
                                 memcpy(v, p + 6, n);
                                 v[n] = '\0';
-                                if (parse_version(v, &rmaj, &rmin) >= 1 && rmaj < c->rt_major)
+                                if (parse_version(v, &rmaj, &rmin) >= 1)
+                                        c->require_cuda_driver = kv_cuda_min_driver(rmaj * 1000 + (rmin > 0 ? rmin : 0) * 10);
+                                if (c->rt_major > 0 && parse_version(v, &rmaj, &rmin) >= 1 && rmaj < c->rt_major)
                                         add_finding(c, "CudaRequireMismatch", "warning",
                                                     "NVIDIA_REQUIRE_CUDA says cuda>=%s, but the image's CUDA runtime is "
                                                     "%d.x: the container runtime would admit drivers that cannot run it",
@@ -874,6 +878,9 @@ char *kv_compat_json(const struct kv_compat *c)
         kv_json_str(&j, "runtime_source", c->rt_source ? c->rt_source : c->cuda_version_env ? "CUDA_VERSION" : NULL);
         kv_json_str(&j, "cuda_version_env", c->cuda_version_env);
         kv_json_str(&j, "nvidia_require_cuda", c->require_cuda);
+        kv_json_str(&j, "require_cuda", c->require_cuda_version[0] ? c->require_cuda_version : NULL);
+        /* the driver NVIDIA_REQUIRE_CUDA's cuda>= asks of the host (the container runtime's check) */
+        kv_json_str(&j, "require_cuda_min_driver", c->require_cuda_driver);
         kv_json_close(&j, '}');
 
         kv_json_open(&j, "libraries", '[');

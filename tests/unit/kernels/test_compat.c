@@ -138,6 +138,8 @@ static void test_cuda118_runtime(void **state)
         assert_non_null(strstr(json, "\"min_all_features\": \"520.61.05\""));
         assert_non_null(strstr(json, "\"jit_min_driver\": \"520.61.05\""));
         assert_non_null(strstr(json, "\"findings\": []"));
+        assert_non_null(strstr(json, "\"require_cuda\": \"11.8\""));
+        assert_non_null(strstr(json, "\"require_cuda_min_driver\": \"520.61.05\""));
         assert_non_null(strstr(sum, "compat: CUDA runtime 11.8 (libcudart.so.11.8.89), CUDA_VERSION 11.8.0\n"));
         assert_non_null(strstr(sum, "runs on Pascal, Volta, Turing, Ampere, Ada, Hopper\n"));
         assert_non_null(strstr(sum, "through PTX JIT: Blackwell\n"));
