@@ -24,6 +24,8 @@ struct bld_opts {
         const char **outputs; /* "type=oci,dest=DIR" ... */
         size_t noutputs;
         const char *target;
+        const char **no_cache_filter; /* --no-cache-filter STAGE: stages whose steps always run */
+        size_t nno_cache_filter;
         const char *iidfile;
         const char *network; /* "host" (default) or "none" */
         const char *compression; /* "gzip" (default), "zstd" */
@@ -35,9 +37,11 @@ struct bld_opts {
         size_t nsecrets;
         uint64_t shm_size; /* /dev/shm in RUN; 0: 64 MiB */
         int64_t source_date_epoch; /* -1: unset */
+        unsigned jobs;             /* --jobs: stages built at once (1: one after the other) */
         struct reg_opts reg; /* registries: mirrors, insecure hosts, config */
         bool push;           /* push every -t name after the build */
         bool no_cache;
+        bool format_docker; /* --format docker: Docker v2 schema 2 media types */
         bool quiet;
         bool debug;
 };

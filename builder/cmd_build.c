@@ -33,6 +33,9 @@ enum {
         OPT_GPUS,
         OPT_PUSH,
         OPT_METADATA,
+        OPT_JOBS,
+        OPT_FORMAT,
+        OPT_NO_CACHE_FILTER,
 };
 
 static const struct option build_opts[] = {
@@ -57,6 +60,9 @@ static const struct option build_opts[] = {
         { "gpus", required_argument, NULL, OPT_GPUS },
         { "push", no_argument, NULL, OPT_PUSH },
         { "metadata-file", required_argument, NULL, OPT_METADATA },
+        { "jobs", required_argument, NULL, OPT_JOBS },
+        { "format", required_argument, NULL, OPT_FORMAT },
+        { "no-cache-filter", required_argument, NULL, OPT_NO_CACHE_FILTER },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -80,17 +86,12 @@ static void build_usage(FILE *f)
                      "      --metadata-file FILE   write the build result as JSON (digests, names, verification)\n"
                      "      --compression gzip|zstd     layer compression (default gzip)\n"
                      "      --source-date-epoch N  timestamps for reproducible images (env SOURCE_DATE_EPOCH)\n"
-                     "      --verify auto|require|skip   GPU verification of the result (default auto:\n"
-                     "                             run when a GPU is present)\n"
-                     "      --verify-report FILE   write the verification report (JSON)\n"
-                     "      --gpus all|N|none      the host GPU in RUN steps (default none)\n"
-                     "      --verify auto|require|skip   GPU verification of the result (default auto:\n"
-                     "                             run when a GPU is present)\n"
-                     "      --verify-report FILE   write the verification report (JSON)\n"
-                     "      --gpus all|N|none      the host GPU in RUN steps (default none)\n"
                      "      --progress auto|plain|quiet\n"
                      "  -q, --quiet                print only the image digest\n"
-                     "      --no-cache             (accepted: every step runs)\n"
+                     "      --no-cache             run every step; don't look up the build cache\n"
+                     "      --no-cache-filter STAGE  run every step of STAGE (name or index; repeatable)\n"
+                     "      --jobs N               build up to N independent stages at once (default 1)\n"
+                     "      --format oci|docker    manifest and config media types (default oci)\n"
                      "      --platform linux/amd64 (the host platform only)\n",
                      f);
 }
@@ -120,9 +121,20 @@ int bld_report(const struct bld_global *g, const struct cb_err *err)
         return BLD_EXIT_FAILED;
 }
 
+/* The option arrays (their strings are argv's). */
+static void opts_release(struct bld_opts *o)
+{
+        free(o->tags);
+        free(o->build_args);
+        free(o->labels);
+        free(o->outputs);
+        free(o->secrets);
+        free(o->no_cache_filter);
+}
+
 int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
 {
-        struct bld_opts o;
+        _cleanup_(opts_release) struct bld_opts o;
         bld_opts_init(&o);
         o.root = g->root;
         o.debug = g->debug;
@@ -205,6 +217,21 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 case OPT_PUSH:
                         o.push = true;
                         break;
+                case OPT_JOBS: {
+                        uint64_t n;
+                        if (cb_parse_u64(cb_str_c(optarg), 64, &n) < 0 || n == 0)
+                                return usage_error("--jobs '%s': use a count from 1 to 64", optarg);
+                        o.jobs = (unsigned) n;
+                        break;
+                }
+                case OPT_FORMAT:
+                        if (strcmp(optarg, "oci") && strcmp(optarg, "docker"))
+                                return usage_error("--format '%s': use oci or docker", optarg);
+                        o.format_docker = strcmp(optarg, "docker") == 0;
+                        break;
+                case OPT_NO_CACHE_FILTER:
+                        push(&o.no_cache_filter, &o.nno_cache_filter, optarg);
+                        break;
                 case OPT_VERIFY_REPORT:
                         o.verify_report = optarg;
                         break;
@@ -223,11 +250,11 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         build_usage(stdout);
                         return BLD_EXIT_OK;
                 default:
-                        if (optopt && optopt < 256)
-                                return usage_error("unknown flag or missing value '-%c'", (char) optopt);
-                        return usage_error("unknown flag or missing value '%s'", argv[optind - 1]);
+                        return bld_flag_error("build", argv[optind - 1], optopt, build_opts);
                 }
         }
+        if (o.format_docker && o.compression && strcmp(o.compression, "zstd") == 0)
+                return usage_error("--format docker: Docker v2 schema 2 has no zstd layers; use --compression gzip");
         if (o.push && o.ntags == 0)
                 return usage_error("--push needs at least one -t NAME");
         if (optind + 1 != argc)
@@ -257,10 +284,5 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 rc = BLD_EXIT_OK;
         }
         cb_err_release(&err);
-        free(o.tags);
-        free(o.build_args);
-        free(o.labels);
-        free(o.outputs);
-        free(o.secrets);
         return rc;
 }

@@ -197,7 +197,36 @@ static void next_key(struct bld_ctx *b, struct bld_stage *st, const struct df_in
         cb_sha256_free(h);
 }
 
-/* A layer step: the cache answers first, unless --no-cache. */
+/* --no-cache, or --no-cache-filter naming this stage (by name or index): run, don't look up. */
+static bool cache_off(const struct bld_ctx *b, const struct bld_stage *st)
+{
+        if (b->opts->no_cache)
+                return true;
+        size_t idx = (size_t) (st - b->stages);
+        for (size_t i = 0; i < b->opts->nno_cache_filter; i++) {
+                const char *f = b->opts->no_cache_filter[i];
+                uint64_t n;
+                if ((st->name && strcasecmp(st->name, f) == 0) ||
+                    (idx < b->nstages && cb_parse_u64(cb_str_c(f), UINT32_MAX, &n) == 0 && n == idx))
+                        return true;
+        }
+        return false;
+}
+
+/* After a layer step, the chain continues from what the step made: a step that ran again and made
+ * other content (a --no-cache-filter stage, a RUN that writes the time) changes every later key, so
+ * nothing built on its old result is reused. */
+static void key_add_layer(struct bld_stage *st)
+{
+        struct cb_sha256 *h = cb_sha256_new();
+        cb_sha256_update(h, st->key, strlen(st->key) + 1);
+        const char *d = st->layers[st->nlayers - 1].diff_id;
+        cb_sha256_update(h, d, strlen(d) + 1);
+        cb_sha256_final(h, st->key);
+        cb_sha256_free(h);
+}
+
+/* A layer step: the cache answers first, unless --no-cache or --no-cache-filter. */
 static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
 {
         char inputs[CB_DIGEST_STR_LEN] = "";
@@ -211,13 +240,14 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         }
         next_key(b, st, in, inputs);
         struct bld_cache_entry ce;
-        if (!b->opts->no_cache && bld_cache_get(b->store, st->key, &ce)) {
+        if (!cache_off(b, st) && bld_cache_get(b->store, st->key, &ce)) {
                 if (!b->opts->quiet)
                         (void) fprintf(stderr, "--> using cache %.19s\n", ce.layer.digest + 7);
                 bld_stage_add_layer(st, &ce.layer);
                 st->last_time = b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch : ce.created;
                 bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
                 b->steps_cached++;
+                key_add_layer(st);
                 return 0;
         }
         st->last_time = bld_ctx_time(b);
@@ -233,6 +263,7 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         if (bld_cache_put(b->store, st->key, &ce, &e2) < 0 && !b->opts->quiet)
                 (void) fprintf(stderr, "warning: build cache: %s\n", cb_err_msg(&e2));
         cb_err_release(&e2);
+        key_add_layer(st);
         return 0;
 }
 
