@@ -149,7 +149,12 @@ int main(int argc, char **argv)
                 }
         }
         if (argv[i][0] != '-' && access(argv[i], F_OK) < 0) {
-                (void) fprintf(stderr, "cubuild: unknown command '%s'\nsee 'cubuild --help'\n", argv[i]);
+                const char *names[CB_ARRAY_SIZE(commands)];
+                for (size_t k = 0; k < CB_ARRAY_SIZE(commands); k++)
+                        names[k] = commands[k].name;
+                const char *s = bld_suggest(argv[i], names, CB_ARRAY_SIZE(commands));
+                (void) fprintf(stderr, "cubuild: unknown command '%s'%s%s%s\nsee 'cubuild --help'\n", argv[i],
+                               s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
                 free(g.mirrors);
                 free(g.insecure);
                 return BLD_EXIT_USAGE;
