@@ -12,89 +12,9 @@
 #include "builder/exit.h"
 #include "builder/internal.h"
 #include "builder/verify.h"
+#include "builder/clispec.h"
+#include "builder/optids.h"
 #include "builder/regopts.h"
-
-enum {
-        OPT_BUILD_ARG = 256,
-        OPT_LABEL,
-        OPT_TARGET,
-        OPT_NO_CACHE,
-        OPT_IIDFILE,
-        OPT_NETWORK,
-        OPT_SECRET,
-        OPT_COMPRESSION,
-        OPT_SDE,
-        OPT_SHM,
-        OPT_PROGRESS,
-        OPT_PLATFORM,
-        OPT_PULL,
-        OPT_VERIFY,
-        OPT_VERIFY_REPORT,
-        OPT_GPUS,
-        OPT_PUSH,
-        OPT_METADATA,
-        OPT_JOBS,
-        OPT_FORMAT,
-        OPT_NO_CACHE_FILTER,
-};
-
-static const struct option build_opts[] = {
-        { "file", required_argument, NULL, 'f' },
-        { "tag", required_argument, NULL, 't' },
-        { "build-arg", required_argument, NULL, OPT_BUILD_ARG },
-        { "label", required_argument, NULL, OPT_LABEL },
-        { "target", required_argument, NULL, OPT_TARGET },
-        { "no-cache", no_argument, NULL, OPT_NO_CACHE },
-        { "iidfile", required_argument, NULL, OPT_IIDFILE },
-        { "output", required_argument, NULL, 'o' },
-        { "network", required_argument, NULL, OPT_NETWORK },
-        { "secret", required_argument, NULL, OPT_SECRET },
-        { "compression", required_argument, NULL, OPT_COMPRESSION },
-        { "source-date-epoch", required_argument, NULL, OPT_SDE },
-        { "shm-size", required_argument, NULL, OPT_SHM },
-        { "progress", required_argument, NULL, OPT_PROGRESS },
-        { "platform", required_argument, NULL, OPT_PLATFORM },
-        { "pull", no_argument, NULL, OPT_PULL },
-        { "verify", required_argument, NULL, OPT_VERIFY },
-        { "verify-report", required_argument, NULL, OPT_VERIFY_REPORT },
-        { "gpus", required_argument, NULL, OPT_GPUS },
-        { "push", no_argument, NULL, OPT_PUSH },
-        { "metadata-file", required_argument, NULL, OPT_METADATA },
-        { "jobs", required_argument, NULL, OPT_JOBS },
-        { "format", required_argument, NULL, OPT_FORMAT },
-        { "no-cache-filter", required_argument, NULL, OPT_NO_CACHE_FILTER },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-};
-
-static void build_usage(FILE *f)
-{
-        (void) fputs("Usage: cubuild [GLOBAL OPTIONS] build [OPTIONS] CONTEXT\n\n"
-                     "Options:\n"
-                     "  -f, --file FILE            Dockerfile (default CONTEXT/Dockerfile; '-' reads stdin)\n"
-                     "  -t, --tag NAME[:TAG]       name the image (repeatable)\n"
-                     "      --build-arg K=V        set a build-time variable (repeatable)\n"
-                     "      --label K=V            add a label to the image (repeatable)\n"
-                     "      --target STAGE         build up to this stage\n"
-                     "      --secret id=ID,src=PATH|env=VAR  expose a secret to RUN --mount=type=secret\n"
-                     "      --network host|none    network for RUN (default host)\n"
-                     "      --shm-size SIZE        size of /dev/shm in RUN (default 64m)\n"
-                     "  -o, --output type=oci|oci-archive|docker-archive,dest=PATH   also write the image there\n"
-                     "      --push                 push every -t name to its registry after the build\n"
-                     "      --iidfile FILE         write the image digest to FILE\n"
-                     "      --metadata-file FILE   write the build result as JSON (digests, names, verification)\n"
-                     "      --compression gzip|zstd     layer compression (default gzip)\n"
-                     "      --source-date-epoch N  timestamps for reproducible images (env SOURCE_DATE_EPOCH)\n"
-                     "      --progress auto|plain|quiet\n"
-                     "  -q, --quiet                print only the image digest\n"
-                     "      --no-cache             run every step; don't look up the build cache\n"
-                     "      --no-cache-filter STAGE  run every step of STAGE (name or index; repeatable)\n"
-                     "      --jobs N               build up to N independent stages at once (default 1)\n"
-                     "      --format oci|docker    manifest and config media types (default oci)\n"
-                     "      --platform linux/amd64 (the host platform only)\n",
-                     f);
-}
 
 static void push(const char ***v, size_t *n, const char *s)
 {
@@ -142,9 +62,12 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
         const char *sde = getenv("SOURCE_DATE_EPOCH");
         int c, rc;
 
+        const struct bld_cmdspec *spec = bld_cmdspec_find("build");
+        _cleanup_free_ char *shortopts = NULL;
+        _cleanup_free_ struct option *build_opts = bld_cmdspec_options(spec, &shortopts);
         opterr = 0;
         optind = 1;
-        while ((c = getopt_long(argc, argv, "+f:t:o:qh", build_opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, shortopts, build_opts, NULL)) != -1) {
                 switch (c) {
                 case 'f':
                         o.file = optarg;
@@ -152,90 +75,90 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 case 't':
                         push(&o.tags, &o.ntags, optarg);
                         break;
-                case OPT_BUILD_ARG:
+                case BLD_OPT_BUILD_ARG:
                         push(&o.build_args, &o.nbuild_args, optarg);
                         break;
-                case OPT_LABEL:
+                case BLD_OPT_LABEL:
                         push(&o.labels, &o.nlabels, optarg);
                         break;
-                case OPT_TARGET:
+                case BLD_OPT_TARGET:
                         o.target = optarg;
                         break;
-                case OPT_NO_CACHE:
+                case BLD_OPT_NO_CACHE:
                         o.no_cache = true;
                         break;
-                case OPT_IIDFILE:
+                case BLD_OPT_IIDFILE:
                         o.iidfile = optarg;
                         break;
                 case 'o':
                         push(&o.outputs, &o.noutputs, optarg);
                         break;
-                case OPT_NETWORK:
+                case BLD_OPT_NETWORK:
                         if (strcmp(optarg, "host") && strcmp(optarg, "none") && strcmp(optarg, "default"))
                                 return usage_error("--network '%s': use host or none", optarg);
                         o.network = optarg;
                         break;
-                case OPT_SECRET:
+                case BLD_OPT_SECRET:
                         if (!strstr(optarg, "id="))
                                 return usage_error("--secret '%s': give id=ID,src=PATH or id=ID,env=VAR", optarg);
                         push(&o.secrets, &o.nsecrets, optarg);
                         break;
-                case OPT_COMPRESSION:
+                case BLD_OPT_COMPRESSION:
                         if (strcmp(optarg, "gzip") && strcmp(optarg, "zstd"))
                                 return usage_error("--compression '%s': use gzip or zstd", optarg);
                         o.compression = optarg;
                         break;
-                case OPT_SDE:
+                case BLD_OPT_SDE:
                         sde = optarg;
                         break;
-                case OPT_SHM:
+                case BLD_OPT_SHM:
                         if (cb_parse_size(cb_str_c(optarg), &o.shm_size) < 0 || o.shm_size == 0)
                                 return usage_error("--shm-size '%s': not a size like 64m or 8g", optarg);
                         break;
-                case OPT_PROGRESS:
+                case BLD_OPT_PROGRESS:
                         if (strcmp(optarg, "quiet") == 0)
                                 o.quiet = true;
                         else if (strcmp(optarg, "auto") && strcmp(optarg, "plain") && strcmp(optarg, "tty"))
                                 return usage_error("--progress '%s': use auto, plain or quiet", optarg);
                         break;
-                case OPT_PLATFORM:
+                case BLD_OPT_PLATFORM:
                         if (strcmp(optarg, "linux/amd64") && strcmp(optarg, "linux/x86_64"))
                                 return usage_error("--platform '%s': only the host platform linux/amd64 is "
                                                    "supported",
                                                    optarg);
                         break;
-                case OPT_PULL:
+                case BLD_OPT_PULL:
                         break;
-                case OPT_VERIFY:
+                case BLD_OPT_VERIFY:
                         if (strcmp(optarg, "auto") && strcmp(optarg, "require") && strcmp(optarg, "skip"))
                                 return usage_error("--verify '%s': use auto, require or skip", optarg);
                         o.verify = optarg;
                         break;
-                case OPT_METADATA:
+                case BLD_OPT_METADATA:
                         o.metadata_file = optarg;
                         break;
-                case OPT_PUSH:
+                case BLD_OPT_PUSH:
                         o.push = true;
                         break;
-                case OPT_JOBS: {
+                case BLD_OPT_JOBS: {
                         uint64_t n;
                         if (cb_parse_u64(cb_str_c(optarg), 64, &n) < 0 || n == 0)
                                 return usage_error("--jobs '%s': use a count from 1 to 64", optarg);
                         o.jobs = (unsigned) n;
                         break;
                 }
-                case OPT_FORMAT:
+                case BLD_OPT_FORMAT:
                         if (strcmp(optarg, "oci") && strcmp(optarg, "docker"))
                                 return usage_error("--format '%s': use oci or docker", optarg);
                         o.format_docker = strcmp(optarg, "docker") == 0;
                         break;
-                case OPT_NO_CACHE_FILTER:
+                case BLD_OPT_NO_CACHE_FILTER:
                         push(&o.no_cache_filter, &o.nno_cache_filter, optarg);
                         break;
-                case OPT_VERIFY_REPORT:
+                case BLD_OPT_VERIFY_REPORT:
                         o.verify_report = optarg;
                         break;
-                case OPT_GPUS: {
+                case BLD_OPT_GPUS: {
                         uint64_t n;
                         if (strcmp(optarg, "all") && strcmp(optarg, "none") &&
                             cb_parse_u64(cb_str_c(optarg), 64, &n) < 0)
@@ -247,10 +170,10 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         o.quiet = true;
                         break;
                 case 'h':
-                        build_usage(stdout);
+                        bld_cmdspec_usage(stdout, spec);
                         return BLD_EXIT_OK;
                 default:
-                        return bld_flag_error("build", argv[optind - 1], optopt, build_opts);
+                        return bld_cmdspec_flag_error(spec, argv[optind - 1], optopt);
                 }
         }
         if (o.format_docker && o.compression && strcmp(o.compression, "zstd") == 0)
