@@ -111,9 +111,11 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                         return -EINVAL;
                 }
                 char digest[CB_DIGEST_STR_LEN];
-                r = layer_store_resolve(b->store, norm, digest, err);
-                if (r == -ENOENT)
+                r = b->opts->pull ? -ENOENT : layer_store_resolve(b->store, norm, digest, err);
+                if (r == -ENOENT) {
+                        cb_err_reset(err);
                         r = bld_pull(b, norm, digest, err);
+                }
                 if (r < 0) {
                         cb_wrap(err, "%s:%u: FROM '%s'", b->df_name, ds->line, base);
                         return r;
@@ -321,8 +323,18 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest
                 _cleanup_free_ char *k = eq ? cb_xstrndup(l, (size_t) (eq - l)) : cb_xstrdup(l);
                 json_object_set_new(labels, k, json_string(eq ? eq + 1 : ""));
         }
-        int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, b->opts->format_docker, NULL, ret_digest,
+        json_t *ann = NULL;
+        for (size_t i = 0; i < b->opts->nannotations; i++) {
+                const char *a = b->opts->annotations[i];
+                const char *eq = strchr(a, '=');
+                if (!ann)
+                        ann = json_object();
+                _cleanup_free_ char *k = cb_xstrndup(a, (size_t) (eq - a));
+                json_object_set_new(ann, k, json_string(eq + 1));
+        }
+        int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, b->opts->format_docker, ann, ret_digest,
                                   err);
+        json_decref(ann);
         if (r < 0) {
                 cb_wrap(err, "write the image");
                 return r;

@@ -50,6 +50,9 @@ static void opts_release(struct bld_opts *o)
         free(o->outputs);
         free(o->secrets);
         free(o->no_cache_filter);
+        free(o->add_hosts);
+        free(o->ulimits);
+        free(o->annotations);
 }
 
 int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
@@ -60,6 +63,7 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
         o.debug = g->debug;
         bld_reg_opts(g, &o.reg);
         const char *sde = getenv("SOURCE_DATE_EPOCH");
+        bool check = false;
         int c, rc;
 
         const struct bld_cmdspec *spec = bld_cmdspec_find("build");
@@ -128,6 +132,7 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                                                    optarg);
                         break;
                 case BLD_OPT_PULL:
+                        o.pull = true;
                         break;
                 case BLD_OPT_VERIFY:
                         if (strcmp(optarg, "auto") && strcmp(optarg, "require") && strcmp(optarg, "skip"))
@@ -152,6 +157,40 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                                 return usage_error("--format '%s': use oci or docker", optarg);
                         o.format_docker = strcmp(optarg, "docker") == 0;
                         break;
+                case BLD_OPT_ADD_HOST: {
+                        const char *colon = strchr(optarg, ':');
+                        if (!colon || colon == optarg || !colon[1] || strpbrk(optarg, " \t\n"))
+                                return usage_error("--add-host '%s': use HOST:IP", optarg);
+                        push(&o.add_hosts, &o.nadd_hosts, optarg);
+                        break;
+                }
+                case BLD_OPT_ULIMIT: {
+                        struct bld_ulimit u;
+                        int ur = bld_ulimit_parse(optarg, &u);
+                        if (ur == -ENOENT)
+                                return usage_error("--ulimit '%s': unknown limit (core, cpu, data, fsize, locks, "
+                                                   "memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, "
+                                                   "sigpending, stack)",
+                                                   optarg);
+                        if (ur < 0)
+                                return usage_error("--ulimit '%s': use TYPE=SOFT[:HARD] with SOFT <= HARD", optarg);
+                        o.ulimits = cb_xrealloc(o.ulimits, (o.nulimits + 1) * sizeof(*o.ulimits));
+                        o.ulimits[o.nulimits++] = u;
+                        break;
+                }
+                case BLD_OPT_ANNOTATION:
+                        if (!strchr(optarg, '=') || optarg[0] == '=')
+                                return usage_error("--annotation '%s': use KEY=VALUE", optarg);
+                        push(&o.annotations, &o.nannotations, optarg);
+                        break;
+                case BLD_OPT_LOAD:
+                        break;
+                case BLD_OPT_CHECK:
+                        check = true;
+                        break;
+                case BLD_OPT_SSH:
+                        return usage_error("--ssh: SSH agent forwarding is not supported; use --secret for keys "
+                                           "a RUN step needs");
                 case BLD_OPT_NO_CACHE_FILTER:
                         push(&o.no_cache_filter, &o.nno_cache_filter, optarg);
                         break;
@@ -183,6 +222,14 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
         if (optind + 1 != argc)
                 return usage_error("give exactly one build context directory (got %d)", argc - optind);
         o.context = argv[optind];
+        if (check) {
+                /* buildx's --check: the checks, no build */
+                _cleanup_free_ char *ctx = cb_xstrdup(o.context);
+                _cleanup_free_ char *file = o.file ? cb_xstrdup(o.file) : NULL;
+                char check_cmd[] = "check", f_flag[] = "-f";
+                char *cargv[] = { check_cmd, file ? f_flag : ctx, file, file ? ctx : NULL, NULL };
+                return bld_cmd_check(g, file ? 4 : 2, cargv);
+        }
         if (sde) {
                 uint64_t v;
                 if (cb_parse_u64(cb_str_c(sde), INT64_MAX, &v) < 0)

@@ -25,6 +25,12 @@ enum {
         BLD_OPT_JOBS,
         BLD_OPT_FORMAT,
         BLD_OPT_NO_CACHE_FILTER,
+        BLD_OPT_ADD_HOST,
+        BLD_OPT_ULIMIT,
+        BLD_OPT_ANNOTATION,
+        BLD_OPT_LOAD,
+        BLD_OPT_CHECK,
+        BLD_OPT_SSH,
         /* global options */
         BLD_OPT_ROOT,
         BLD_OPT_DEBUG,

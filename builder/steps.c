@@ -437,7 +437,8 @@ static void strv_free(char **v)
 
 /* Writes resolv.conf, hosts and hostname for the sandbox: the host's resolver (host network), a
  * hosts file naming the sandbox. They are bind-mounted, so they never reach a layer. */
-static int make_etc(const char *dir, const char *hostname, bool network_none, struct cb_err *err)
+static int make_etc(const char *dir, const char *hostname, bool network_none, const struct bld_opts *o,
+                    struct cb_err *err)
 {
         struct cb_buf b;
         int r;
@@ -449,6 +450,12 @@ static int make_etc(const char *dir, const char *hostname, bool network_none, st
         cb_buf_reset(&b);
         (void) cb_buf_addf(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
                            hostname);
+        /* --add-host HOST:IP (the IP may hold colons: IPv6) */
+        for (size_t i = 0; i < o->nadd_hosts; i++) {
+                const char *h = o->add_hosts[i];
+                const char *colon = strchr(h, ':');
+                (void) cb_buf_addf(&b, "%s\t%.*s\n", colon + 1, (int) (colon - h), h);
+        }
         _cleanup_free_ char *p2 = cb_xasprintf("%s/hosts", dir);
         if (r >= 0)
                 r = cb_write_file_atomic(AT_FDCWD, p2, b.p, b.len, 0644, err);
@@ -474,7 +481,7 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
         _cleanup_free_ char *etc = cb_xasprintf("%s/etc", fs->dir);
         if (mkdir(etc, 0755) < 0)
                 return cb_fail(err, errno, "mkdir '%s'", etc);
-        r = make_etc(etc, "cubuild", net_none, err);
+        r = make_etc(etc, "cubuild", net_none, b->opts, err);
         if (r < 0)
                 return r;
         uid_t uid = 0;
@@ -534,6 +541,8 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
                 .binds = rc->binds,
                 .nbinds = rc->nbinds,
                 .shm_size = b->opts->shm_size,
+                .ulimits = b->opts->ulimits,
+                .nulimits = b->opts->nulimits,
                 .on_output = bld_run_on_output,
                 .ud = rc,
         };
