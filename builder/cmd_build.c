@@ -1,6 +1,7 @@
 /* cubuild build: docker build's flags with docker build's meaning. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,8 @@
 #include "builder/cli.h"
 #include "builder/exit.h"
 #include "builder/internal.h"
+#include "builder/progress.h"
+#include "builder/run.h"
 #include "builder/verify.h"
 #include "builder/regopts.h"
 
@@ -33,6 +36,8 @@ enum {
         OPT_GPUS,
         OPT_PUSH,
         OPT_METADATA,
+        OPT_RUN_TIMEOUT,
+        OPT_ON_ERROR,
 };
 
 static const struct option build_opts[] = {
@@ -57,6 +62,8 @@ static const struct option build_opts[] = {
         { "gpus", required_argument, NULL, OPT_GPUS },
         { "push", no_argument, NULL, OPT_PUSH },
         { "metadata-file", required_argument, NULL, OPT_METADATA },
+        { "run-timeout", required_argument, NULL, OPT_RUN_TIMEOUT },
+        { "on-error", required_argument, NULL, OPT_ON_ERROR },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -88,7 +95,15 @@ static void build_usage(FILE *f)
                      "                             run when a GPU is present)\n"
                      "      --verify-report FILE   write the verification report (JSON)\n"
                      "      --gpus all|N|none      the host GPU in RUN steps (default none)\n"
-                     "      --progress auto|plain|quiet\n"
+                     "      --progress auto|tty|plain|rawjson|quiet   how progress is shown on stderr (default\n"
+                     "                             auto: tty on a terminal, else plain; rawjson: one JSON object\n"
+                     "                             per line with step, total, instr, status, bytes, ts)\n"
+                     "      --run-timeout DURATION kill a RUN step (its whole process tree) running longer than\n"
+                     "                             this (30s, 5m, 1h30m; default no limit)\n"
+                     "      --on-error shell|fail  shell: when a RUN step fails, open /bin/sh in its sandbox as the\n"
+                     "                             step left it (env, user, working directory); the build\n"
+                     "                             fails when the shell exits. A failed step's whole log is\n"
+                     "                             kept in ROOT/logs/BUILD/STEP.log either way\n"
                      "  -q, --quiet                print only the image digest\n"
                      "      --no-cache             (accepted: every step runs)\n"
                      "      --platform linux/amd64 (the host platform only)\n",
@@ -110,6 +125,18 @@ static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ..
         va_end(ap);
         (void) fputs("\nsee 'cubuild build --help'\n", stderr);
         return BLD_EXIT_USAGE;
+}
+
+/* First signal: kill the RUN step in flight and let the build unwind (unmount, clean tmp/); a
+ * second one ends us at once. */
+static void on_build_signal(int sig)
+{
+        if (bld_interrupted()) {
+                (void) signal(sig, SIG_DFL);
+                (void) raise(sig);
+                return;
+        }
+        bld_sandbox_interrupt(sig); /* NOLINT(bugprone-signal-handler): async-signal-safe (kill, a flag) */
 }
 
 int bld_report(const struct bld_global *g, const struct cb_err *err)
@@ -180,11 +207,26 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         if (cb_parse_size(cb_str_c(optarg), &o.shm_size) < 0 || o.shm_size == 0)
                                 return usage_error("--shm-size '%s': not a size like 64m or 8g", optarg);
                         break;
-                case OPT_PROGRESS:
-                        if (strcmp(optarg, "quiet") == 0)
+                case OPT_PROGRESS: {
+                        enum bld_progress_mode m;
+                        if (bld_progress_mode_parse(optarg, &m) < 0)
+                                return usage_error("--progress '%s': use auto, tty, plain, rawjson or quiet", optarg);
+                        if (m == BLD_PROGRESS_QUIET)
                                 o.quiet = true;
-                        else if (strcmp(optarg, "auto") && strcmp(optarg, "plain") && strcmp(optarg, "tty"))
-                                return usage_error("--progress '%s': use auto, plain or quiet", optarg);
+                        o.progress = optarg;
+                        break;
+                }
+                case OPT_RUN_TIMEOUT: {
+                        int64_t ns;
+                        if (bld_duration_ns(optarg, &ns) < 0 || ns <= 0)
+                                return usage_error("--run-timeout '%s': not a duration like 90s, 10m or 1h", optarg);
+                        o.run_timeout_ms = ((uint64_t) ns + 999999) / 1000000;
+                        break;
+                }
+                case OPT_ON_ERROR:
+                        if (strcmp(optarg, "shell") && strcmp(optarg, "fail"))
+                                return usage_error("--on-error '%s': use shell or fail", optarg);
+                        o.on_error_shell = strcmp(optarg, "shell") == 0;
                         break;
                 case OPT_PLATFORM:
                         if (strcmp(optarg, "linux/amd64") && strcmp(optarg, "linux/x86_64"))
@@ -242,6 +284,14 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
 
         struct cb_err err;
         cb_err_init(&err);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_build_signal;
+        sa.sa_flags = SA_RESTART;
+        (void) sigemptyset(&sa.sa_mask);
+        (void) sigaction(SIGINT, &sa, NULL);
+        (void) sigaction(SIGTERM, &sa, NULL);
+        (void) sigaction(SIGHUP, &sa, NULL);
         int r = bld_sandbox_init(&err);
         char digest[CB_DIGEST_STR_LEN];
         if (r >= 0)
@@ -251,11 +301,11 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 if (r == BLD_E_VERIFY)
                         rc = BLD_EXIT_VERIFY;
         } else {
-                if (!o.quiet)
-                        (void) fprintf(stderr, "built %s\n", digest);
                 (void) printf("%s\n", digest);
                 rc = BLD_EXIT_OK;
         }
+        if (bld_interrupted())
+                rc = 128 + bld_interrupted();
         cb_err_release(&err);
         free(o.tags);
         free(o.build_args);
