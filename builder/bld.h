@@ -44,6 +44,9 @@ struct bld_opts {
         size_t nulimits;
         const char **annotations; /* --annotation K=V on the manifest */
         size_t nannotations;
+        const char *progress;    /* --progress auto|plain|tty|rawjson|quiet; NULL: auto */
+        uint64_t run_timeout_ms; /* --run-timeout: a RUN step running longer is killed; 0: no limit */
+        bool on_error_shell;     /* --on-error shell: a shell in a failed RUN step's sandbox */
         int64_t source_date_epoch; /* -1: unset */
         unsigned jobs;             /* --jobs: stages built at once (1: one after the other) */
         struct reg_opts reg; /* registries: mirrors, insecure hosts, config */
@@ -65,5 +68,9 @@ struct layer_store;
  * verification report beside it when the store has one. */
 int bld_push_image(struct layer_store *s, const struct reg_opts *ro, const char *name, const char *dest, bool quiet,
                    struct cb_err *err);
+struct bld_progress;
+/* The same, with byte counters and messages going to pg (borrowed; NULL: silent). */
+int bld_push_image_progress(struct layer_store *s, const struct reg_opts *ro, const char *name, const char *dest,
+                            struct bld_progress *pg, struct cb_err *err);
 
 #endif

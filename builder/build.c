@@ -14,6 +14,7 @@
 
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
+#include "builder/progress.h"
 #include "builder/steps.h"
 #include "builder/verify.h"
 #include "layers/layer.h"
@@ -80,9 +81,11 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
                 return r;
         }
-        if (!b->opts->quiet)
-                (void) fprintf(stderr, "STEP %zu/%zu: FROM %s%s%s\n", b->step, b->nsteps, base, ds->name ? " AS " : "",
-                               ds->name ? ds->name : "");
+        {
+                _cleanup_free_ char *text = cb_xasprintf("FROM %s%s%s", base, ds->name ? " AS " : "",
+                                                         ds->name ? ds->name : "");
+                bld_progress_start(b->pg, b->step, b->nsteps, text);
+        }
         st->name = ds->name ? cb_xstrdup(ds->name) : NULL;
         st->vars = df_vars_new();
         st->args = df_vars_new();
@@ -190,8 +193,7 @@ static int run_onbuild(struct bld_ctx *b, struct bld_stage *st, const struct df_
                         const struct df_stage *fs = df_file_stage(f, 0);
                         for (size_t k = 0; k < fs->n && r >= 0; k++) {
                                 const struct df_instr *in = df_file_instr(f, fs->first + k);
-                                if (!b->opts->quiet)
-                                        (void) fprintf(stderr, "ONBUILD trigger: %s\n", in->text);
+                                bld_progress_info(b->pg, "ONBUILD trigger: %s", in->text);
                                 r = bld_step(b, st, in, err);
                         }
                 }
@@ -212,16 +214,28 @@ static int run_stage(struct bld_ctx *b, size_t si, struct cb_err *err)
         int r = stage_from(b, si, st, err);
         if (r >= 0)
                 r = run_onbuild(b, st, ds, err);
-        if (r < 0)
+        if (r < 0) {
+                bld_progress_error(b->pg, b->step, cb_err_msg(err));
                 return r;
+        }
+        bld_progress_done(b->pg, b->step, false, 0);
         for (size_t k = 0; k < ds->n; k++) {
                 const struct df_instr *in = df_file_instr(b->df, ds->first + k);
+                if (bld_interrupted())
+                        return cb_failc(err, -EINTR, "interrupted by signal %d", bld_interrupted());
                 b->step++;
-                if (!b->opts->quiet)
-                        (void) fprintf(stderr, "STEP %zu/%zu: %s\n", b->step, b->nsteps, in->text);
+                bld_progress_start(b->pg, b->step, b->nsteps, in->text);
+                size_t cached = b->steps_cached, ran = b->steps_run;
                 r = bld_step(b, st, in, err);
-                if (r < 0)
+                if (r < 0) {
+                        bld_progress_error(b->pg, b->step, cb_err_msg(err));
                         return r;
+                }
+                if (b->steps_cached > cached)
+                        bld_progress_cached(b->pg, b->step, st->layers[st->nlayers - 1].digest);
+                else
+                        bld_progress_done(b->pg, b->step, b->steps_run > ran,
+                                          b->steps_run > ran ? st->layers[st->nlayers - 1].size : 0);
         }
         st->built = true;
         return 0;
@@ -397,6 +411,13 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         memset(&b, 0, sizeof(b));
         b.opts = o;
         b.ctx_fd = -1;
+        {
+                enum bld_progress_mode mode = BLD_PROGRESS_AUTO;
+                if (o->quiet || (o->progress && bld_progress_mode_parse(o->progress, &mode) < 0))
+                        mode = BLD_PROGRESS_QUIET;
+                b.pg = bld_progress_new(mode, STDERR_FILENO);
+        }
+        cb_random_hex(b.build_id, 8);
         cb_buf_init(&text, DOCKERFILE_MAX);
         r = read_dockerfile(o, &text, &b.df_name, err);
         if (r < 0)
@@ -435,10 +456,10 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 if (needed[i])
                         b.nsteps += 1 + df_file_stage(b.df, i)->n;
         for (size_t i = 0; i < b.nstages; i++) {
-                if (!needed[i] && !o->quiet)
-                        (void) fprintf(stderr, "skipping stage %zu%s%s: the target does not use it\n", i,
-                                       df_file_stage(b.df, i)->name ? " " : "",
-                                       df_file_stage(b.df, i)->name ? df_file_stage(b.df, i)->name : "");
+                if (!needed[i])
+                        bld_progress_info(b.pg, "skipping stage %zu%s%s: the target does not use it", i,
+                                          df_file_stage(b.df, i)->name ? " " : "",
+                                          df_file_stage(b.df, i)->name ? df_file_stage(b.df, i)->name : "");
         }
         r = bld_build_stages(&b, needed, o->jobs, run_stage, err);
         if (r < 0) {
@@ -446,8 +467,9 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 goto out;
         }
         free(needed);
-        if (!o->quiet && b.steps_run + b.steps_cached > 0)
-                (void) fprintf(stderr, "%zu layer steps ran, %zu came from the cache\n", b.steps_run, b.steps_cached);
+        bld_progress_set_step(b.pg, 0);
+        if (b.steps_run + b.steps_cached > 0)
+                bld_progress_info(b.pg, "%zu layer steps ran, %zu came from the cache", b.steps_run, b.steps_cached);
         r = finish_image(&b, &b.stages[target], ret_digest, err);
         if (r < 0)
                 goto out;
@@ -472,9 +494,11 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         }
         r = bld_outputs(&b, ret_digest, err);
         for (size_t i = 0; r >= 0 && o->push && i < o->ntags; i++)
-                r = bld_push_image(b.store, &o->reg, o->tags[i], NULL, o->quiet, err);
+                r = bld_push_image_progress(b.store, &o->reg, o->tags[i], NULL, b.pg, err);
         if (r >= 0 && o->metadata_file)
                 r = write_metadata(&b, &b.stages[target], ret_digest, err);
+        if (r >= 0)
+                bld_progress_info(b.pg, "built %s", ret_digest);
 out:
         for (size_t i = 0; i < b.nstages; i++)
                 stage_release(&b.stages[i]);
@@ -484,6 +508,7 @@ out:
         df_ignore_free(b.ignore);
         df_file_free(b.df);
         layer_store_free(b.store);
+        b.pg = bld_progress_free(b.pg);
         free(b.tmp_dir);
         free(b.df_name);
         if (b.ctx_fd >= 0)

@@ -66,7 +66,17 @@ static const struct bld_flag build_flags[] = {
         { "verify", BLD_OPT_VERIFY, "auto|require|skip", "GPU verification",
           "verify the image on the GPU (default auto: when a GPU is present)", false },
         { "verify-report", BLD_OPT_VERIFY_REPORT, "FILE", "GPU verification", "write the verification report (JSON)", false },
-        { "progress", BLD_OPT_PROGRESS, "auto|plain|tty|quiet", "Display", "how to show progress (default auto)", false },
+        { "run-timeout", BLD_OPT_RUN_TIMEOUT, "DURATION", "RUN steps",
+          "kill a RUN step, its whole process tree, running longer than this (30s, 5m, 1h30m; default no limit)",
+          false },
+        { "on-error", BLD_OPT_ON_ERROR, "shell|fail", "RUN steps",
+          "shell: when a RUN step fails, open /bin/sh in its sandbox as the step left it; the build fails when "
+          "the shell exits. The failed step's whole log is kept in ROOT/logs/BUILD/STEP.log either way",
+          false },
+        { "progress", BLD_OPT_PROGRESS, "auto|tty|plain|rawjson|quiet", "Display",
+          "progress on stderr (default auto: tty on a terminal, else plain; rawjson: one JSON object per line "
+          "with step, total, instr, status, bytes, ts)",
+          false },
         { "quiet", 'q', NULL, "Display", "print only the image digest", false },
         H_HELP,
         END,

@@ -1,6 +1,7 @@
 /* cubuild build: docker build's flags with docker build's meaning. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,8 @@
 #include "builder/cli.h"
 #include "builder/exit.h"
 #include "builder/internal.h"
+#include "builder/progress.h"
+#include "builder/run.h"
 #include "builder/verify.h"
 #include "builder/clispec.h"
 #include "builder/optids.h"
@@ -31,6 +34,18 @@ static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ..
         va_end(ap);
         (void) fputs("\nsee 'cubuild build --help'\n", stderr);
         return BLD_EXIT_USAGE;
+}
+
+/* First signal: kill the RUN step in flight and let the build unwind (unmount, clean tmp/); a
+ * second one ends us at once. */
+static void on_build_signal(int sig)
+{
+        if (bld_interrupted()) {
+                (void) signal(sig, SIG_DFL);
+                (void) raise(sig);
+                return;
+        }
+        bld_sandbox_interrupt(sig); /* NOLINT(bugprone-signal-handler): async-signal-safe (kill, a flag) */
 }
 
 int bld_report(const struct bld_global *g, const struct cb_err *err)
@@ -119,11 +134,26 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         if (cb_parse_size(cb_str_c(optarg), &o.shm_size) < 0 || o.shm_size == 0)
                                 return usage_error("--shm-size '%s': not a size like 64m or 8g", optarg);
                         break;
-                case BLD_OPT_PROGRESS:
-                        if (strcmp(optarg, "quiet") == 0)
+                case BLD_OPT_PROGRESS: {
+                        enum bld_progress_mode m;
+                        if (bld_progress_mode_parse(optarg, &m) < 0)
+                                return usage_error("--progress '%s': use auto, tty, plain, rawjson or quiet", optarg);
+                        if (m == BLD_PROGRESS_QUIET)
                                 o.quiet = true;
-                        else if (strcmp(optarg, "auto") && strcmp(optarg, "plain") && strcmp(optarg, "tty"))
-                                return usage_error("--progress '%s': use auto, plain or quiet", optarg);
+                        o.progress = optarg;
+                        break;
+                }
+                case BLD_OPT_RUN_TIMEOUT: {
+                        int64_t ns;
+                        if (bld_duration_ns(optarg, &ns) < 0 || ns <= 0)
+                                return usage_error("--run-timeout '%s': not a duration like 90s, 10m or 1h", optarg);
+                        o.run_timeout_ms = ((uint64_t) ns + 999999) / 1000000;
+                        break;
+                }
+                case BLD_OPT_ON_ERROR:
+                        if (strcmp(optarg, "shell") && strcmp(optarg, "fail"))
+                                return usage_error("--on-error '%s': use shell or fail", optarg);
+                        o.on_error_shell = strcmp(optarg, "shell") == 0;
                         break;
                 case BLD_OPT_PLATFORM:
                         if (strcmp(optarg, "linux/amd64") && strcmp(optarg, "linux/x86_64"))
@@ -239,6 +269,14 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
 
         struct cb_err err;
         cb_err_init(&err);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_build_signal;
+        sa.sa_flags = SA_RESTART;
+        (void) sigemptyset(&sa.sa_mask);
+        (void) sigaction(SIGINT, &sa, NULL);
+        (void) sigaction(SIGTERM, &sa, NULL);
+        (void) sigaction(SIGHUP, &sa, NULL);
         int r = bld_sandbox_init(&err);
         char digest[CB_DIGEST_STR_LEN];
         if (r >= 0)
@@ -248,11 +286,11 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 if (r == BLD_E_VERIFY)
                         rc = BLD_EXIT_VERIFY;
         } else {
-                if (!o.quiet)
-                        (void) fprintf(stderr, "built %s\n", digest);
                 (void) printf("%s\n", digest);
                 rc = BLD_EXIT_OK;
         }
+        if (bld_interrupted())
+                rc = 128 + bld_interrupted();
         cb_err_release(&err);
         return rc;
 }

@@ -231,6 +231,10 @@ int bld_build_stages(struct bld_ctx *b, const bool *needed, unsigned jobs, bld_s
                 bld_stage_deps(b, i, deps + i * n);
         }
         for (;;) {
+                if (bld_interrupted()) {
+                        r = cb_failc(err, -EINTR, "interrupted by signal %d", bld_interrupted());
+                        break;
+                }
                 bool all_done = true;
                 size_t nready = 0;
                 size_t *ready = cb_xcalloc(n, sizeof(size_t));

@@ -31,6 +31,8 @@ enum {
         BLD_OPT_LOAD,
         BLD_OPT_CHECK,
         BLD_OPT_SSH,
+        BLD_OPT_RUN_TIMEOUT,
+        BLD_OPT_ON_ERROR,
         /* global options */
         BLD_OPT_ROOT,
         BLD_OPT_DEBUG,

@@ -15,6 +15,7 @@
 #include "builder/internal.h"
 #include "builder/cache.h"
 #include "builder/gpu.h"
+#include "builder/progress.h"
 #include "builder/run.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -241,8 +242,6 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         next_key(b, st, in, inputs);
         struct bld_cache_entry ce;
         if (!cache_off(b, st) && bld_cache_get(b->store, st->key, &ce)) {
-                if (!b->opts->quiet)
-                        (void) fprintf(stderr, "--> using cache %.19s\n", ce.layer.digest + 7);
                 bld_stage_add_layer(st, &ce.layer);
                 st->last_time = b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch : ce.created;
                 bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
@@ -260,8 +259,8 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         /* a cache record that cannot be written costs the next build time, not this build */
         struct cb_err e2;
         cb_err_init(&e2);
-        if (bld_cache_put(b->store, st->key, &ce, &e2) < 0 && !b->opts->quiet)
-                (void) fprintf(stderr, "warning: build cache: %s\n", cb_err_msg(&e2));
+        if (bld_cache_put(b->store, st->key, &ce, &e2) < 0)
+                bld_progress_info(b->pg, "warning: build cache: %s", cb_err_msg(&e2));
         cb_err_release(&e2);
         key_add_layer(st);
         return 0;
@@ -468,6 +467,26 @@ static int make_etc(const char *dir, const char *hostname, bool network_none, co
         return r;
 }
 
+/* --on-error shell: /bin/sh in the failed step's sandbox (its rootfs as the step left it, its
+ * environment, user and working directory), on our terminal, as buildx's debug mode does. */
+static void debug_shell(struct bld_ctx *b, const struct bld_run_spec *failed)
+{
+        struct bld_run_spec sh = *failed;
+        char *argv[] = { (char *) "/bin/sh", NULL };
+        sh.argv = argv;
+        sh.interactive = true;
+        sh.timeout_ms = 0;
+        sh.on_output = NULL;
+        sh.on_tick = NULL;
+        bld_progress_info(b->pg, "--on-error shell: /bin/sh in the failed step's sandbox; exit it to end the build");
+        int status = 0;
+        struct cb_err e2;
+        cb_err_init(&e2);
+        if (bld_sandbox_run(&sh, &status, &e2) < 0)
+                bld_progress_info(b->pg, "--on-error shell: %s", cb_err_msg(&e2));
+        cb_err_release(&e2);
+}
+
 /* Runs the command over the mounted rootfs; the caller owns fs and rc. */
 static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct bld_rootfs *fs,
                          struct bld_run_ctx *rc, struct cb_err *err)
@@ -543,22 +562,38 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
                 .shm_size = b->opts->shm_size,
                 .ulimits = b->opts->ulimits,
                 .nulimits = b->opts->nulimits,
+                .timeout_ms = b->opts->run_timeout_ms,
                 .on_output = bld_run_on_output,
+                .on_tick = bld_run_on_tick,
                 .ud = rc,
         };
         int status = 0;
-        r = bld_sandbox_run(&spec, &status, err);
+        r = bld_run_log_open(rc, fs->dir, err);
+        if (r >= 0)
+                r = bld_sandbox_run(&spec, &status, err);
+        if ((r == -ETIMEDOUT || (r >= 0 && status != 0)) && b->opts->on_error_shell)
+                debug_shell(b, &spec);
         strv_free(argv);
         strv_free(envp);
         bld_gpu_release(&gpu);
-        if (r < 0) {
+        if (r < 0 && r != -ETIMEDOUT) {
                 cb_wrap(err, "%s:%u: RUN", b->df_name, in->start_line);
                 return r;
         }
-        if (status != 0) {
+        if (r == -ETIMEDOUT || status != 0) {
                 _cleanup_free_ char *tail = bld_run_tail(rc, 12);
-                return cb_failc(err, -ECHILD, "%s:%u: RUN %s: exit status %d%s%s", b->df_name, in->start_line,
-                                in->nargs ? in->args[0] : "", status, *tail ? "\n" : "", tail);
+                _cleanup_free_ char *why = r == -ETIMEDOUT ? cb_xstrdup(cb_err_msg(err))
+                                                           : cb_xasprintf("exit status %d", status);
+                _cleanup_free_ char *log = NULL;
+                struct cb_err e2;
+                cb_err_init(&e2);
+                if (bld_run_log_keep(rc, layer_store_root(b->store), b->build_id, &log, &e2) < 0)
+                        log = cb_xasprintf("not kept: %s", cb_err_msg(&e2));
+                cb_err_release(&e2);
+                cb_err_reset(err);
+                return cb_failc(err, r == -ETIMEDOUT ? -ETIMEDOUT : -ECHILD, "%s:%u: RUN %s: %s%s%s\nfull log: %s",
+                                b->df_name, in->start_line, in->nargs ? in->args[0] : "", why, *tail ? "\n" : "",
+                                tail, log);
         }
         return 0;
 }
@@ -568,6 +603,8 @@ static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_ins
         struct bld_rootfs fs = { 0 };
         struct bld_run_ctx rc;
         bld_run_ctx_init(&rc, b->opts->quiet);
+        rc.pg = b->pg;
+        rc.step = b->step;
         int r = mount_stage(b, st, &fs, err);
         if (r >= 0)
                 r = run_in_rootfs(b, st, in, &fs, &rc, err);

@@ -11,7 +11,7 @@ _cubuild() {
 	done
 	local words
 	case $cmd in
-	build) words="--file --build-arg --target --platform --secret --pull --ssh --check --tag --label --output --annotation --push --load --iidfile --metadata-file --format --compression --source-date-epoch --no-cache --no-cache-filter --jobs --network --shm-size --gpus --add-host --ulimit --verify --verify-report --progress --quiet --help" ;;
+	build) words="--file --build-arg --target --platform --secret --pull --ssh --check --tag --label --output --annotation --push --load --iidfile --metadata-file --format --compression --source-date-epoch --no-cache --no-cache-filter --jobs --network --shm-size --gpus --add-host --ulimit --verify --verify-report --run-timeout --on-error --progress --quiet --help" ;;
 	check) words="--file --strict --format --list-rules --help" ;;
 	images) words="--quiet --help" ;;
 	import) words="--help" ;;
