@@ -12,6 +12,7 @@
 
 #include "builder/bld.h"
 #include "builder/cli.h"
+#include "builder/clispec.h"
 #include "builder/exit.h"
 #include "builder/internal.h"
 #include "builder/regopts.h"
@@ -25,20 +26,6 @@ static int usage_error(const char *msg)
 {
         (void) fprintf(stderr, "cubuild compat: %s\nsee 'cubuild compat --help'\n", msg);
         return BLD_EXIT_USAGE;
-}
-
-static void usage(void)
-{
-        (void) puts("Usage: cubuild compat [--json] [--require-arch sm_80,sm_90] [--require-driver 535] IMAGE\n\n"
-                    "Print the static CUDA compatibility report of an image: its CUDA runtime, cuBLAS, cuDNN,\n"
-                    "NCCL and torch versions, the minimum NVIDIA driver, and on which GPU architectures all of\n"
-                    "its CUDA code runs (SASS) or JITs (PTX). Files are read, nothing in the image runs, and no\n"
-                    "GPU is needed.\n\n"
-                    "IMAGE is a store name or digest, an OCI layout directory (DIR or DIR:REF), an oci-archive\n"
-                    "or docker-archive file, or a registry reference (pulled into the store).\n\n"
-                    "  --json                 print the report as JSON (the verification report's \"static\")\n"
-                    "  --require-arch LIST    exit 3 unless all CUDA code runs on these architectures\n"
-                    "  --require-driver VER   exit 3 if the image needs a newer driver than VER");
 }
 
 /* Puts the image named by arg into the store (loading or pulling it when it is not there) and gives
@@ -107,7 +94,7 @@ int bld_cmd_compat(const struct bld_global *g, int argc, char **argv)
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i];
                 if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-                        usage();
+                        bld_cmdspec_usage(stdout, bld_cmdspec_find("compat"));
                         return BLD_EXIT_OK;
                 } else if (strcmp(a, "--json") == 0) {
                         as_json = true;
