@@ -530,7 +530,8 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         .report_path = o->verify_report,
                         .tags = tags,
                         .ntags = o->ntags,
-                        .quiet = o->quiet,
+                        /* its lines are no JSON: rawjson readers take the result from --verify-report */
+                        .quiet = o->quiet || bld_progress_mode(b.pg) == BLD_PROGRESS_RAWJSON,
                 };
                 r = bld_verify_image(b.store, b.tmp_dir, ret_digest, st->config, st->layers, st->nlayers, &vo, err);
                 for (size_t i = 0; i < o->ntags; i++)

@@ -42,6 +42,7 @@ struct bld_progress {
         size_t nlive;   /* tty: live lines on screen below the log */
         double last_draw;
         size_t cur_step;
+        size_t total; /* the build's step count, from the last START */
         struct cb_buf partial; /* tty: a log line not ended yet */
 };
 
@@ -328,7 +329,7 @@ static void json_event(struct bld_progress *p, const struct bld_progress_event *
         (void) snprintf(tbuf + n, sizeof(tbuf) - n, ".%03ldZ", ts.tv_nsec / 1000000);
 
         const char *instr = ev->instr ? ev->instr : a ? a->instr : NULL;
-        size_t total = ev->total ? ev->total : a ? a->total : 0;
+        size_t total = ev->total ? ev->total : a ? a->total : p->total;
         json_t *o = json_object();
         json_object_set_new(o, "step", json_integer((json_int_t) ev->step));
         json_object_set_new(o, "total", json_integer((json_int_t) total));
@@ -390,6 +391,8 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
                 a->start = now;
                 a->last_plain = a->last_json = -1e9;
         }
+        if (ev->status == BLD_PG_START && ev->total)
+                p->total = ev->total;
         bool ends = ev->status == BLD_PG_CACHED || ev->status == BLD_PG_DONE || ev->status == BLD_PG_ERROR;
         bool throttled = false;
         if (ev->status == BLD_PG_BYTES && a) {

@@ -33,6 +33,9 @@ void bld_run_ctx_release(struct bld_run_ctx *rc)
         if (rc->log_fd >= 0)
                 (void) close(rc->log_fd);
         free(rc->log_path);
+        for (size_t i = 0; i < rc->ntargets; i++)
+                free(rc->targets[i]);
+        free(rc->targets);
         memset(rc, 0, sizeof(*rc));
         rc->log_fd = -1;
 }

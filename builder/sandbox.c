@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -165,6 +166,53 @@ static void remove_made(int root_fd, struct made_list *made)
         free(made->v);
         made->v = NULL;
         made->n = made->cap = 0;
+}
+
+const char *const bld_sandbox_etc_files[3] = { "/etc/resolv.conf", "/etc/hosts", "/etc/hostname" };
+
+static int by_depth_desc(const void *a, const void *b)
+{
+        const char *x = *(const char *const *) a, *y = *(const char *const *) b;
+        size_t dx = 0, dy = 0;
+        for (const char *p = x; *p; p++)
+                dx += *p == '/';
+        for (const char *p = y; *p; p++)
+                dy += *p == '/';
+        return dx != dy ? (dx > dy ? -1 : 1) : strcmp(x, y);
+}
+
+void bld_sandbox_trim_upper(int upper_fd, char *const *dests, size_t n)
+{
+        char **anc = NULL;
+        size_t na = 0;
+        for (size_t i = 0; i < n; i++) {
+                const char *d = dests[i];
+                while (*d == '/')
+                        d++;
+                for (const char *s = strchr(d, '/'); s; s = strchr(s + 1, '/')) {
+                        anc = cb_xrealloc(anc, (na + 1) * sizeof(char *));
+                        anc[na++] = cb_xstrndup(d, (size_t) (s - d));
+                }
+        }
+        if (na)
+                qsort(anc, na, sizeof(char *), by_depth_desc);
+        for (size_t i = 0; i < na; i++) {
+                if (i && strcmp(anc[i], anc[i - 1]) == 0)
+                        continue;
+                int fd = openat(upper_fd, anc[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                char v[4];
+                ssize_t r = fgetxattr(fd, "trusted.overlay.opaque", v, sizeof(v));
+                (void) close(fd);
+                /* an empty opaque directory says the step emptied it: that is content */
+                if (r > 0 && v[0] == 'y')
+                        continue;
+                (void) unlinkat(upper_fd, anc[i], AT_REMOVEDIR); /* ENOTEMPTY: the step wrote there */
+        }
+        for (size_t i = 0; i < na; i++)
+                free(anc[i]);
+        free(anc);
 }
 
 /* Whether dest lives on a filesystem the sandbox makes itself (/dev, or a tmpfs bind): its mount
@@ -497,9 +545,8 @@ int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err
         for (size_t i = 0; i < CB_ARRAY_SIZE(dirs) && r >= 0; i++)
                 r = ensure_target(root_fd, dirs[i].path, true, dirs[i].mode, &made, err);
         if (s->etc_dir) {
-                static const char *const files[] = { "/etc/resolv.conf", "/etc/hosts", "/etc/hostname" };
-                for (size_t i = 0; i < CB_ARRAY_SIZE(files) && r >= 0; i++)
-                        r = ensure_target(root_fd, files[i], false, 0644, &made, err);
+                for (size_t i = 0; i < CB_ARRAY_SIZE(bld_sandbox_etc_files) && r >= 0; i++)
+                        r = ensure_target(root_fd, bld_sandbox_etc_files[i], false, 0644, &made, err);
         }
         for (size_t i = 0; i < s->nbinds && r >= 0; i++)
                 if (!on_sandbox_fs(s, s->binds[i].dest))

@@ -527,6 +527,11 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
                 .on_tick = bld_run_on_tick,
                 .ud = rc,
         };
+        rc->targets = cb_xcalloc(rc->nbinds + CB_ARRAY_SIZE(bld_sandbox_etc_files), sizeof(char *));
+        for (size_t i = 0; i < CB_ARRAY_SIZE(bld_sandbox_etc_files); i++)
+                rc->targets[rc->ntargets++] = cb_xstrdup(bld_sandbox_etc_files[i]);
+        for (size_t i = 0; i < rc->nbinds; i++)
+                rc->targets[rc->ntargets++] = cb_xstrdup(rc->binds[i].dest);
         int status = 0;
         r = bld_run_log_open(rc, fs->dir, err);
         if (r >= 0)
@@ -570,6 +575,11 @@ static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_ins
                 r = run_in_rootfs(b, st, in, &fs, &rc, err);
         if (r >= 0)
                 r = bld_rootfs_unmount(&fs, err);
+        if (r >= 0) {
+                _cleanup_close_ int ufd = open(fs.upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (ufd >= 0)
+                        bld_sandbox_trim_upper(ufd, rc.targets, rc.ntargets);
+        }
         if (r >= 0)
                 r = commit_upper(b, st, in, &fs, err);
         bld_run_ctx_release(&rc);
