@@ -29,6 +29,7 @@ struct counter {
 struct active {
         size_t step, total;
         char *instr; /* owned */
+        char *id;     /* owned: the blob of a transfer outside any step (step 0), else NULL */
         double start; /* monotonic */
         struct counter c[K_N];
         double last_plain, last_json; /* when byte counters were last written */
@@ -112,9 +113,34 @@ static struct active *find(struct bld_progress *p, size_t step)
         return NULL;
 }
 
+static struct active *add_active(struct bld_progress *p, size_t step, size_t total, const char *instr, double now)
+{
+        if (p->nact == p->cap) {
+                p->cap = p->cap ? p->cap * 2 : 4;
+                p->act = cb_xrealloc(p->act, p->cap * sizeof(*p->act));
+        }
+        struct active *a = &p->act[p->nact++];
+        memset(a, 0, sizeof(*a));
+        a->step = step;
+        a->total = total;
+        a->instr = cb_xstrdup(instr ? instr : "");
+        a->start = now;
+        a->last_plain = a->last_json = -1e9;
+        return a;
+}
+
+static struct active *find_detached(struct bld_progress *p, const char *id)
+{
+        for (size_t i = 0; i < p->nact; i++)
+                if (p->act[i].id && strcmp(p->act[i].id, id) == 0)
+                        return &p->act[i];
+        return NULL;
+}
+
 static void drop(struct bld_progress *p, struct active *a)
 {
         free(a->instr);
+        free(a->id);
         size_t i = (size_t) (a - p->act);
         memmove(&p->act[i], &p->act[i + 1], (p->nact - i - 1) * sizeof(*p->act));
         p->nact--;
@@ -199,7 +225,8 @@ static void tty_draw(struct bld_progress *p, struct cb_buf *b, double now)
                 struct cb_buf head, tail;
                 cb_buf_init(&head, CB_BUF_UNLIMITED);
                 cb_buf_init(&tail, CB_BUF_UNLIMITED);
-                (void) cb_buf_addf(&head, "[%zu/%zu] ", a->step, a->total);
+                if (a->step)
+                        (void) cb_buf_addf(&head, "[%zu/%zu] ", a->step, a->total);
                 (void) cb_buf_addf(&tail, "  %.1fs", now - a->start);
                 counters(&tail, a, now, true);
                 size_t room = head.len + tail.len < width ? width - head.len - tail.len : 0;
@@ -256,7 +283,8 @@ static void tty_finished(struct bld_progress *p, struct cb_buf *b, const struct 
         counters(&tail, a, now, false);
         struct cb_buf head;
         cb_buf_init(&head, CB_BUF_UNLIMITED);
-        (void) cb_buf_addf(&head, "[%zu/%zu] ", a->step, a->total);
+        if (a->step)
+                (void) cb_buf_addf(&head, "[%zu/%zu] ", a->step, a->total);
         size_t room = head.len + tail.len < width ? width - head.len - tail.len : 0;
         add_cols(b, head.p, head.len, width);
         add_cols(b, a->instr, strlen(a->instr), room);
@@ -378,22 +406,22 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
                 return;
         double now = mono_now();
         struct active *a = ev->step ? find(p, ev->step) : NULL;
-        if (ev->status == BLD_PG_START && !a) {
-                if (p->nact == p->cap) {
-                        p->cap = p->cap ? p->cap * 2 : 4;
-                        p->act = cb_xrealloc(p->act, p->cap * sizeof(*p->act));
-                }
-                a = &p->act[p->nact++];
-                memset(a, 0, sizeof(*a));
-                a->step = ev->step;
-                a->total = ev->total;
-                a->instr = cb_xstrdup(ev->instr ? ev->instr : "");
-                a->start = now;
-                a->last_plain = a->last_json = -1e9;
-        }
+        if (ev->status == BLD_PG_START && !a)
+                a = add_active(p, ev->step, ev->total, ev->instr, now);
         if (ev->status == BLD_PG_START && ev->total)
                 p->total = ev->total;
         bool ends = ev->status == BLD_PG_CACHED || ev->status == BLD_PG_DONE || ev->status == BLD_PG_ERROR;
+        if (ev->status == BLD_PG_BYTES && !ev->step && ev->id && p->mode == BLD_PROGRESS_TTY) {
+                /* a transfer outside any step (a push after the build): a line of its own per blob */
+                a = find_detached(p, ev->id);
+                if (!a) {
+                        _cleanup_free_ char *label = cb_xasprintf("%s %.19s", ev->what ? ev->what : "",
+                                                                   strlen(ev->id) > 7 ? ev->id + 7 : ev->id);
+                        a = add_active(p, 0, p->total, label, now);
+                        a->id = cb_xstrdup(ev->id);
+                }
+                ends = ev->bytes_total && ev->bytes >= ev->bytes_total;
+        }
         bool throttled = false;
         if (ev->status == BLD_PG_BYTES && a) {
                 int k = kind_of(ev->what);
@@ -460,7 +488,7 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
                 }
                 break;
         case BLD_PROGRESS_TTY:
-                if (ev->status == BLD_PG_BYTES && now - p->last_draw < REDRAW_EVERY)
+                if (ev->status == BLD_PG_BYTES && !ends && now - p->last_draw < REDRAW_EVERY)
                         break;
                 tty_clear(p, &b);
                 if (ev->status == BLD_PG_LOG)
@@ -516,8 +544,10 @@ struct bld_progress *bld_progress_free(struct bld_progress *p)
                 out(p, &b);
                 cb_buf_release(&b);
         }
-        for (size_t i = 0; i < p->nact; i++)
+        for (size_t i = 0; i < p->nact; i++) {
                 free(p->act[i].instr);
+                free(p->act[i].id);
+        }
         free(p->act);
         cb_buf_release(&p->partial);
         free(p);

@@ -3,6 +3,7 @@
 
 load helpers
 load tiny-base
+load "$CUBUILD_SOURCE_DIR/tests/fixtures/registry.bash"
 
 setup_file() {
         cb_setup_store
@@ -14,6 +15,7 @@ setup_file() {
 }
 
 teardown_file() {
+        registry_stop
         cb_teardown_store
 }
 
@@ -78,4 +80,24 @@ teardown_file() {
         run cb build --progress fancy "$CTX"
         [ "$status" -eq 2 ]
         [[ "$output" == *"--progress 'fancy': use auto, tty, plain, rawjson or quiet"* ]]
+}
+
+@test "pushes and pulls report byte counters: rawjson progress events, tty lines" {
+        registry_start plain
+        ref="$REGISTRY_HOST/progress/tiny:1"
+        cb build --progress rawjson --push -t "$ref" "$CTX" >/dev/null 2>"$BATS_TEST_TMPDIR/push"
+        jq -se 'map(select(.status == "progress" and .what == "push")) | length > 0' "$BATS_TEST_TMPDIR/push"
+        jq -se 'map(select(.status == "progress" and .what == "push" and .bytes == .bytes_total and (.id | startswith("sha256:")))) | length > 0' \
+                "$BATS_TEST_TMPDIR/push"
+        mkdir -p "$BATS_TEST_TMPDIR/from"
+        printf 'FROM %s\nRUN true\n' "$ref" >"$BATS_TEST_TMPDIR/from/Dockerfile"
+        "$CUBUILD" --root "$CB_TMP/fresh" build --progress rawjson "$BATS_TEST_TMPDIR/from" >/dev/null 2>"$BATS_TEST_TMPDIR/pull"
+        # the pull belongs to the FROM step, and its last counter says the whole blob arrived
+        jq -se 'map(select(.status == "progress" and .what == "pull")) | length > 0 and all(.step == 1)' "$BATS_TEST_TMPDIR/pull"
+        jq -se 'map(select(.status == "progress" and .what == "pull" and .bytes == .bytes_total)) | length > 0' \
+                "$BATS_TEST_TMPDIR/pull"
+        rm -rf "$CB_TMP/fresh2"
+        script -qfec "'$CUBUILD' --root '$CB_TMP/fresh2' build --progress tty '$BATS_TEST_TMPDIR/from'" /dev/null \
+                </dev/null | tr -d '\r' | sed 's/\x1b\[[0-9]*[AJ]//g' >"$BATS_TEST_TMPDIR/tty"
+        grep -Eq "^\[1/2\] FROM $ref  [0-9.]+s  pull [0-9.]+ [KM]?i?B / [0-9.]+ [KM]?i?B$" "$BATS_TEST_TMPDIR/tty"
 }
