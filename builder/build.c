@@ -456,7 +456,16 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         mode = BLD_PROGRESS_QUIET;
                 b.pg = bld_progress_new(mode, STDERR_FILENO);
         }
-        cb_random_hex(b.build_id, 8);
+        {
+                /* sortable by time, unique by the random part: logs/ is pruned oldest first */
+                char rnd[9];
+                struct tm tm;
+                time_t now = time(NULL);
+                cb_random_hex(rnd, 4);
+                (void) gmtime_r(&now, &tm);
+                size_t n = strftime(b.build_id, sizeof(b.build_id), "%Y%m%dT%H%M%SZ", &tm);
+                (void) snprintf(b.build_id + n, sizeof(b.build_id) - n, "-%s", rnd);
+        }
         cb_buf_init(&text, DOCKERFILE_MAX);
         r = read_dockerfile(o, &text, &b.df_name, err);
         if (r < 0)

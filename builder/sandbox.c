@@ -420,10 +420,10 @@ static void child_main(const struct bld_run_spec *s, int efd)
         child_fail(efd, what, e);
 }
 
-static void helper_main(const struct bld_run_spec *s, int efd, int out_fd)
+static void helper_main(const struct bld_run_spec *s, int efd, int out_fd, pid_t parent)
 {
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() == 1)
+        if (getppid() != parent)
                 _exit(125); /* cubuild died before the line above: nobody waits for us */
         int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
         if (s->network_none)
@@ -570,6 +570,7 @@ int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err
                 remove_made(root_fd, &made);
                 return cb_fail(err, e, "pipe");
         }
+        pid_t parent = getpid();
         pid_t pid = fork();
         if (pid < 0) {
                 int e = errno;
@@ -586,7 +587,7 @@ int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err
                 (void) close(ep[0]);
                 if (op[0] >= 0)
                         (void) close(op[0]);
-                helper_main(s, ep[1], op[1]);
+                helper_main(s, ep[1], op[1], parent);
         }
         current_helper = pid;
         shell_running = s->interactive;

@@ -31,7 +31,7 @@ df() {
         [[ "$output" == *"Dockerfile:3: RUN seq 1 500; echo last words >&2; exit 5: exit status 5"* ]]
         [[ "$output" == *"  | last words"* ]]
         log=$(sed -n 's/^full log: //p' <<<"$output")
-        [[ "$log" == "$CB_ROOT/logs/"*"/3.log" ]]
+        [[ "$log" =~ ^$CB_ROOT/logs/[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}/3\.log$ ]]
         [ "$(grep -c . "$log")" -eq 501 ]
         [ "$(head -1 "$log")" = 1 ]
         [ "$(tail -1 "$log")" = "last words" ]
@@ -134,6 +134,8 @@ failing_build() {
         [ "$(ls -A "$CB_ROOT/tmp" | wc -l)" -eq "$tmp_before" ]
         ! grep -q "$CB_ROOT" /proc/self/mountinfo
         [ -z "$(pgrep -f 'sleep 732[12]' || true)" ]
+        # failure logs of the last 50 builds only
+        [ "$(ls "$CB_ROOT/logs" | wc -l)" -le 50 ]
         # the store still builds
         ok=$(df many-ok 'RUN echo fine')
         cb build -q "$ok" >/dev/null

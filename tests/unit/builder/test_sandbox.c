@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -209,6 +211,66 @@ static void test_missing_command_is_exit_127_not_a_setup_error(void **state)
         cb_err_release(&err);
 }
 
+/* Whether any process's command line is exactly argv0 arg (a NUL between them, as /proc has it). */
+static bool process_running(const char *argv0, const char *arg)
+{
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        bool found = false;
+        char want[64];
+        int wn = snprintf(want, sizeof(want), "%s%c%s", argv0, '\0', arg);
+        assert_true(d != NULL);
+        while (!found && (de = readdir(d))) {
+                char path[300];
+                (void) snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+                struct cb_buf b;
+                cb_buf_init(&b, 4096);
+                if (cb_read_file(AT_FDCWD, path, 4096, &b, NULL) >= 0 && b.len >= (size_t) wn + 1 &&
+                    memcmp(b.p, want, (size_t) wn + 1) == 0)
+                        found = true;
+                cb_buf_release(&b);
+        }
+        (void) closedir(d);
+        return found;
+}
+
+static void test_timeout_kills_and_reaps_the_whole_tree(void **state)
+{
+        (void) state;
+        if (!can_run)
+                skip();
+        struct bld_rootfs fs;
+        struct out o;
+        struct cb_err err;
+        int status = -1;
+        cb_buf_init(&o.b, CB_BUF_UNLIMITED);
+        cb_err_init(&err);
+        mount_host(&fs);
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) "sleep 4711 & sleep 4712; echo never", NULL };
+        char *envp[] = { (char *) "PATH=/usr/bin:/bin", NULL };
+        struct bld_run_spec s = {
+                .rootfs = fs.merged,
+                .argv = argv,
+                .envp = envp,
+                .cwd = "/",
+                .timeout_ms = 300,
+                .on_output = collect,
+                .ud = &o,
+        };
+        time_t t0 = time(NULL);
+        int r = bld_sandbox_run(&s, &status, &err);
+        assert_int_equal(r, -ETIMEDOUT);
+        assert_non_null(strstr(cb_err_msg(&err), "--run-timeout 300 ms"));
+        assert_true(time(NULL) - t0 < 10);
+        assert_null(strstr(o.b.p, "never"));
+        /* both sleeps were in the step's pid namespace: gone with it, nothing left to reap */
+        assert_false(process_running("sleep", "4711"));
+        assert_false(process_running("sleep", "4712"));
+        bld_rootfs_release(&fs);
+        cb_buf_release(&o.b);
+        cb_err_release(&err);
+}
+
 int main(void)
 {
         if (geteuid() != 0)
@@ -219,6 +281,7 @@ int main(void)
                 cmocka_unit_test(test_writes_land_in_upper_but_injected_files_do_not),
                 cmocka_unit_test(test_network_none_has_only_loopback),
                 cmocka_unit_test(test_missing_command_is_exit_127_not_a_setup_error),
+                cmocka_unit_test(test_timeout_kills_and_reaps_the_whole_tree),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
