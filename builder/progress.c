@@ -45,6 +45,7 @@ struct bld_progress {
         size_t cur_step;
         size_t total; /* the build's step count, from the last START */
         struct cb_buf partial; /* tty: a log line not ended yet */
+        bool mid_line;         /* plain: the last output was a log chunk without its newline */
 };
 
 static double mono_now(void)
@@ -450,6 +451,10 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
         cb_buf_init(&b, CB_BUF_UNLIMITED);
         switch (p->mode) {
         case BLD_PROGRESS_PLAIN:
+                if (p->mid_line && ev->status != BLD_PG_LOG && !(ev->status == BLD_PG_BYTES && throttled)) {
+                        (void) cb_buf_addc(&b, '\n');
+                        p->mid_line = false;
+                }
                 switch (ev->status) {
                 case BLD_PG_START:
                         (void) cb_buf_addf(&b, "STEP %zu/%zu: %s\n", ev->step, ev->total, ev->instr ? ev->instr : "");
@@ -481,6 +486,8 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
                         break;
                 case BLD_PG_LOG:
                         (void) cb_buf_add(&b, ev->text, ev->len);
+                        if (ev->len)
+                                p->mid_line = ev->text[ev->len - 1] != '\n';
                         break;
                 case BLD_PG_INFO:
                         (void) cb_buf_addf(&b, "%s\n", ev->text ? ev->text : "");
@@ -536,6 +543,8 @@ struct bld_progress *bld_progress_free(struct bld_progress *p)
 {
         if (!p)
                 return NULL;
+        if (p->mode == BLD_PROGRESS_PLAIN && p->mid_line)
+                (void) cb_write_all(p->fd, "\n", 1);
         if (p->mode == BLD_PROGRESS_TTY) {
                 struct cb_buf b;
                 cb_buf_init(&b, CB_BUF_UNLIMITED);

@@ -610,6 +610,10 @@ int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err
         }
         current_helper = -1;
         shell_running = 0;
+        /* Ctrl-C on a terminal reaches the step's processes too: one of them may have died of it
+         * before our handler ran, ending the step first; it was still an interrupt */
+        if (!why && interrupted)
+                why = -EINTR;
         struct cb_buf msg;
         cb_buf_init(&msg, 4096);
         (void) cb_read_all(ep[0], &msg);
