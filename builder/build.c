@@ -27,6 +27,7 @@ void bld_opts_init(struct bld_opts *o)
 {
         memset(o, 0, sizeof(*o));
         o->source_date_epoch = -1;
+        o->jobs = 1;
 }
 
 char *bld_ref_normalize(const char *name, struct cb_err *err)
@@ -113,9 +114,11 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                         return -EINVAL;
                 }
                 char digest[CB_DIGEST_STR_LEN];
-                r = layer_store_resolve(b->store, norm, digest, err);
-                if (r == -ENOENT)
+                r = b->opts->pull ? -ENOENT : layer_store_resolve(b->store, norm, digest, err);
+                if (r == -ENOENT) {
+                        cb_err_reset(err);
                         r = bld_pull(b, norm, digest, err);
+                }
                 if (r < 0) {
                         cb_wrap(err, "%s:%u: FROM '%s'", b->df_name, ds->line, base);
                         return r;
@@ -238,59 +241,6 @@ static int run_stage(struct bld_ctx *b, size_t si, struct cb_err *err)
         return 0;
 }
 
-/* Which stages the target needs: its FROM chain and every COPY/ADD --from, transitively. A --from
- * whose value cannot be resolved here (a variable not known before the build) keeps every earlier
- * stage, which is safe. */
-static void mark_needed(struct bld_ctx *b, size_t target, bool *needed)
-{
-        needed[target] = true;
-        for (size_t i = target + 1; i-- > 0;) {
-                if (!needed[i])
-                        continue;
-                const struct df_stage *ds = df_file_stage(b->df, i);
-                _cleanup_free_ char *base = NULL;
-                struct cb_err e2;
-                cb_err_init(&e2);
-                int r = df_expand_word(b->meta, ds->base, df_file_escape(b->df), &base, &e2);
-                cb_err_release(&e2);
-                if (r >= 0) {
-                        for (size_t j = 0; j < i; j++) {
-                                const char *n = df_file_stage(b->df, j)->name;
-                                if (n && strcasecmp(n, base) == 0)
-                                        needed[j] = true;
-                        }
-                }
-                for (size_t k = 0; k < ds->n; k++) {
-                        const struct df_instr *in = df_file_instr(b->df, ds->first + k);
-                        if (in->kind != DF_INSTR_COPY && in->kind != DF_INSTR_ADD)
-                                continue;
-                        for (size_t f = 0; f < in->nflags; f++) {
-                                if (strcmp(in->flags[f].name, "from") != 0 || !in->flags[f].value)
-                                        continue;
-                                const char *v = in->flags[f].value;
-                                uint64_t idx;
-                                bool found = false;
-                                if (strchr(v, '$')) {
-                                        for (size_t j = 0; j < i; j++)
-                                                needed[j] = true;
-                                        continue;
-                                }
-                                if (cb_parse_u64(cb_str_c(v), UINT32_MAX, &idx) == 0 && idx < i) {
-                                        needed[idx] = true;
-                                        continue;
-                                }
-                                for (size_t j = 0; j < i && !found; j++) {
-                                        const char *n = df_file_stage(b->df, j)->name;
-                                        if (n && strcasecmp(n, v) == 0) {
-                                                needed[j] = true;
-                                                found = true;
-                                        }
-                                }
-                        }
-                }
-        }
-}
-
 static int read_dockerfile(const struct bld_opts *o, struct cb_buf *text, char **ret_name, struct cb_err *err)
 {
         if (o->file && strcmp(o->file, "-") == 0) {
@@ -387,7 +337,18 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest
                 _cleanup_free_ char *k = eq ? cb_xstrndup(l, (size_t) (eq - l)) : cb_xstrdup(l);
                 json_object_set_new(labels, k, json_string(eq ? eq + 1 : ""));
         }
-        int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, false, NULL, ret_digest, err);
+        json_t *ann = NULL;
+        for (size_t i = 0; i < b->opts->nannotations; i++) {
+                const char *a = b->opts->annotations[i];
+                const char *eq = strchr(a, '=');
+                if (!ann)
+                        ann = json_object();
+                _cleanup_free_ char *k = cb_xstrndup(a, (size_t) (eq - a));
+                json_object_set_new(ann, k, json_string(eq + 1));
+        }
+        int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, b->opts->format_docker, ann, ret_digest,
+                                  err);
+        json_decref(ann);
         if (r < 0) {
                 cb_wrap(err, "write the image");
                 return r;
@@ -499,28 +460,20 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         b.nstages = target + 1;
         b.stages = cb_xcalloc(b.nstages, sizeof(*b.stages));
         bool *needed = cb_xcalloc(b.nstages, sizeof(bool));
-        mark_needed(&b, target, needed);
+        bld_mark_needed(&b, target, needed);
         for (size_t i = 0; i < b.nstages; i++)
                 if (needed[i])
                         b.nsteps += 1 + df_file_stage(b.df, i)->n;
         for (size_t i = 0; i < b.nstages; i++) {
-                if (!needed[i]) {
+                if (!needed[i])
                         bld_progress_info(b.pg, "skipping stage %zu%s%s: the target does not use it", i,
                                           df_file_stage(b.df, i)->name ? " " : "",
                                           df_file_stage(b.df, i)->name ? df_file_stage(b.df, i)->name : "");
-                        continue;
-                }
-                if (bld_interrupted()) {
-                        r = cb_failc(err, -EINTR, "interrupted by signal %d", bld_interrupted());
-                        free(needed);
-                        goto out;
-                }
-                b.step++;
-                r = run_stage(&b, i, err);
-                if (r < 0) {
-                        free(needed);
-                        goto out;
-                }
+        }
+        r = bld_build_stages(&b, needed, o->jobs, run_stage, err);
+        if (r < 0) {
+                free(needed);
+                goto out;
         }
         free(needed);
         bld_progress_set_step(b.pg, 0);

@@ -36,6 +36,14 @@ char *bld_opt_get(const char *list, const char *key);
  * ("docker.io/library/x:tag") and its manifest digest. */
 char *bld_referrers_tag(const char *name, const char *manifest_digest);
 
+/* --- ulimit.c --- */
+struct bld_ulimit {
+        int resource; /* RLIMIT_* */
+        unsigned long long soft, hard; /* RLIM_INFINITY for unlimited */
+};
+/* "nofile=1024[:2048]" (docker's --ulimit); -ENOENT for an unknown type, -EINVAL, -ERANGE soft > hard. */
+int bld_ulimit_parse(const char *s, struct bld_ulimit *ret);
+
 /* --- sandbox.c: RUN in mount/pid/ipc/uts namespaces over a mounted rootfs --- */
 struct bld_bind {
         const char *src;  /* host path; NULL: an empty tmpfs at dest */
@@ -58,6 +66,8 @@ struct bld_run_spec {
         const struct bld_bind *binds; /* extra mounts (secrets, caches, GPU) */
         size_t nbinds;
         uint64_t shm_size;            /* bytes; 0: 64 MiB as docker */
+        const struct bld_ulimit *ulimits; /* --ulimit, set before exec */
+        size_t nulimits;
         uint64_t timeout_ms;          /* 0: none; else the whole tree is killed after this long */
         bool interactive;             /* stdin, stdout, stderr are ours (a debug shell); no on_output */
         /* the step's stdout and stderr, as they come */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ struct bld_progress {
         size_t total; /* the build's step count, from the last START */
         struct cb_buf partial; /* tty: a log line not ended yet */
         bool mid_line;         /* plain: the last output was a log chunk without its newline */
+        pid_t owner;           /* the process that made it: a forked stage (--jobs) draws no live lines */
 };
 
 static double mono_now(void)
@@ -80,6 +82,7 @@ struct bld_progress *bld_progress_new(enum bld_progress_mode mode, int fd)
                 mode = isatty(fd) ? BLD_PROGRESS_TTY : BLD_PROGRESS_PLAIN;
         p->mode = mode;
         p->fd = fd;
+        p->owner = getpid();
         cb_buf_init(&p->partial, CB_BUF_UNLIMITED);
         return p;
 }
@@ -405,6 +408,13 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
 {
         if (!p || p->mode == BLD_PROGRESS_QUIET)
                 return;
+        if (p->mode == BLD_PROGRESS_TTY && getpid() != p->owner) {
+                /* a stage built in a forked child (--jobs) shares the terminal with its siblings:
+                 * cursor movements would erase their lines, so it writes plain lines instead. The
+                 * parent has no live lines then (it forks between stages only). */
+                p->mode = BLD_PROGRESS_PLAIN;
+                p->nlive = 0;
+        }
         double now = mono_now();
         struct active *a = ev->step ? find(p, ev->step) : NULL;
         if (ev->status == BLD_PG_START && !a)
@@ -526,7 +536,7 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
 
 void bld_progress_tick(struct bld_progress *p)
 {
-        if (!p || p->mode != BLD_PROGRESS_TTY || !p->nact)
+        if (!p || p->mode != BLD_PROGRESS_TTY || !p->nact || getpid() != p->owner)
                 return;
         double now = mono_now();
         if (now - p->last_draw < REDRAW_EVERY)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -406,6 +407,11 @@ static void child_main(const struct bld_run_spec *s, int efd)
         mkdir_p_abs(cwd);
         if (chdir(cwd) < 0)
                 child_fail(efd, "chdir to the working directory", errno);
+        for (size_t i = 0; i < s->nulimits; i++) {
+                struct rlimit rl = { (rlim_t) s->ulimits[i].soft, (rlim_t) s->ulimits[i].hard };
+                if (setrlimit((__rlimit_resource_t) s->ulimits[i].resource, &rl) < 0)
+                        child_fail(efd, "--ulimit", errno);
+        }
         if (setgroups(s->ngroups, s->groups) < 0)
                 child_fail(efd, "setgroups", errno);
         if (setgid(s->gid) < 0)

@@ -198,7 +198,36 @@ static void next_key(struct bld_ctx *b, struct bld_stage *st, const struct df_in
         cb_sha256_free(h);
 }
 
-/* A layer step: the cache answers first, unless --no-cache. */
+/* --no-cache, or --no-cache-filter naming this stage (by name or index): run, don't look up. */
+static bool cache_off(const struct bld_ctx *b, const struct bld_stage *st)
+{
+        if (b->opts->no_cache)
+                return true;
+        size_t idx = (size_t) (st - b->stages);
+        for (size_t i = 0; i < b->opts->nno_cache_filter; i++) {
+                const char *f = b->opts->no_cache_filter[i];
+                uint64_t n;
+                if ((st->name && strcasecmp(st->name, f) == 0) ||
+                    (idx < b->nstages && cb_parse_u64(cb_str_c(f), UINT32_MAX, &n) == 0 && n == idx))
+                        return true;
+        }
+        return false;
+}
+
+/* After a layer step, the chain continues from what the step made: a step that ran again and made
+ * other content (a --no-cache-filter stage, a RUN that writes the time) changes every later key, so
+ * nothing built on its old result is reused. */
+static void key_add_layer(struct bld_stage *st)
+{
+        struct cb_sha256 *h = cb_sha256_new();
+        cb_sha256_update(h, st->key, strlen(st->key) + 1);
+        const char *d = st->layers[st->nlayers - 1].diff_id;
+        cb_sha256_update(h, d, strlen(d) + 1);
+        cb_sha256_final(h, st->key);
+        cb_sha256_free(h);
+}
+
+/* A layer step: the cache answers first, unless --no-cache or --no-cache-filter. */
 static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
 {
         char inputs[CB_DIGEST_STR_LEN] = "";
@@ -212,11 +241,12 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         }
         next_key(b, st, in, inputs);
         struct bld_cache_entry ce;
-        if (!b->opts->no_cache && bld_cache_get(b->store, st->key, &ce)) {
+        if (!cache_off(b, st) && bld_cache_get(b->store, st->key, &ce)) {
                 bld_stage_add_layer(st, &ce.layer);
                 st->last_time = b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch : ce.created;
                 bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
                 b->steps_cached++;
+                key_add_layer(st);
                 return 0;
         }
         st->last_time = bld_ctx_time(b);
@@ -232,6 +262,7 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         if (bld_cache_put(b->store, st->key, &ce, &e2) < 0)
                 bld_progress_info(b->pg, "warning: build cache: %s", cb_err_msg(&e2));
         cb_err_release(&e2);
+        key_add_layer(st);
         return 0;
 }
 
@@ -405,7 +436,8 @@ static void strv_free(char **v)
 
 /* Writes resolv.conf, hosts and hostname for the sandbox: the host's resolver (host network), a
  * hosts file naming the sandbox. They are bind-mounted, so they never reach a layer. */
-static int make_etc(const char *dir, const char *hostname, bool network_none, struct cb_err *err)
+static int make_etc(const char *dir, const char *hostname, bool network_none, const struct bld_opts *o,
+                    struct cb_err *err)
 {
         struct cb_buf b;
         int r;
@@ -417,6 +449,12 @@ static int make_etc(const char *dir, const char *hostname, bool network_none, st
         cb_buf_reset(&b);
         (void) cb_buf_addf(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
                            hostname);
+        /* --add-host HOST:IP (the IP may hold colons: IPv6) */
+        for (size_t i = 0; i < o->nadd_hosts; i++) {
+                const char *h = o->add_hosts[i];
+                const char *colon = strchr(h, ':');
+                (void) cb_buf_addf(&b, "%s\t%.*s\n", colon + 1, (int) (colon - h), h);
+        }
         _cleanup_free_ char *p2 = cb_xasprintf("%s/hosts", dir);
         if (r >= 0)
                 r = cb_write_file_atomic(AT_FDCWD, p2, b.p, b.len, 0644, err);
@@ -462,7 +500,7 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
         _cleanup_free_ char *etc = cb_xasprintf("%s/etc", fs->dir);
         if (mkdir(etc, 0755) < 0)
                 return cb_fail(err, errno, "mkdir '%s'", etc);
-        r = make_etc(etc, "cubuild", net_none, err);
+        r = make_etc(etc, "cubuild", net_none, b->opts, err);
         if (r < 0)
                 return r;
         uid_t uid = 0;
@@ -522,6 +560,8 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
                 .binds = rc->binds,
                 .nbinds = rc->nbinds,
                 .shm_size = b->opts->shm_size,
+                .ulimits = b->opts->ulimits,
+                .nulimits = b->opts->nulimits,
                 .timeout_ms = b->opts->run_timeout_ms,
                 .on_output = bld_run_on_output,
                 .on_tick = bld_run_on_tick,
