@@ -534,6 +534,18 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
                 drop(p, a);
 }
 
+void bld_progress_suspend(struct bld_progress *p)
+{
+        if (!p || p->mode != BLD_PROGRESS_TTY || getpid() != p->owner)
+                return;
+        struct cb_buf b;
+        cb_buf_init(&b, CB_BUF_UNLIMITED);
+        tty_clear(p, &b);
+        tty_flush_partial(p, &b);
+        out(p, &b);
+        cb_buf_release(&b);
+}
+
 void bld_progress_tick(struct bld_progress *p)
 {
         if (!p || p->mode != BLD_PROGRESS_TTY || !p->nact || getpid() != p->owner)

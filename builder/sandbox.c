@@ -455,6 +455,13 @@ static void helper_main(const struct bld_run_spec *s, int efd, int out_fd, pid_t
                         int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
                         if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
                                 child_fail(efd, "set up stdio", errno);
+                } else if (isatty(STDIN_FILENO)) {
+                        /* the debug shell gets the terminal's foreground (job control, Ctrl-C for
+                         * itself); taking it from the background group would stop us with SIGTTOU */
+                        (void) signal(SIGTTOU, SIG_IGN);
+                        (void) setpgid(0, 0);
+                        (void) tcsetpgrp(STDIN_FILENO, getpgrp());
+                        (void) signal(SIGTTOU, SIG_DFL);
                 }
                 child_main(s, efd);
         }
@@ -615,6 +622,12 @@ int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err
                 }
         }
         current_helper = -1;
+        if (s->interactive && isatty(STDIN_FILENO)) {
+                /* the terminal back to our process group, as a shell does after a job */
+                void (*old)(int) = signal(SIGTTOU, SIG_IGN);
+                (void) tcsetpgrp(STDIN_FILENO, getpgrp());
+                (void) signal(SIGTTOU, old);
+        }
         shell_running = 0;
         /* Ctrl-C on a terminal reaches the step's processes too: one of them may have died of it
          * before our handler ran, ending the step first; it was still an interrupt */

@@ -479,6 +479,7 @@ static void debug_shell(struct bld_ctx *b, const struct bld_run_spec *failed)
         sh.on_output = NULL;
         sh.on_tick = NULL;
         bld_progress_info(b->pg, "--on-error shell: /bin/sh in the failed step's sandbox; exit it to end the build");
+        bld_progress_suspend(b->pg);
         int status = 0;
         struct cb_err e2;
         cb_err_init(&e2);
