@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/xattr.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -271,6 +272,43 @@ static void test_timeout_kills_and_reaps_the_whole_tree(void **state)
         cb_err_release(&err);
 }
 
+static void test_trim_removes_only_empty_copied_up_parents(void **state)
+{
+        (void) state;
+        if (!can_run)
+                skip();
+        char up[4096];
+        (void) snprintf(up, sizeof(up), "%s/trim-upper", tmpdir);
+        assert_int_equal(mkdir(up, 0755), 0);
+        int fd = open(up, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        /* etc/: copied up for a mount point, left empty; root/.cache: the same, two levels;
+         * var/: the step wrote in it; opt/: the step emptied it (opaque) */
+        assert_int_equal(mkdirat(fd, "etc", 0755), 0);
+        assert_int_equal(mkdirat(fd, "root", 0700), 0);
+        assert_int_equal(mkdirat(fd, "root/.cache", 0755), 0);
+        assert_int_equal(mkdirat(fd, "var", 0755), 0);
+        assert_int_equal(mkdirat(fd, "var/lib", 0755), 0);
+        int f = openat(fd, "var/lib/data", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        assert_true(f >= 0);
+        (void) close(f);
+        assert_int_equal(mkdirat(fd, "opt", 0755), 0);
+        int o = openat(fd, "opt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* trusted.* needs CAP_SYS_ADMIN and a filesystem that keeps it; without, opt/ is not checked */
+        bool opaque = fsetxattr(o, "trusted.overlay.opaque", "y", 1, 0) == 0;
+        (void) close(o);
+        char *dests[] = { (char *) "/etc/hosts", (char *) "/root/.cache/pip", (char *) "/var/lib/x/y",
+                          (char *) "/opt/mnt" };
+        bld_sandbox_trim_upper(fd, dests, 4);
+        struct stat st;
+        assert_int_equal(fstatat(fd, "etc", &st, AT_SYMLINK_NOFOLLOW), -1);
+        assert_int_equal(fstatat(fd, "root", &st, AT_SYMLINK_NOFOLLOW), -1);
+        assert_int_equal(fstatat(fd, "var/lib/data", &st, AT_SYMLINK_NOFOLLOW), 0);
+        if (opaque)
+                assert_int_equal(fstatat(fd, "opt", &st, AT_SYMLINK_NOFOLLOW), 0);
+        (void) close(fd);
+}
+
 int main(void)
 {
         if (geteuid() != 0)
@@ -282,6 +320,7 @@ int main(void)
                 cmocka_unit_test(test_network_none_has_only_loopback),
                 cmocka_unit_test(test_missing_command_is_exit_127_not_a_setup_error),
                 cmocka_unit_test(test_timeout_kills_and_reaps_the_whole_tree),
+                cmocka_unit_test(test_trim_removes_only_empty_copied_up_parents),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
