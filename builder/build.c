@@ -421,7 +421,16 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         mode = BLD_PROGRESS_QUIET;
                 b.pg = bld_progress_new(mode, STDERR_FILENO);
         }
-        cb_random_hex(b.build_id, 8);
+        {
+                /* sortable by time, unique by the random part: logs/ is pruned oldest first */
+                char rnd[9];
+                struct tm tm;
+                time_t now = time(NULL);
+                cb_random_hex(rnd, 4);
+                (void) gmtime_r(&now, &tm);
+                size_t n = strftime(b.build_id, sizeof(b.build_id), "%Y%m%dT%H%M%SZ", &tm);
+                (void) snprintf(b.build_id + n, sizeof(b.build_id) - n, "-%s", rnd);
+        }
         cb_buf_init(&text, DOCKERFILE_MAX);
         r = read_dockerfile(o, &text, &b.df_name, err);
         if (r < 0)
@@ -487,7 +496,8 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         .report_path = o->verify_report,
                         .tags = tags,
                         .ntags = o->ntags,
-                        .quiet = o->quiet,
+                        /* its lines are no JSON: rawjson readers take the result from --verify-report */
+                        .quiet = o->quiet || bld_progress_mode(b.pg) == BLD_PROGRESS_RAWJSON,
                         .require_arch = o->require_arch,
                         .require_driver = o->require_driver,
                         .ret_report = &report,

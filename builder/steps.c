@@ -479,6 +479,7 @@ static void debug_shell(struct bld_ctx *b, const struct bld_run_spec *failed)
         sh.on_output = NULL;
         sh.on_tick = NULL;
         bld_progress_info(b->pg, "--on-error shell: /bin/sh in the failed step's sandbox; exit it to end the build");
+        bld_progress_suspend(b->pg);
         int status = 0;
         struct cb_err e2;
         cb_err_init(&e2);
@@ -567,6 +568,11 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
                 .on_tick = bld_run_on_tick,
                 .ud = rc,
         };
+        rc->targets = cb_xcalloc(rc->nbinds + CB_ARRAY_SIZE(bld_sandbox_etc_files), sizeof(char *));
+        for (size_t i = 0; i < CB_ARRAY_SIZE(bld_sandbox_etc_files); i++)
+                rc->targets[rc->ntargets++] = cb_xstrdup(bld_sandbox_etc_files[i]);
+        for (size_t i = 0; i < rc->nbinds; i++)
+                rc->targets[rc->ntargets++] = cb_xstrdup(rc->binds[i].dest);
         int status = 0;
         r = bld_run_log_open(rc, fs->dir, err);
         if (r >= 0)
@@ -610,6 +616,11 @@ static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_ins
                 r = run_in_rootfs(b, st, in, &fs, &rc, err);
         if (r >= 0)
                 r = bld_rootfs_unmount(&fs, err);
+        if (r >= 0) {
+                _cleanup_close_ int ufd = open(fs.upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (ufd >= 0)
+                        bld_sandbox_trim_upper(ufd, rc.targets, rc.ntargets);
+        }
         if (r >= 0)
                 r = commit_upper(b, st, in, &fs, err);
         bld_run_ctx_release(&rc);
