@@ -33,6 +33,8 @@ enum {
         OPT_GPUS,
         OPT_PUSH,
         OPT_METADATA,
+        OPT_CACHE_FROM,
+        OPT_CACHE_TO,
 };
 
 static const struct option build_opts[] = {
@@ -57,6 +59,8 @@ static const struct option build_opts[] = {
         { "gpus", required_argument, NULL, OPT_GPUS },
         { "push", no_argument, NULL, OPT_PUSH },
         { "metadata-file", required_argument, NULL, OPT_METADATA },
+        { "cache-from", required_argument, NULL, OPT_CACHE_FROM },
+        { "cache-to", required_argument, NULL, OPT_CACHE_TO },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -78,6 +82,8 @@ static void build_usage(FILE *f)
                      "      --push                 push every -t name to its registry after the build\n"
                      "      --iidfile FILE         write the image digest to FILE\n"
                      "      --metadata-file FILE   write the build result as JSON (digests, names, verification)\n"
+                     "      --cache-from type=registry,ref=REF | type=local,src=DIR   reuse a shared build cache\n"
+                     "      --cache-to type=registry,ref=REF[,mode=min|max] | type=local,dest=DIR   export it\n"
                      "      --compression gzip|zstd     layer compression (default gzip)\n"
                      "      --source-date-epoch N  timestamps for reproducible images (env SOURCE_DATE_EPOCH)\n"
                      "      --verify auto|require|skip   GPU verification of the result (default auto:\n"
@@ -202,6 +208,12 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 case OPT_METADATA:
                         o.metadata_file = optarg;
                         break;
+                case OPT_CACHE_FROM:
+                        push(&o.cache_from, &o.ncache_from, optarg);
+                        break;
+                case OPT_CACHE_TO:
+                        push(&o.cache_to, &o.ncache_to, optarg);
+                        break;
                 case OPT_PUSH:
                         o.push = true;
                         break;
@@ -262,5 +274,7 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
         free(o.labels);
         free(o.outputs);
         free(o.secrets);
+        free(o.cache_from);
+        free(o.cache_to);
         return rc;
 }

@@ -37,6 +37,7 @@ struct bld_ctx {
         size_t nstages;
         size_t step, nsteps;
         size_t steps_run, steps_cached;
+        struct bld_cache_remote *remote; /* --cache-from/--cache-to, or NULL */
 };
 
 void bld_stage_add_layer(struct bld_stage *st, const struct layer_desc *l);
