@@ -25,7 +25,7 @@ int bld_cache_layers(struct layer_store *s, char ***ret, size_t *ret_n, struct c
 int bld_cache_clear(struct layer_store *s, struct cb_err *err);
 
 /* ---- cache_remote.c: --cache-from / --cache-to (type=registry,ref=REF[,mode=min|max] or
- * type=local,src=DIR|dest=DIR). docs/builder.md, "Registry cache". ---- */
+ * type=local,src=DIR|dest=DIR). docs/bake.md, "The shared build cache". ---- */
 #define BLD_CACHE_ARTIFACT_TYPE "application/vnd.cubuild.cache.v1+json"
 #define BLD_CACHE_CONFIG_TYPE "application/vnd.cubuild.cache.config.v1+json"
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,6 +238,7 @@ static int start_job(struct bake_run *br, size_t i)
                 return -errno;
         (void) fflush(stdout);
         (void) fflush(stderr);
+        pid_t parent = getpid();
         pid_t pid = fork();
         if (pid < 0) {
                 int e = errno;
@@ -245,6 +247,10 @@ static int start_job(struct bake_run *br, size_t i)
                 return -e;
         }
         if (pid == 0) {
+                /* a bake that is killed takes its builds with it (their sandboxes die with them) */
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() != parent)
+                        _exit(BLD_EXIT_FAILED);
                 (void) dup2(p[1], STDERR_FILENO);
                 int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
                 if (devnull >= 0)
