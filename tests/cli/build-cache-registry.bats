@@ -77,6 +77,12 @@ layers_of() {
         # from outside: the same image, the same timestamp layers, the same /stamp2 bytes
         [ "$d1" = "$d2" ]
         [ "$(layers_of a app:1)" = "$(layers_of b app:1)" ]
+        # /stamp2, read from each runner's own copy of the layer, holds the first runner's time
+        l4=$(layers_of b app:1 | sed -n 4p)
+        stamp_a=$(tar -xzOf "$CB_TMP/runner-a/blobs/sha256/${l4#sha256:}" stamp2)
+        stamp_b=$(tar -xzOf "$CB_TMP/runner-b/blobs/sha256/${l4#sha256:}" stamp2)
+        [[ "$stamp_a" =~ ^[0-9]{19}$ ]]
+        [ "$stamp_a" = "$stamp_b" ]
         runner a save --format oci-archive -o "$CB_TMP/a.tar" app:1
         runner b save --format oci-archive -o "$CB_TMP/b.tar" app:1
         [ "$(sha256sum <"$CB_TMP/a.tar")" = "$(sha256sum <"$CB_TMP/b.tar")" ]
