@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "builder/cache.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/progress.h"
@@ -107,8 +108,18 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 st->config = bld_config_new();
                 goto vars;
         }
+        /* a named context (bake's contexts: NAME: target:X) stands in for FROM NAME */
+        for (size_t k = 0; k < b->opts->nbuild_contexts; k++) {
+                const char *nc = b->opts->build_contexts[k], *eq = strchr(nc, '=');
+                if (eq && strncmp(eq + 1, "docker-image://", 15) == 0 && strlen(base) == (size_t) (eq - nc) &&
+                    strncmp(nc, base, (size_t) (eq - nc)) == 0) {
+                        free(base);
+                        base = cb_xstrdup(eq + 16);
+                        break;
+                }
+        }
         {
-                _cleanup_free_ char *norm = bld_ref_normalize(base, err);
+                _cleanup_free_ char *norm = cb_digest_valid(base) ? cb_xstrdup(base) : bld_ref_normalize(base, err);
                 if (!norm) {
                         cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
                         return -EINVAL;
@@ -389,6 +400,8 @@ static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *d
         layer_image_free(img);
         if (st->base_digest[0])
                 json_object_set_new(m, "base.digest", json_string(st->base_digest));
+        if (b->remote)
+                json_object_set_new(m, "cache.layers_fetched", json_integer((json_int_t) bld_cache_remote_fetched(b->remote)));
         if (report) {
                 json_object_set(m, "verify", report);
         } else if (o->verify_report) {
@@ -455,6 +468,9 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 goto out;
         b.tmp_dir = cb_xstrdup(layer_store_work_path(b.store));
         apply_meta_args(&b);
+        r = bld_cache_remote_open(o, b.store, &b.remote, err);
+        if (r < 0)
+                goto out;
 
         size_t target = target_stage(&b, err);
         if (target == (size_t) -1) {
@@ -483,7 +499,10 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         bld_progress_set_step(b.pg, 0);
         if (b.steps_run + b.steps_cached > 0)
                 bld_progress_info(b.pg, "%zu layer steps ran, %zu came from the cache", b.steps_run, b.steps_cached);
-        r = finish_image(&b, &b.stages[target], ret_digest, err);
+        /* layers of imported cache hits come into the store now: the image must be whole */
+        r = bld_cache_remote_ensure(b.remote, b.stages[target].layers, b.stages[target].nlayers, err);
+        if (r >= 0)
+                r = finish_image(&b, &b.stages[target], ret_digest, err);
         if (r < 0)
                 goto out;
         {
@@ -512,6 +531,8 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         r = bld_outputs(&b, ret_digest, err);
         for (size_t i = 0; r >= 0 && o->push && i < o->ntags; i++)
                 r = bld_push_image_progress(b.store, &o->reg, o->tags[i], NULL, b.pg, err);
+        if (r >= 0)
+                r = bld_cache_remote_export(b.remote, b.stages[target].layers, b.stages[target].nlayers, err);
         if (r >= 0 && o->metadata_file)
                 r = write_metadata(&b, &b.stages[target], ret_digest, report, err);
         if (r >= 0)
@@ -519,6 +540,7 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
 out:
         if (report)
                 json_decref(report);
+        b.remote = bld_cache_remote_free(b.remote);
         for (size_t i = 0; i < b.nstages; i++)
                 stage_release(&b.stages[i]);
         free(b.stages);

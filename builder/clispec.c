@@ -56,6 +56,10 @@ static const struct bld_flag build_flags[] = {
         { "no-cache", BLD_OPT_NO_CACHE, NULL, "Cache and concurrency", "run every step; don't look up the build cache", false },
         { "no-cache-filter", BLD_OPT_NO_CACHE_FILTER, "STAGE", "Cache and concurrency",
           "run every step of STAGE, a name or index (repeatable)", false },
+        { "cache-from", BLD_OPT_CACHE_FROM, "type=registry,ref=REF|type=local,src=DIR", "Cache and concurrency",
+          "reuse a shared build cache (repeatable)", false },
+        { "cache-to", BLD_OPT_CACHE_TO, "type=registry,ref=REF[,mode=min|max]|type=local,dest=DIR",
+          "Cache and concurrency", "export the build cache there", false },
         { "jobs", BLD_OPT_JOBS, "N", "Cache and concurrency", "build up to N independent stages at once (default 1)", false },
         { "network", BLD_OPT_NETWORK, "host|none", "RUN steps", "network for RUN (default host)", false },
         { "shm-size", BLD_OPT_SHM, "SIZE", "RUN steps", "size of /dev/shm in RUN (default 64m)", false },
@@ -154,6 +158,23 @@ static const struct bld_flag compat_flags[] = {
         END,
 };
 
+static const struct bld_flag bake_flags[] = {
+        { "file", 'f', "FILE", "Options",
+          "the bake file (default: the first of cubuild.yaml, cubuild.yml, docker-bake.json, compose.yaml, "
+          "compose.yml, docker-compose.yml)",
+          false },
+        { "set", BLD_OPT_SET, "T.KEY=VALUE", "Options", "override a target's key (T may be a glob: '*.args.V=1')", false },
+        { "print", BLD_OPT_PRINT, NULL, "Options", "print the resolved plan as JSON and build nothing", false },
+        { "no-cache", BLD_OPT_NO_CACHE, NULL, "Options", "every step of every target runs", false },
+        { "push", BLD_OPT_PUSH, NULL, "Options", "push every target's tags", false },
+        { "load", BLD_OPT_LOAD, NULL, "Options", "accepted: every image goes into the store", false },
+        { "metadata-file", BLD_OPT_METADATA, "FILE", "Options", "write each target's build result as JSON", false },
+        { "jobs", 'j', "N", "Options", "build at most N targets at a time (default: all that are ready)", false },
+        { "progress", BLD_OPT_PROGRESS, "auto|plain|quiet", "Display", "how to show progress (default auto)", false },
+        H_HELP,
+        END,
+};
+
 static const struct bld_cmdspec global = {
         "", "[COMMAND] [OPTIONS] [ARGS]", "a daemonless Dockerfile-to-OCI image builder for CUDA and PyTorch",
         "With no command, cubuild builds: 'cubuild -t NAME .' is 'cubuild build -t NAME .'. A known command name "
@@ -168,6 +189,10 @@ static const struct bld_cmdspec commands[] = {
           "Build the Dockerfile in CONTEXT (or -f FILE) into an image in the store, verify it on the GPU when there "
           "is one, and write or push it where asked.",
           build_flags },
+        { "bake", "[TARGET|GROUP...]", "Build the targets of a bake file (cubuild.yaml, docker-bake.json)",
+          "With no names: the group or target 'default' (a compose file: every service with a build section). "
+          "See docs/bake.md.",
+          bake_flags },
         { "check", "[CONTEXT]", "Parse and lint a Dockerfile without building",
           "Exit 0 when clean, 1 on errors (and on warnings with --strict), 2 on usage errors.", check_flags },
         { "images", "", "List images in the store", NULL, quiet_flags },

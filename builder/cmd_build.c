@@ -69,6 +69,8 @@ static void opts_release(struct bld_opts *o)
         free(o->add_hosts);
         free(o->ulimits);
         free(o->annotations);
+        free(o->cache_from);
+        free(o->cache_to);
 }
 
 int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
@@ -172,6 +174,12 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         break;
                 case BLD_OPT_METADATA:
                         o.metadata_file = optarg;
+                        break;
+                case BLD_OPT_CACHE_FROM:
+                        push(&o.cache_from, &o.ncache_from, optarg);
+                        break;
+                case BLD_OPT_CACHE_TO:
+                        push(&o.cache_to, &o.ncache_to, optarg);
                         break;
                 case BLD_OPT_PUSH:
                         o.push = true;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builder/bake.h"
 #include "builder/bld.h"
 #include "builder/cli.h"
 #include "builder/clispec.h"
@@ -27,6 +28,7 @@ static void on_signal(int sig)
 
 static const struct bld_command commands[] = {
         { "build", bld_cmd_build, "Build an image from a Dockerfile (the default command)" },
+        { "bake", bld_cmd_bake, "Build the targets of a bake file (cubuild.yaml, docker-bake.json)" },
         { "check", bld_cmd_check, "Parse and lint a Dockerfile without building" },
         { "images", bld_cmd_images, "List images in the store" },
         { "import", bld_cmd_import, "Import a rootfs tarball as an image" },

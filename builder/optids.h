@@ -49,6 +49,10 @@ enum {
         BLD_OPT_REQUIRE_ARCH,
         BLD_OPT_REQUIRE_DRIVER,
         BLD_OPT_JSON,
+        BLD_OPT_CACHE_FROM,
+        BLD_OPT_CACHE_TO,
+        BLD_OPT_SET,
+        BLD_OPT_PRINT,
 };
 
 #endif

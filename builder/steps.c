@@ -241,7 +241,9 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         }
         next_key(b, st, in, inputs);
         struct bld_cache_entry ce;
-        if (!cache_off(b, st) && bld_cache_get(b->store, st->key, &ce)) {
+        if (!cache_off(b, st) &&
+            (bld_cache_get(b->store, st->key, &ce) || bld_cache_remote_get(b->remote, st->key, &ce))) {
+                bld_cache_remote_note(b->remote, st->key, &ce);
                 bld_stage_add_layer(st, &ce.layer);
                 st->last_time = b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch : ce.created;
                 bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
@@ -250,12 +252,15 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
                 return 0;
         }
         st->last_time = bld_ctx_time(b);
-        int r = in->kind == DF_INSTR_RUN ? step_run(b, st, in, err) : step_copy(b, st, in, err);
+        int r = bld_cache_remote_need(b, st, in, err);
+        if (r >= 0)
+                r = in->kind == DF_INSTR_RUN ? step_run(b, st, in, err) : step_copy(b, st, in, err);
         if (r < 0)
                 return r;
         b->steps_run++;
         ce.layer = st->layers[st->nlayers - 1];
         ce.created = st->last_time;
+        bld_cache_remote_note(b->remote, st->key, &ce);
         /* a cache record that cannot be written costs the next build time, not this build */
         struct cb_err e2;
         cb_err_init(&e2);

@@ -11,7 +11,8 @@ _cubuild() {
 	done
 	local words
 	case $cmd in
-	build) words="--file --build-arg --target --platform --secret --pull --ssh --check --tag --label --output --annotation --push --load --iidfile --metadata-file --format --compression --source-date-epoch --no-cache --no-cache-filter --jobs --network --shm-size --gpus --add-host --ulimit --verify --verify-report --require-arch --require-driver --run-timeout --on-error --progress --quiet --help" ;;
+	build) words="--file --build-arg --target --platform --secret --pull --ssh --check --tag --label --output --annotation --push --load --iidfile --metadata-file --format --compression --source-date-epoch --no-cache --no-cache-filter --cache-from --cache-to --jobs --network --shm-size --gpus --add-host --ulimit --verify --verify-report --require-arch --require-driver --run-timeout --on-error --progress --quiet --help" ;;
+	bake) words="--file --set --print --no-cache --push --load --metadata-file --jobs --progress --help" ;;
 	check) words="--file --strict --format --list-rules --help" ;;
 	images) words="--quiet --help" ;;
 	import) words="--help" ;;
@@ -28,7 +29,7 @@ _cubuild() {
 	verify) words="--verify --verify-report --help" ;;
 	compat) words="--json --require-arch --require-driver --help" ;;
 	version) words="--help" ;;
-	*) words="--root --debug --config --registry-mirror --insecure-registry --version --help build check images import load tag rm inspect pull push login logout save prune verify compat version" ;;
+	*) words="--root --debug --config --registry-mirror --insecure-registry --version --help build bake check images import load tag rm inspect pull push login logout save prune verify compat version" ;;
 	esac
 	if [[ $cur == -* || -z $cmd ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
