@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "builder/audit.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/steps.h"
@@ -359,8 +360,8 @@ static size_t target_stage(const struct bld_ctx *b, struct cb_err *err)
         return (size_t) -1;
 }
 
-static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest[CB_DIGEST_STR_LEN],
-                        struct cb_err *err)
+static int finish_image(struct bld_ctx *b, struct bld_stage *st, json_t *annotations,
+                        char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
         /* created follows the last layer's time, so a fully cached rebuild gives the same digest */
         char t[BLD_TIME_LEN];
@@ -373,7 +374,7 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest
                 _cleanup_free_ char *k = eq ? cb_xstrndup(l, (size_t) (eq - l)) : cb_xstrdup(l);
                 json_object_set_new(labels, k, json_string(eq ? eq + 1 : ""));
         }
-        int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, false, NULL, ret_digest, err);
+        int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, false, annotations, ret_digest, err);
         if (r < 0) {
                 cb_wrap(err, "write the image");
                 return r;
@@ -491,7 +492,15 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         free(needed);
         if (!o->quiet && b.steps_run + b.steps_cached > 0)
                 (void) fprintf(stderr, "%zu layer steps ran, %zu came from the cache\n", b.steps_run, b.steps_cached);
-        r = finish_image(&b, &b.stages[target], ret_digest, err);
+        {
+                /* the image records its inputs (docs/audit.md) */
+                json_t *inputs = NULL;
+                r = bld_audit_inputs(&b, text.p, text.len, target, &inputs, err);
+                if (r >= 0)
+                        r = finish_image(&b, &b.stages[target], inputs, ret_digest, err);
+                if (inputs)
+                        json_decref(inputs);
+        }
         if (r < 0)
                 goto out;
         {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builder/audit.h"
 #include "builder/bld.h"
 #include "builder/cli.h"
 #include "builder/exit.h"
@@ -41,6 +42,8 @@ static const struct bld_command commands[] = {
         { "prune", bld_cmd_prune, "Remove blobs and layers no image uses" },
         { "verify", bld_cmd_verify, "Run the GPU verification on a store image" },
         { "version", bld_cmd_version, "Show the version" },
+        { "diff", bld_cmd_diff, "Compare two images: manifests, configs, layers, files" },
+        { "rebuild-check", bld_cmd_rebuild_check, "Rebuild an image from its recorded inputs and compare" },
 };
 
 static void usage(FILE *f)
