@@ -2,10 +2,11 @@
 # Every image records its inputs as manifest annotations, and `cubuild inspect` shows them.
 
 load helpers
+load audit-helpers
 
 setup_file() {
         cb_setup_store
-        cb_load_base bookworm debian:bookworm
+        audit_mini_base mini:1
 }
 
 teardown_file() {
@@ -21,7 +22,7 @@ setup() {
         echo '*.log' >"$ctx/.dockerignore" # top.log only: patterns are anchored at the context root
         echo 's3cr3t-value' >"$BATS_TEST_TMPDIR/secret"
         cat >"$ctx/Dockerfile" <<'DF'
-ARG BASE=debian:bookworm
+ARG BASE=mini:1
 FROM ${BASE} AS builder
 ARG V=0
 RUN --mount=type=secret,id=tok test -s /run/secrets/tok && echo "$V" >/v
@@ -38,10 +39,10 @@ an() {
 @test "the manifest records bases, Dockerfile, context, args, target, epoch and version; no secret" {
         d=$(cb build -q --source-date-epoch 1700000000 --build-arg V=7 --target final --label team=audit \
                 --secret "id=tok,src=$BATS_TEST_TMPDIR/secret" -t inputs:1 "$ctx")
-        base=$(cb inspect debian:bookworm | jq -r .digest)
-        [ "$(an inputs:1 org.opencontainers.image.base.name)" = docker.io/library/debian:bookworm ]
+        base=$(cb inspect mini:1 | jq -r .digest)
+        [ "$(an inputs:1 org.opencontainers.image.base.name)" = docker.io/library/mini:1 ]
         [ "$(an inputs:1 org.opencontainers.image.base.digest)" = "$base" ]
-        [ "$(an inputs:1 dev.cubuild.from.0)" = "docker.io/library/debian:bookworm@$base" ]
+        [ "$(an inputs:1 dev.cubuild.from.0)" = "docker.io/library/mini:1@$base" ]
         [ "$(an inputs:1 dev.cubuild.from.1)" = null ] # FROM builder: a stage, not an image
         [ "$(an inputs:1 dev.cubuild.dockerfile.digest)" = "sha256:$(sha256sum <"$ctx/Dockerfile" | cut -d' ' -f1)" ]
         [[ "$(an inputs:1 dev.cubuild.context.digest)" == sha256:* ]]
@@ -56,9 +57,9 @@ an() {
         run cb inspect --inputs inputs:1
         echo "$output"
         [[ "$output" == *"Recorded inputs:"* ]]
-        [[ "$output" == *"base image         docker.io/library/debian:bookworm"* ]]
+        [[ "$output" == *"base image         docker.io/library/mini:1"* ]]
         [[ "$output" == *"build arg V=7"* ]]
-        [[ "$output" == *"FROM, stage 0     docker.io/library/debian:bookworm@sha256:"* ]]
+        [[ "$output" == *"FROM, stage 0     docker.io/library/mini:1@sha256:"* ]]
         [ "$(cb inspect inputs:1 | jq -r '.inputs["build-arg.V"]')" = 7 ]
 }
 

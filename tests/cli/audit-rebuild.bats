@@ -2,10 +2,11 @@
 # cubuild rebuild-check: the recorded inputs rebuild the digest, or the diff says why not.
 
 load helpers
+load audit-helpers
 
 setup_file() {
         cb_setup_store
-        cb_load_base bookworm debian:bookworm
+        audit_mini_base mini:1
 }
 
 teardown_file() {
@@ -16,7 +17,7 @@ setup() {
         ctx="$BATS_TEST_TMPDIR/ctx"
         mkdir -p "$ctx"
         echo one >"$ctx/a.txt"
-        printf 'FROM debian:bookworm\nARG V=0\nRUN mkdir -p /out && echo "fixed $V" >/out/f\nCOPY a.txt /a\n' >"$ctx/Dockerfile"
+        printf 'FROM mini:1\nARG V=0\nRUN mkdir -p /out && echo "fixed $V" >/out/f\nCOPY a.txt /a\n' >"$ctx/Dockerfile"
 }
 
 @test "a reproducible image passes" {
@@ -43,7 +44,7 @@ setup() {
 }
 
 @test "a RUN step that writes the date fails, and the diff names the file" {
-        printf 'FROM debian:bookworm\nRUN date +%%s%%N >/stamp\n' >"$ctx/Dockerfile"
+        printf 'FROM mini:1\nRUN date +%%s%%N >/stamp\n' >"$ctx/Dockerfile"
         cb build -q --source-date-epoch 1700000000 -t repro:3 "$ctx" >/dev/null
         run cb rebuild-check repro:3 --context "$ctx"
         echo "$output"
