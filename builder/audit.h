@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "common/cb.h"
@@ -46,6 +47,15 @@ json_t *bld_audit_inputs_json(json_t *manifest);
 /* Prints the recorded inputs of a manifest as a readable block to f (nothing when it has none). */
 void bld_audit_print_inputs(FILE *f, json_t *manifest);
 
+/* --- attestations (audit_attest.c) --- */
+#define BLD_ATTEST_INTOTO "application/vnd.in-toto+json"
+#define BLD_ATTEST_SPDX "application/spdx+json"
+/* Adds SLSA v1 provenance and an SPDX 2.3 SBOM as referrers of the image manifest to its referrers
+ * index (tagged "<repo>:sha256-<hex>" beside each of tags, canonical names), keeping what the index
+ * already holds (the GPU report). Nothing is stored without a tag. started/finished: Unix seconds. */
+int bld_audit_attest(struct layer_store *s, const char *manifest_digest, const char *const *tags, size_t ntags,
+                     int64_t started, int64_t finished, bool provenance, bool sbom, struct cb_err *err);
+
 /* --- image diff (audit_diff.c) --- */
 enum bld_diff_format { BLD_DIFF_TEXT, BLD_DIFF_JSON };
 struct bld_diff_opts {
@@ -78,5 +88,6 @@ void bld_image_sides_release(struct bld_image_sides *sd);
 struct bld_global;
 int bld_cmd_diff(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_rebuild_check(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_attestations(const struct bld_global *g, int argc, char **argv);
 
 #endif

@@ -40,6 +40,8 @@ struct bld_opts {
         bool no_cache;
         bool quiet;
         bool debug;
+        bool no_provenance; /* --provenance=false: no SLSA provenance referrer */
+        bool no_sbom;       /* --sbom=false: no SPDX SBOM referrer */
 };
 
 const char *bld_version(void);

@@ -435,6 +435,7 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         int r;
 
         memset(&b, 0, sizeof(b));
+        int64_t started = (int64_t) time(NULL);
         b.opts = o;
         b.ctx_fd = -1;
         cb_buf_init(&text, DOCKERFILE_MAX);
@@ -516,6 +517,9 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         .quiet = o->quiet,
                 };
                 r = bld_verify_image(b.store, b.tmp_dir, ret_digest, st->config, st->layers, st->nlayers, &vo, err);
+                if (r >= 0) /* provenance and SBOM join the report as referrers (docs/audit.md) */
+                        r = bld_audit_attest(b.store, ret_digest, tags, o->ntags, started, (int64_t) time(NULL),
+                                             !o->no_provenance, !o->no_sbom, err);
                 for (size_t i = 0; i < o->ntags; i++)
                         free((char *) tags[i]);
                 free(tags);

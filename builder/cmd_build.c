@@ -33,6 +33,8 @@ enum {
         OPT_GPUS,
         OPT_PUSH,
         OPT_METADATA,
+        OPT_PROVENANCE,
+        OPT_SBOM,
 };
 
 static const struct option build_opts[] = {
@@ -57,6 +59,8 @@ static const struct option build_opts[] = {
         { "gpus", required_argument, NULL, OPT_GPUS },
         { "push", no_argument, NULL, OPT_PUSH },
         { "metadata-file", required_argument, NULL, OPT_METADATA },
+        { "provenance", required_argument, NULL, OPT_PROVENANCE },
+        { "sbom", required_argument, NULL, OPT_SBOM },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -88,6 +92,8 @@ static void build_usage(FILE *f)
                      "                             run when a GPU is present)\n"
                      "      --verify-report FILE   write the verification report (JSON)\n"
                      "      --gpus all|N|none      the host GPU in RUN steps (default none)\n"
+                     "      --provenance=true|false  SLSA v1 provenance as a referrer of the image (default true)\n"
+                     "      --sbom=true|false      SPDX 2.3 SBOM as a referrer of the image (default true)\n"
                      "      --progress auto|plain|quiet\n"
                      "  -q, --quiet                print only the image digest\n"
                      "      --no-cache             (accepted: every step runs)\n"
@@ -201,6 +207,16 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         break;
                 case OPT_METADATA:
                         o.metadata_file = optarg;
+                        break;
+                case OPT_PROVENANCE:
+                case OPT_SBOM:
+                        if (strcmp(optarg, "true") && strcmp(optarg, "false"))
+                                return usage_error("--%s '%s': use true or false",
+                                                   c == OPT_SBOM ? "sbom" : "provenance", optarg);
+                        if (c == OPT_SBOM)
+                                o.no_sbom = !strcmp(optarg, "false");
+                        else
+                                o.no_provenance = !strcmp(optarg, "false");
                         break;
                 case OPT_PUSH:
                         o.push = true;

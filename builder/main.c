@@ -43,6 +43,7 @@ static const struct bld_command commands[] = {
         { "verify", bld_cmd_verify, "Run the GPU verification on a store image" },
         { "version", bld_cmd_version, "Show the version" },
         { "diff", bld_cmd_diff, "Compare two images: manifests, configs, layers, files" },
+        { "attestations", bld_cmd_attestations, "List or print an image's provenance, SBOM and GPU report" },
         { "rebuild-check", bld_cmd_rebuild_check, "Rebuild an image from its recorded inputs and compare" },
 };
 
