@@ -64,6 +64,8 @@ struct bld_opts {
         bool format_docker; /* --format docker: Docker v2 schema 2 media types */
         bool quiet;
         bool debug;
+        bool no_provenance; /* --provenance=false: no SLSA provenance referrer */
+        bool no_sbom;       /* --sbom=false: no SPDX SBOM referrer */
 };
 
 const char *bld_version(void);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "builder/cache.h"
+#include "builder/audit.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/progress.h"
@@ -334,8 +335,8 @@ static size_t target_stage(const struct bld_ctx *b, struct cb_err *err)
         return (size_t) -1;
 }
 
-static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest[CB_DIGEST_STR_LEN],
-                        struct cb_err *err)
+static int finish_image(struct bld_ctx *b, struct bld_stage *st, json_t *annotations,
+                        char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
         /* created follows the last layer's time, so a fully cached rebuild gives the same digest */
         char t[BLD_TIME_LEN];
@@ -348,7 +349,7 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest
                 _cleanup_free_ char *k = eq ? cb_xstrndup(l, (size_t) (eq - l)) : cb_xstrdup(l);
                 json_object_set_new(labels, k, json_string(eq ? eq + 1 : ""));
         }
-        json_t *ann = NULL;
+        json_t *ann = annotations ? json_deep_copy(annotations) : NULL;
         for (size_t i = 0; i < b->opts->nannotations; i++) {
                 const char *a = b->opts->annotations[i];
                 const char *eq = strchr(a, '=');
@@ -426,6 +427,7 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         int r;
 
         memset(&b, 0, sizeof(b));
+        int64_t started = (int64_t) time(NULL);
         b.opts = o;
         b.ctx_fd = -1;
         {
@@ -501,8 +503,15 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 bld_progress_info(b.pg, "%zu layer steps ran, %zu came from the cache", b.steps_run, b.steps_cached);
         /* layers of imported cache hits come into the store now: the image must be whole */
         r = bld_cache_remote_ensure(b.remote, b.stages[target].layers, b.stages[target].nlayers, err);
-        if (r >= 0)
-                r = finish_image(&b, &b.stages[target], ret_digest, err);
+        if (r >= 0) {
+                /* the image records its inputs (docs/audit.md) */
+                json_t *inputs = NULL;
+                r = bld_audit_inputs(&b, text.p, text.len, target, &inputs, err);
+                if (r >= 0)
+                        r = finish_image(&b, &b.stages[target], inputs, ret_digest, err);
+                if (inputs)
+                        json_decref(inputs);
+        }
         if (r < 0)
                 goto out;
         {
@@ -522,6 +531,9 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         .ret_report = &report,
                 };
                 r = bld_verify_image(b.store, b.tmp_dir, ret_digest, st->config, st->layers, st->nlayers, &vo, err);
+                if (r >= 0) /* provenance and SBOM join the report as referrers (docs/audit.md) */
+                        r = bld_audit_attest(b.store, ret_digest, tags, o->ntags, started, (int64_t) time(NULL),
+                                             !o->no_provenance, !o->no_sbom, err);
                 for (size_t i = 0; i < o->ntags; i++)
                         free((char *) tags[i]);
                 free(tags);

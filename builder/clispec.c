@@ -47,6 +47,9 @@ static const struct bld_flag build_flags[] = {
         { "annotation", BLD_OPT_ANNOTATION, "K=V", "Output", "add an annotation to the image manifest (repeatable)", false },
         { "push", BLD_OPT_PUSH, NULL, "Output", "push every -t name to its registry after the build", false },
         { "load", BLD_OPT_LOAD, NULL, "Output", "accepted: the image always goes into the local store", false },
+        { "provenance", BLD_OPT_PROVENANCE, "true|false", "Output",
+          "SLSA v1 provenance as a referrer of the image (default true)", false },
+        { "sbom", BLD_OPT_SBOM, "true|false", "Output", "SPDX 2.3 SBOM as a referrer of the image (default true)", false },
         { "iidfile", BLD_OPT_IIDFILE, "FILE", "Output", "write the image digest to FILE", false },
         { "metadata-file", BLD_OPT_METADATA, "FILE", "Output", "write the build result as JSON: digests, names, verification", false },
         { "format", BLD_OPT_FORMAT, "oci|docker", "Output", "manifest and config media types (default oci)", false },
@@ -175,6 +178,37 @@ static const struct bld_flag bake_flags[] = {
         END,
 };
 
+static const struct bld_flag diff_flags[] = {
+        { "format", BLD_OPT_FORMAT, "text|json", "Options", "output format (default text)", false },
+        { "no-files", BLD_OPT_NO_FILES, NULL, "Options", "compare manifests, configs and layer lists only", false },
+        { "quiet", 'q', NULL, "Options", "print nothing; the exit status says", false },
+        H_HELP,
+        END,
+};
+
+static const struct bld_flag attest_flags[] = {
+        { "format", BLD_OPT_FORMAT, "json", "Options", "list as JSON", false },
+        { "get", BLD_OPT_GET, "provenance|sbom|verify", "Options", "print that document", false },
+        H_HELP,
+        END,
+};
+
+static const struct bld_flag rebuild_flags[] = {
+        { "context", BLD_OPT_CONTEXT, "DIR", "Options", "the build context the image was built from", false },
+        { "file", 'f', "FILE", "Options", "the Dockerfile (default DIR/Dockerfile)", false },
+        { "format", BLD_OPT_FORMAT, "text|json", "Options", "output format (default text)", false },
+        H_HELP,
+        END,
+};
+
+static const struct bld_flag inspect_flags[] = {
+        { "inputs", BLD_OPT_INPUTS, NULL, "Options",
+          "print only the inputs the image records (bases, Dockerfile and context digests, args, target, epoch)",
+          false },
+        H_HELP,
+        END,
+};
+
 static const struct bld_cmdspec global = {
         "", "[COMMAND] [OPTIONS] [ARGS]", "a daemonless Dockerfile-to-OCI image builder for CUDA and PyTorch",
         "With no command, cubuild builds: 'cubuild -t NAME .' is 'cubuild build -t NAME .'. A known command name "
@@ -202,7 +236,7 @@ static const struct bld_cmdspec commands[] = {
           "Load from an OCI image layout directory, a docker-archive (docker save) or an oci-archive.", load_flags },
         { "tag", "IMAGE NEW_NAME[:TAG]", "Give an image another name", NULL, help_only },
         { "rm", "NAME...", "Remove image names from the store", "Blobs stay until prune.", help_only },
-        { "inspect", "IMAGE", "Show an image's manifest and config as JSON", NULL, help_only },
+        { "inspect", "IMAGE", "Show an image's manifest and config as JSON", NULL, inspect_flags },
         { "pull", "REFERENCE", "Pull an image from a registry into the store",
           "The host's platform; every blob is verified by digest.", quiet_flags },
         { "push", "NAME [DESTINATION]", "Push a store image to a registry",
@@ -226,6 +260,20 @@ static const struct bld_cmdspec commands[] = {
           "store name or digest, an OCI layout directory (DIR or DIR:REF), an oci-archive or docker-archive, or "
           "a registry reference (pulled into the store). Exit status 3 when a --require-* is not met.",
           compat_flags },
+        { "diff", "IMAGE_A IMAGE_B", "Compare two images: manifests, configs, layers, files",
+          "Manifests and configs field by field, layers matched by diff_id, file trees per layer and flattened "
+          "(type, mode, owner, size, content sha256, link target, xattrs, mtime); one line per difference. Each "
+          "image is a store name or digest, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE or docker://REF. "
+          "Exit status: 0 equal, 1 different, 2 trouble.",
+          diff_flags },
+        { "rebuild-check", "IMAGE", "Rebuild an image from its recorded inputs and compare",
+          "Checks that the Dockerfile and context match the digests IMAGE records, rebuilds in a temporary store "
+          "from the recorded bases, build args, target and SOURCE_DATE_EPOCH, and compares the digests; on a "
+          "mismatch prints the differences as diff does. Exit status: 0 reproduced, 1 not, 2 trouble.",
+          rebuild_flags },
+        { "attestations", "IMAGE", "List or print an image's provenance, SBOM and GPU report",
+          "The documents that refer to a store image (its referrers index, tagged REPO:sha256-<hex>).",
+          attest_flags },
         { "version", "", "Show the version", NULL, help_only },
 };
 

@@ -181,6 +181,16 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 case BLD_OPT_CACHE_TO:
                         push(&o.cache_to, &o.ncache_to, optarg);
                         break;
+                case BLD_OPT_PROVENANCE:
+                case BLD_OPT_SBOM:
+                        if (strcmp(optarg, "true") && strcmp(optarg, "false"))
+                                return usage_error("--%s '%s': use true or false",
+                                                   c == BLD_OPT_SBOM ? "sbom" : "provenance", optarg);
+                        if (c == BLD_OPT_SBOM)
+                                o.no_sbom = !strcmp(optarg, "false");
+                        else
+                                o.no_provenance = !strcmp(optarg, "false");
+                        break;
                 case BLD_OPT_PUSH:
                         o.push = true;
                         break;

@@ -53,6 +53,12 @@ enum {
         BLD_OPT_CACHE_TO,
         BLD_OPT_SET,
         BLD_OPT_PRINT,
+        BLD_OPT_PROVENANCE,
+        BLD_OPT_SBOM,
+        BLD_OPT_NO_FILES,
+        BLD_OPT_GET,
+        BLD_OPT_CONTEXT,
+        BLD_OPT_INPUTS,
 };
 
 #endif
