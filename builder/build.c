@@ -248,12 +248,17 @@ static void mark_needed(struct bld_ctx *b, size_t target, bool *needed)
                 }
                 for (size_t k = 0; k < ds->n; k++) {
                         const struct df_instr *in = df_file_instr(b->df, ds->first + k);
-                        if (in->kind != DF_INSTR_COPY && in->kind != DF_INSTR_ADD)
+                        if (in->kind != DF_INSTR_COPY && in->kind != DF_INSTR_ADD && in->kind != DF_INSTR_RUN)
                                 continue;
                         for (size_t f = 0; f < in->nflags; f++) {
-                                if (strcmp(in->flags[f].name, "from") != 0 || !in->flags[f].value)
+                                /* COPY --from=X, and RUN --mount=...,from=X */
+                                bool is_mount = in->kind == DF_INSTR_RUN && strcmp(in->flags[f].name, "mount") == 0;
+                                if ((!is_mount && strcmp(in->flags[f].name, "from") != 0) || !in->flags[f].value)
                                         continue;
-                                const char *v = in->flags[f].value;
+                                _cleanup_free_ char *mfrom = is_mount ? bld_opt_get(in->flags[f].value, "from") : NULL;
+                                if (is_mount && !mfrom)
+                                        continue;
+                                const char *v = is_mount ? mfrom : in->flags[f].value;
                                 uint64_t idx;
                                 bool found = false;
                                 if (strchr(v, '$')) {

@@ -27,6 +27,9 @@ void bld_run_ctx_release(struct bld_run_ctx *rc)
         free(rc->owned);
         free(rc->binds);
         free(rc->gpu_devices);
+        for (size_t i = rc->nmounts; i-- > 0;)
+                bld_rootfs_release(&rc->mounts[i]);
+        free(rc->mounts);
         cb_buf_release(&rc->tail);
         memset(rc, 0, sizeof(*rc));
 }
@@ -143,6 +146,105 @@ static int find_secret(struct bld_ctx *b, const char *id, struct bld_rootfs *fs,
         return -ENOENT;
 }
 
+/* A mount of its own (a --from stage, or an overlay over the context) that lives as long as rc. */
+static struct bld_rootfs *own_rootfs(struct bld_run_ctx *rc)
+{
+        rc->mounts = cb_xrealloc(rc->mounts, (rc->nmounts + 1) * sizeof(*rc->mounts));
+        struct bld_rootfs *fs = &rc->mounts[rc->nmounts++];
+        memset(fs, 0, sizeof(*fs));
+        return fs;
+}
+
+/* RUN --mount=type=bind[,from=STAGE|IMAGE][,source=P][,rw]: P is resolved inside the context or the
+ * stage's rootfs (".." and symlinks cannot leave it). Read-only by default; rw, as in BuildKit,
+ * lets the step write but throws the writes away: the bind then comes from an overlay whose upper
+ * directory is discarded with the step (a --from rootfs is such an overlay already). */
+static int mount_bind(struct bld_ctx *b, const struct df_instr *in, const char *spec, char *target,
+                      struct bld_run_ctx *rc, struct cb_err *err)
+{
+        own(rc, target);
+        _cleanup_free_ char *from = opt_dup(spec, "from");
+        _cleanup_free_ char *source = opt_dup2(spec, "source", "src", NULL);
+        _cleanup_free_ char *rw = opt_dup2(spec, "rw", "readwrite", NULL);
+        _cleanup_free_ char *ro = opt_dup2(spec, "readonly", "ro", NULL);
+        bool writable = (rw && strcmp(rw, "false") != 0) || (ro && strcmp(ro, "false") == 0);
+        const char *s = source && *source ? source : "/";
+        _cleanup_close_ int root = -1;
+        int r = 0;
+        if (from) {
+                struct bld_rootfs *fs = own_rootfs(rc);
+                r = bld_stage_rootfs(b, from, fs, err);
+                if (r >= 0 && (root = open(fs->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+                        r = cb_fail(err, errno, "open '%s'", fs->merged);
+        } else if (writable) {
+                char self[64];
+                char ctx[4096];
+                (void) snprintf(self, sizeof(self), "/proc/self/fd/%d", b->ctx_fd);
+                ssize_t n = readlink(self, ctx, sizeof(ctx) - 1);
+                if (n < 0)
+                        return cb_fail(err, errno, "%s:%u: RUN --mount=type=bind: the context's path", b->df_name,
+                                       in->start_line);
+                ctx[n] = '\0';
+                const char *lowers[] = { ctx };
+                struct bld_rootfs *fs = own_rootfs(rc);
+                r = bld_rootfs_mount(fs, b->tmp_dir, lowers, 1, err);
+                if (r >= 0 && (root = open(fs->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+                        r = cb_fail(err, errno, "open '%s'", fs->merged);
+        } else if ((root = fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+                r = cb_fail(err, errno, "dup");
+        }
+        if (r < 0) {
+                cb_wrap(err, "%s:%u: RUN --mount=type=bind", b->df_name, in->start_line);
+                return r;
+        }
+        _cleanup_close_ int sfd = bld_open_in_root(root, s, O_PATH, 0);
+        struct stat stt;
+        if (sfd < 0 || fstat(sfd, &stt) < 0)
+                return cb_fail(err, errno, "%s:%u: RUN --mount=type=bind: source '%s'%s%s", b->df_name,
+                               in->start_line, s, from ? " in " : "", from ? from : "");
+        char self[64];
+        char real[4096];
+        (void) snprintf(self, sizeof(self), "/proc/self/fd/%d", sfd);
+        ssize_t n = readlink(self, real, sizeof(real) - 1);
+        if (n < 0)
+                return cb_fail(err, errno, "%s:%u: RUN --mount=type=bind: source '%s'", b->df_name, in->start_line, s);
+        real[n] = '\0';
+        add_bind(rc, own(rc, cb_xstrdup(real)), target, !writable, S_ISDIR(stt.st_mode));
+        return 0;
+}
+
+int bld_run_inputs(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_sha256 *h,
+                   struct cb_err *err)
+{
+        (void) st;
+        int n = 0;
+        for (size_t i = 0; i < in->nflags; i++) {
+                const struct df_flag *f = &in->flags[i];
+                if (strcmp(f->name, "mount") != 0 || !f->value)
+                        continue;
+                _cleanup_free_ char *type = opt_dup(f->value, "type");
+                if (type && strcmp(type, "bind") != 0)
+                        continue;
+                _cleanup_free_ char *from = opt_dup(f->value, "from");
+                _cleanup_free_ char *source = opt_dup2(f->value, "source", "src", NULL);
+                int r;
+                if (from) {
+                        char id[CB_DIGEST_STR_LEN];
+                        r = bld_source_identity(b, from, id, err);
+                        if (r >= 0)
+                                cb_sha256_update(h, id, strlen(id) + 1);
+                } else {
+                        r = bld_copy_hash_context(b, source && *source ? source : ".", h, err);
+                }
+                if (r < 0) {
+                        cb_wrap(err, "%s:%u: RUN --mount=type=bind", b->df_name, in->start_line);
+                        return r;
+                }
+                n++;
+        }
+        return n;
+}
+
 static int mount_flag(struct bld_ctx *b, const struct df_instr *in, const char *spec, struct bld_rootfs *fs,
                       struct bld_run_ctx *rc, struct cb_err *err)
 {
@@ -197,33 +299,8 @@ static int mount_flag(struct bld_ctx *b, const struct df_instr *in, const char *
                 add_bind(rc, NULL, own(rc, CB_TAKE_PTR(target)), false, true);
                 return 0;
         }
-        if (strcmp(t, "bind") == 0) {
-                _cleanup_free_ char *from = opt_dup(spec, "from");
-                if (from)
-                        return cb_failc(err, -ENOTSUP, "%s:%u: RUN --mount=type=bind,from= is not supported yet",
-                                        b->df_name, in->start_line);
-                _cleanup_free_ char *source = opt_dup2(spec, "source", "src", NULL);
-                const char *s = source ? source : ".";
-                while (*s == '/')
-                        s++;
-                if (strstr(s, ".."))
-                        return cb_failc(err, -EINVAL, "%s:%u: RUN --mount=type=bind: source '%s' leaves the context",
-                                        b->df_name, in->start_line, s);
-                char *src = cb_xasprintf("/proc/self/fd/%d/%s", b->ctx_fd, *s ? s : ".");
-                char real[4096];
-                if (!realpath(src, real)) {
-                        int e = errno;
-                        free(src);
-                        return cb_fail(err, e, "%s:%u: RUN --mount=type=bind: source '%s'", b->df_name,
-                                       in->start_line, s);
-                }
-                free(src);
-                struct stat stt;
-                bool dir = stat(real, &stt) == 0 && S_ISDIR(stt.st_mode);
-                _cleanup_free_ char *rw = opt_dup2(spec, "rw", "readwrite", NULL);
-                add_bind(rc, own(rc, cb_xstrdup(real)), own(rc, CB_TAKE_PTR(target)), !rw, dir);
-                return 0;
-        }
+        if (strcmp(t, "bind") == 0)
+                return mount_bind(b, in, spec, CB_TAKE_PTR(target), rc, err);
         return cb_failc(err, -ENOTSUP, "%s:%u: RUN --mount=type=%s is not supported", b->df_name, in->start_line, t);
 }
 
