@@ -433,6 +433,60 @@ static char *clean_rel(const char *s)
         return p;
 }
 
+/* ADD's unpacking of the archive open on afd into dst_dir_fd (into_dir or no leaf) or into
+ * dst_dir_fd/leaf, made as BuildKit's MkdirAll makes it. With --chown, the entries are unpacked into
+ * a scratch directory first and copied over with the new owner, since current BuildKit gives every
+ * unpacked entry the --chown owner; modes and mtimes stay the archive's either way. */
+static int unpack_into(struct copy_job *j, int afd, int dst_dir_fd, const char *leaf, bool into_dir, const char *what,
+                       struct cb_err *err)
+{
+        _cleanup_close_ int d = -1;
+        if (into_dir || !leaf) {
+                d = fcntl(dst_dir_fd, F_DUPFD_CLOEXEC, 3);
+        } else {
+                if (mkdirat(dst_dir_fd, leaf, 0755) == 0) {
+                        if (j->chown)
+                                (void) fchownat(dst_dir_fd, leaf, j->uid, j->gid, AT_SYMLINK_NOFOLLOW);
+                } else if (errno != EEXIST) {
+                        return cb_fail(err, errno, "mkdir '%s'", leaf);
+                }
+                d = openat(dst_dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (d < 0)
+                return cb_fail(err, errno, "open the destination of '%s'", what);
+        int r;
+        if (!j->chown) {
+                r = bld_archive_extract(afd, d, j->b->tmp_dir, err);
+        } else {
+                _cleanup_free_ char *tmpl = cb_xasprintf("%s/unpack-XXXXXX", j->b->tmp_dir);
+                if (!mkdtemp(tmpl))
+                        return cb_fail(err, errno, "mkdtemp '%s'", tmpl);
+                _cleanup_close_ int sfd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                r = sfd < 0 ? cb_fail(err, errno, "open '%s'", tmpl) : bld_archive_extract(afd, sfd, j->b->tmp_dir, err);
+                if (r >= 0) {
+                        struct copy_job sub = *j;
+                        sub.from_context = false; /* owners and device nodes as the archive has them */
+                        sub.chmod = false;
+                        sub.chmod_sym = NULL;
+                        sub.exclude = NULL;
+                        sub.unpack = false;
+                        sub.xbase = NULL;
+                        sub.src_root = sfd;
+                        r = copy_tree(&sub, sfd, "", d, 0, err);
+                        j->files += sub.files;
+                }
+                struct cb_err e2;
+                cb_err_init(&e2);
+                (void) cb_rm_rf(AT_FDCWD, tmpl, &e2);
+                cb_err_release(&e2);
+        }
+        if (r < 0)
+                cb_wrap(err, "unpack '%s'", what);
+        else
+                j->files++;
+        return r;
+}
+
 static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, const char *dst_leaf, bool into_dir,
                        struct cb_err *err)
 {
@@ -468,25 +522,8 @@ static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, cons
                 int r = bld_archive_detect(afd, &is_tar, err);
                 if (r < 0)
                         return r;
-                if (is_tar) {
-                        _cleanup_close_ int d = -1;
-                        if (into_dir || !dst_leaf) {
-                                d = fcntl(dst_dir_fd, F_DUPFD_CLOEXEC, 3);
-                        } else {
-                                if (mkdirat(dst_dir_fd, dst_leaf, 0755) < 0 && errno != EEXIST)
-                                        return cb_fail(err, errno, "mkdir '%s'", dst_leaf);
-                                d = openat(dst_dir_fd, dst_leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        }
-                        if (d < 0)
-                                return cb_fail(err, errno, "open the destination of '%s'", rel);
-                        r = bld_archive_extract(afd, d, j->b->tmp_dir, err);
-                        if (r < 0) {
-                                cb_wrap(err, "unpack '%s'", rel);
-                                return r;
-                        }
-                        j->files++;
-                        return 0;
-                }
+                if (is_tar)
+                        return unpack_into(j, afd, dst_dir_fd, dst_leaf, into_dir, rel, err);
         }
         if (S_ISDIR(st.st_mode)) {
                 /* a directory's contents are copied, not the directory itself */
@@ -659,22 +696,8 @@ static int add_url(struct copy_job *j, const char *url, const char *checksum, bo
                 r = bld_archive_detect(fd, &is_tar, err);
                 if (r < 0)
                         return r;
-                if (is_tar) {
-                        _cleanup_close_ int d = -1;
-                        if (dir_dest || !leaf) {
-                                d = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-                        } else {
-                                if (mkdirat(dfd, leaf, 0755) < 0 && errno != EEXIST)
-                                        return cb_fail(err, errno, "mkdir '%s'", leaf);
-                                d = openat(dfd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        }
-                        if (d < 0)
-                                return cb_fail(err, errno, "open the destination of '%s'", url);
-                        r = bld_archive_extract(fd, d, j->b->tmp_dir, err);
-                        if (r < 0)
-                                cb_wrap(err, "unpack '%s'", url);
-                        return r;
-                }
+                if (is_tar)
+                        return unpack_into(j, fd, dfd, leaf, dir_dest, url, err);
         }
         st.st_mode = S_IFREG | 0600;
         st.st_uid = 0;

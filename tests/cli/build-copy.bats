@@ -83,6 +83,7 @@ ADD arch-gz /arch/gz
 ADD arch-bz2 arch-xz arch-zst /arch/multi/
 ADD note.gz /arch/
 ADD --unpack=false arch-gz /arch/packed/
+ADD --chown=nobody:nogroup arch-gz /arch/owned
 COPY --exclude=*.log --exclude=tmp src/ /ex/
 COPY --parents ./x/./y/a.txt p/q/b.txt /par/
 COPY --chmod=u+x,go-w tool.sh /sym/
@@ -94,7 +95,7 @@ COPY f.txt /esc/
 COPY --link f.txt /lnk/f
 DF
         cb build -q -t copy:a -o "type=oci,dest=$CB_TMP/la" "$c" >/dev/null
-        unpack_top "$CB_TMP/la" copy:a 15 "$CB_TMP/ra"
+        unpack_top "$CB_TMP/la" copy:a 16 "$CB_TMP/ra"
 }
 
 teardown_file() {
@@ -110,8 +111,11 @@ teardown_file() {
                 [ "$(cat "$r/arch/$d/in/a.txt")" = hello ]
                 [ "$(cat "$r/arch/$d/in/sub/b.txt")" = deep ]
         done
-        # ownership comes from the archive, as with docker
+        # ownership comes from the archive, unless --chown gives every entry its owner (BuildKit)
         [ "$(stat -c %u:%g "$r/arch/gz/in/a.txt")" = 1234:4321 ]
+        [ "$(stat -c %u:%g "$r/arch/owned/in/a.txt")" = 65534:65534 ]
+        [ "$(stat -c %u:%g "$r/arch/owned")" = 65534:65534 ]
+        [ "$(cat "$r/arch/owned/in/sub/b.txt")" = deep ]
 }
 
 @test "ADD copies a compressed non-tar, and an archive with --unpack=false, as files" {
