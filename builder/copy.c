@@ -382,11 +382,19 @@ static void add_path(char ***v, size_t *n, size_t *cap, char *p)
         (*v)[(*n)++] = p;
 }
 
-static int glob_in(int root, const char *prefix, const char *pattern, char ***v, size_t *n, size_t *cap)
+/* "**" (any number of directories) only with --parents, whose patterns BuildKit matches with
+ * moby/patternmatcher; plain COPY globs are Go's filepath.Match, where "**" is just "*". */
+static int glob_in(int root, const char *prefix, const char *pattern, bool dstar, unsigned depth, char ***v, size_t *n,
+                   size_t *cap)
 {
         const char *slash = strchr(pattern, '/');
         _cleanup_free_ char *comp = slash ? cb_xstrndup(pattern, (size_t) (slash - pattern)) : cb_xstrdup(pattern);
         const char *rest = slash ? slash + 1 : NULL;
+        bool any_depth = dstar && strcmp(comp, "**") == 0 && rest && *rest;
+        if (depth > COPY_DEPTH_MAX)
+                return 0;
+        if (any_depth) /* zero directories: the rest of the pattern right here */
+                (void) glob_in(root, prefix, rest, dstar, depth + 1, v, n, cap);
         _cleanup_close_ int dfd = bld_open_in_root(root, *prefix ? prefix : "/", O_RDONLY | O_DIRECTORY, 0);
         if (dfd < 0)
                 return 0;
@@ -399,6 +407,17 @@ static int glob_in(int root, const char *prefix, const char *pattern, char ***v,
         while ((de = readdir(d))) {
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
+                if (any_depth) {
+                        /* one more directory level; symlinked directories are not walked */
+                        struct stat st;
+                        bool is_dir = de->d_type == DT_DIR ||
+                                      (de->d_type == DT_UNKNOWN &&
+                                       fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                       S_ISDIR(st.st_mode));
+                        if (is_dir)
+                                add_path(&names, &nn, &nc, cb_xstrdup(de->d_name));
+                        continue;
+                }
                 /* Go's filepath.Match: '*' matches a leading dot too */
                 if (fnmatch(comp, de->d_name, 0) == 0)
                         add_path(&names, &nn, &nc, cb_xstrdup(de->d_name));
@@ -409,8 +428,11 @@ static int glob_in(int root, const char *prefix, const char *pattern, char ***v,
         for (size_t i = 0; i < nn; i++) {
                 char *full = *prefix ? cb_xasprintf("%s/%s", prefix, names[i]) : cb_xstrdup(names[i]);
                 free(names[i]);
-                if (rest && *rest) {
-                        (void) glob_in(root, full, rest, v, n, cap);
+                if (any_depth) {
+                        (void) glob_in(root, full, pattern, dstar, depth + 1, v, n, cap);
+                        free(full);
+                } else if (rest && *rest) {
+                        (void) glob_in(root, full, rest, dstar, depth + 1, v, n, cap);
                         free(full);
                 } else {
                         add_path(v, n, cap, full);
@@ -898,7 +920,7 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                 bool glob = has_glob(rel);
                 size_t before = nsrcs;
                 if (glob)
-                        (void) glob_in(j.src_root, "", rel, &srcs, &nsrcs, &cap);
+                        (void) glob_in(j.src_root, "", rel, parents, 0, &srcs, &nsrcs, &cap);
                 else if (j.from_context && b->ignore && strcmp(rel, ".") && df_ignore_match(b->ignore, rel)) {
                         r = cb_failc(err, -ENOENT, "'%s': excluded by .dockerignore", w);
                         goto out_wrap;

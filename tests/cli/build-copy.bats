@@ -86,6 +86,7 @@ ADD --unpack=false arch-gz /arch/packed/
 ADD --chown=nobody:nogroup arch-gz /arch/owned
 COPY --exclude=*.log --exclude=tmp src/ /ex/
 COPY --parents ./x/./y/a.txt p/q/b.txt /par/
+COPY --parents --exclude=**/b.txt ./**/*.txt /deep/
 COPY --chmod=u+x,go-w tool.sh /sym/
 COPY --chmod=0640 tool.sh /oct/
 COPY --chown=nobody:nogroup f.txt /own/new/
@@ -95,7 +96,7 @@ COPY f.txt /esc/
 COPY --link f.txt /lnk/f
 DF
         cb build -q -t copy:a -o "type=oci,dest=$CB_TMP/la" "$c" >/dev/null
-        unpack_top "$CB_TMP/la" copy:a 16 "$CB_TMP/ra"
+        unpack_top "$CB_TMP/la" copy:a 17 "$CB_TMP/ra"
 }
 
 teardown_file() {
@@ -177,6 +178,8 @@ PY
         [ ! -e "$r/par/x" ]
         [ "$(cat "$r/par/p/q/b.txt")" = b ]
         [ "$(stat -c %a "$r/par/p/q")" = 750 ]
+        # ** spans directories in --parents patterns (BuildKit matches them as .dockerignore does)
+        [ "$(cd "$r/deep" && find . -type f | sort | tr '\n' ' ')" = "./f.txt ./src/keep.txt ./x/y/a.txt " ]
 }
 
 @test "COPY --chmod takes octal and symbolic modes" {
