@@ -1,12 +1,14 @@
 /* RUN's extras: the --mount flags (secret, cache, bind), the output stream and USER lookup. */
 #include "builder/run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "builder/imgconfig.h"
@@ -30,6 +32,14 @@ void bld_run_ctx_release(struct bld_run_ctx *rc)
         for (size_t i = rc->nmounts; i-- > 0;)
                 bld_rootfs_release(&rc->mounts[i]);
         free(rc->mounts);
+        for (size_t i = 0; i < rc->nscratch; i++) {
+                struct cb_err e2;
+                cb_err_init(&e2);
+                (void) cb_rm_rf(AT_FDCWD, rc->scratch[i], &e2);
+                cb_err_release(&e2);
+                free(rc->scratch[i]);
+        }
+        free(rc->scratch);
         cb_buf_release(&rc->tail);
         memset(rc, 0, sizeof(*rc));
 }
@@ -155,6 +165,69 @@ static struct bld_rootfs *own_rootfs(struct bld_run_ctx *rc)
         return fs;
 }
 
+/* Fills mask_fd with overlay whiteouts (0/0 character devices) for what .dockerignore excludes
+ * under the context directory src_fd (rel: its path from the context root). Directories are made
+ * in the mask only on the way to a whiteout, with their source's owner, mode and times, since the
+ * top layer's directory attributes are what the overlay shows. *ret_any: something was made. */
+static int mask_ignored(struct bld_ctx *b, int src_fd, const char *rel, int mask_fd, unsigned depth, bool *ret_any,
+                        struct cb_err *err)
+{
+        if (depth > 256)
+                return cb_failc(err, -ELOOP, "'%s': directories nested deeper than 256", rel);
+        int dfd = fcntl(src_fd, F_DUPFD_CLOEXEC, 3);
+        DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+        if (!d) {
+                int e = errno;
+                if (dfd >= 0)
+                        (void) close(dfd);
+                return cb_fail(err, e, "open directory '%s'", *rel ? rel : ".");
+        }
+        int r = 0;
+        struct dirent *de;
+        while (r >= 0 && (de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                _cleanup_free_ char *crel = *rel ? cb_xasprintf("%s/%s", rel, de->d_name) : cb_xstrdup(de->d_name);
+                struct stat st;
+                if (fstatat(src_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                bool ign = df_ignore_match(b->ignore, crel);
+                bool dir = S_ISDIR(st.st_mode);
+                if (ign && !(dir && df_ignore_may_reinclude(b->ignore, crel))) {
+                        if (mknodat(mask_fd, de->d_name, S_IFCHR | 0000, makedev(0, 0)) < 0)
+                                r = cb_fail(err, errno, "whiteout for '%s'", crel);
+                        *ret_any = true;
+                        continue;
+                }
+                if (!dir)
+                        continue;
+                if (mkdirat(mask_fd, de->d_name, 0755) < 0) {
+                        r = cb_fail(err, errno, "mkdir '%s'", crel);
+                        break;
+                }
+                bool any = false;
+                {
+                        _cleanup_close_ int s2 = openat(src_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        _cleanup_close_ int m2 = openat(mask_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (s2 < 0 || m2 < 0)
+                                r = cb_fail(err, errno, "open directory '%s'", crel);
+                        else
+                                r = mask_ignored(b, s2, crel, m2, depth + 1, &any, err);
+                }
+                if (r >= 0 && !any) {
+                        (void) unlinkat(mask_fd, de->d_name, AT_REMOVEDIR);
+                } else if (r >= 0) {
+                        struct timespec ts[2] = { st.st_atim, st.st_mtim };
+                        (void) fchownat(mask_fd, de->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+                        (void) fchmodat(mask_fd, de->d_name, st.st_mode & 07777, 0);
+                        (void) utimensat(mask_fd, de->d_name, ts, AT_SYMLINK_NOFOLLOW);
+                        *ret_any = true;
+                }
+        }
+        (void) closedir(d);
+        return r;
+}
+
 /* RUN --mount=type=bind[,from=STAGE|IMAGE][,source=P][,rw]: P is resolved inside the context or the
  * stage's rootfs (".." and symlinks cannot leave it). Read-only by default; rw, as in BuildKit,
  * lets the step write but throws the writes away: the bind then comes from an overlay whose upper
@@ -176,7 +249,7 @@ static int mount_bind(struct bld_ctx *b, const struct df_instr *in, const char *
                 r = bld_stage_rootfs(b, from, fs, err);
                 if (r >= 0 && (root = open(fs->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
                         r = cb_fail(err, errno, "open '%s'", fs->merged);
-        } else if (writable) {
+        } else if (writable || b->ignore) {
                 char self[64];
                 char ctx[4096];
                 (void) snprintf(self, sizeof(self), "/proc/self/fd/%d", b->ctx_fd);
@@ -185,9 +258,33 @@ static int mount_bind(struct bld_ctx *b, const struct df_instr *in, const char *
                         return cb_fail(err, errno, "%s:%u: RUN --mount=type=bind: the context's path", b->df_name,
                                        in->start_line);
                 ctx[n] = '\0';
-                const char *lowers[] = { ctx };
+                const char *lowers[] = { NULL, ctx };
+                size_t nl = 0;
+                if (b->ignore) {
+                        /* BuildKit binds the context as .dockerignore leaves it: a lower layer of
+                         * whiteouts above the context hides what it excludes */
+                        char *mask = cb_xasprintf("%s/bindmask-XXXXXX", b->tmp_dir);
+                        if (!mkdtemp(mask)) {
+                                int e = errno;
+                                free(mask);
+                                return cb_fail(err, e, "mkdtemp in '%s'", b->tmp_dir);
+                        }
+                        rc->scratch = cb_xrealloc(rc->scratch, (rc->nscratch + 1) * sizeof(char *));
+                        rc->scratch[rc->nscratch++] = mask;
+                        _cleanup_close_ int mfd = open(mask, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        _cleanup_close_ int cfd = fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3);
+                        bool any = false;
+                        r = mfd < 0 || cfd < 0 ? cb_fail(err, errno, "open '%s'", mask)
+                                               : mask_ignored(b, cfd, "", mfd, 0, &any, err);
+                        if (r < 0) {
+                                cb_wrap(err, "%s:%u: RUN --mount=type=bind: .dockerignore", b->df_name, in->start_line);
+                                return r;
+                        }
+                        lowers[0] = mask;
+                        nl = 1;
+                }
                 struct bld_rootfs *fs = own_rootfs(rc);
-                r = bld_rootfs_mount(fs, b->tmp_dir, lowers, 1, err);
+                r = bld_rootfs_mount(fs, b->tmp_dir, nl ? lowers : lowers + 1, nl + 1, err);
                 if (r >= 0 && (root = open(fs->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
                         r = cb_fail(err, errno, "open '%s'", fs->merged);
         } else if ((root = fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3)) < 0) {

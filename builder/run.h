@@ -14,6 +14,8 @@ struct bld_run_ctx {
         char *gpu_devices;  /* RUN --device=nvidia.com/gpu=X: X, else NULL */
         struct bld_rootfs *mounts; /* bind sources mounted for the step (--from stages, rw overlays) */
         size_t nmounts;
+        char **scratch; /* directories made for the step (removed after the mounts go) */
+        size_t nscratch;
         bool quiet;
 };
 void bld_run_ctx_init(struct bld_run_ctx *rc, bool quiet);

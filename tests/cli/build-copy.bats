@@ -287,35 +287,47 @@ DF
         [ "$(cat "$CB_TMP/ru2/u/file.txt")" = changed ]
 }
 
-@test "RUN --mount=type=bind,from= mounts a stage read-only; rw writes are thrown away" {
+@test "RUN --mount=type=bind: from= a stage, read-only by default, rw writes thrown away, .dockerignore kept" {
         c="$CB_TMP/bctx"
-        mkdir -p "$c"
+        mkdir -p "$c/sub/big"
         echo ctxfile >"$c/in.txt"
+        echo hidden >"$c/a.secret"
+        echo hidden >"$c/sub/big/x"
+        echo kept >"$c/sub/kept"
+        printf '*.secret\nsub/big\n' >"$c/.dockerignore"
+        ln -s /etc "$c/etclink"
         cat >"$c/Dockerfile" <<'DF'
 FROM debian:bookworm AS builder
 RUN mkdir -p /data && echo from-builder >/data/x
 FROM debian:bookworm
-RUN --mount=type=bind,from=builder,source=/data,target=/mnt cat /mnt/x >/out-from
-RUN --mount=type=bind,from=builder,source=/data,target=/mnt sh -c 'echo x >/mnt/x 2>/dev/null && echo rw >/out-ro || echo ro >/out-ro'
+RUN --mount=type=bind,from=builder,source=/data,target=/mnt --mount=type=bind,target=/ctx,rw sh -c '\
+ cat /mnt/x >/out-from; (echo x >/mnt/x) 2>/dev/null && echo rw >/out-ro || echo ro >/out-ro; \
+ touch /ctx/new-file && cat /ctx/in.txt >/out-ctx && cd /ctx && find . | sort >/out-ls'
 RUN --mount=type=bind,from=builder,source=/data,target=/mnt,rw echo scribble >/mnt/x && cat /mnt/x >/out-rw
-RUN --mount=type=bind,target=/ctx,rw touch /ctx/new-file && cat /ctx/in.txt >/out-ctx
 RUN --mount=type=bind,from=builder,source=/data,target=/mnt cat /mnt/x >/out-again
 DF
         cb build -q -t copy:bind -o "type=oci,dest=$CB_TMP/lb" "$c" >/dev/null
-        unpack_top "$CB_TMP/lb" copy:bind 5 "$CB_TMP/rb"
+        unpack_top "$CB_TMP/lb" copy:bind 3 "$CB_TMP/rb"
         r="$CB_TMP/rb"
         [ "$(cat "$r/out-from")" = from-builder ]
         [ "$(cat "$r/out-ro")" = ro ]
-        [ "$(cat "$r/out-rw")" = scribble ]
         [ "$(cat "$r/out-ctx")" = ctxfile ]
+        [ "$(cat "$r/out-rw")" = scribble ]
         [ "$(cat "$r/out-again")" = from-builder ]
         [ ! -e "$c/new-file" ]
         [ ! -e "$r/mnt/x" ]
+        grep -qx ./sub/kept "$r/out-ls"
+        ! grep -q 'secret\|big' "$r/out-ls"
+        # the source is resolved inside the context: a symlink to /etc leads to the context's etc
+        printf 'FROM debian:bookworm\nRUN --mount=type=bind,source=etclink/passwd,target=/p cat /p\n' >"$c/Dockerfile.esc"
+        run cb build -f "$c/Dockerfile.esc" "$c"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"Dockerfile.esc:2: RUN --mount=type=bind"*"etclink/passwd"*"No such file or directory"* ]]
         # the stage's content is part of the step's cache key
         sed -i 's/from-builder/changed/' "$c/Dockerfile"
         cb build -q -t copy:bind -o "type=oci,dest=$CB_TMP/lb2" "$c" >/dev/null
         rm -rf "$r"
-        unpack_top "$CB_TMP/lb2" copy:bind 5 "$r"
+        unpack_top "$CB_TMP/lb2" copy:bind 3 "$r"
         [ "$(cat "$r/out-from")" = changed ]
 }
 
