@@ -484,7 +484,8 @@ static int unpack_into(struct copy_job *j, int afd, int dst_dir_fd, const char *
                 if (!mkdtemp(tmpl))
                         return cb_fail(err, errno, "mkdtemp '%s'", tmpl);
                 _cleanup_close_ int sfd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                r = sfd < 0 ? cb_fail(err, errno, "open '%s'", tmpl) : bld_archive_extract(afd, sfd, j->b->tmp_dir, err);
+                r = sfd < 0 ? cb_fail(err, errno, "open '%s'", tmpl)
+                            : bld_archive_extract(afd, sfd, j->b->tmp_dir, err);
                 if (r >= 0) {
                         struct copy_job sub = *j;
                         sub.from_context = false; /* owners and device nodes as the archive has them */
@@ -735,7 +736,8 @@ static void strv_release(char **v, size_t n)
         free(v);
 }
 
-/* Length of the part of a glob pattern before its first component with a wildcard (3 for "a/b" followed by a pattern). */
+/* Length of the part of a glob pattern before its first component with a wildcard: 3 for "a/b"
+ * followed by a component with '*', '?' or '['. */
 static size_t glob_fixed_len(const char *pat)
 {
         size_t fixed = 0;
@@ -953,7 +955,8 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
         {
                 /* the reference: several sources need a directory destination written with a '/' */
                 size_t dl = strlen(dest);
-                bool slash = dest[dl - 1] == '/' || strcmp(dest, ".") == 0 || (dl >= 2 && strcmp(dest + dl - 2, "/.") == 0);
+                bool slash = dest[dl - 1] == '/' || strcmp(dest, ".") == 0 ||
+                             (dl >= 2 && strcmp(dest + dl - 2, "/.") == 0);
                 if (nargs_src > 1 && !slash) {
                         r = cb_failc(err, -EINVAL,
                                      "when using %s with more than one source file, the destination must be a "

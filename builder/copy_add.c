@@ -104,12 +104,13 @@ out:
 
 int bld_archive_extract(int fd, int dir_fd, const char *tmp_dir, struct cb_err *err)
 {
-        unsigned char m[6] = { 0 };
+        unsigned char m[6] = {0};
         ssize_t n = pread(fd, m, sizeof(m), 0);
         if (n < 0)
                 return cb_fail(err, errno, "read");
         bool bz2 = n >= 3 && m[0] == 'B' && m[1] == 'Z' && m[2] == 'h';
-        bool xz = n >= 6 && !memcmp(m, "\xfd" "7zXZ\0", 6);
+        static const unsigned char xz_magic[6] = {0xfd, '7', 'z', 'X', 'Z', 0};
+        bool xz = n >= 6 && !memcmp(m, xz_magic, sizeof(xz_magic));
         _cleanup_close_ int plain = -1;
         int src = fd;
         if (bz2 || xz) {
@@ -172,12 +173,13 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
         return n;
 }
 
-int bld_url_fetch(struct bld_ctx *b, const char *url, bool reuse, char **ret_path, char ret_digest[CB_DIGEST_STR_LEN],
-                  struct cb_err *err)
+int bld_url_fetch(struct bld_ctx *b, const char *url, bool reuse, char **ret_path,
+                  char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
         char key[CB_DIGEST_STR_LEN];
         cb_sha256_digest(url, strlen(url), key);
-        _cleanup_free_ char *path = cb_xasprintf("%s/add-url-%.32s", layer_store_work_path(b->store), key + 7);
+        _cleanup_free_ char *path =
+            cb_xasprintf("%s/add-url-%.32s", layer_store_work_path(b->store), key + 7);
         if (reuse && access(path, F_OK) == 0) {
                 int r = cb_sha256_file(AT_FDCWD, path, ret_digest, NULL, err);
                 if (r < 0)
@@ -197,7 +199,7 @@ int bld_url_fetch(struct bld_ctx *b, const char *url, bool reuse, char **ret_pat
         CURL *c = curl_easy_init();
         if (!c)
                 return cb_failc(err, -ENOMEM, "curl_easy_init failed");
-        struct download d = { .fd = fd, .h = cb_sha256_new() };
+        struct download d = {.fd = fd, .h = cb_sha256_new()};
         char errbuf[CURL_ERROR_SIZE] = "";
         (void) curl_easy_setopt(c, CURLOPT_URL, url);
         (void) curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -232,10 +234,11 @@ int bld_url_fetch(struct bld_ctx *b, const char *url, bool reuse, char **ret_pat
         else if (cr != CURLE_OK && cr == CURLE_HTTP_RETURNED_ERROR)
                 r = cb_failc(err, -EIO, "download '%s': HTTP status %ld", url, status);
         else if (cr != CURLE_OK)
-                r = cb_failc(err, -EIO, "download '%s': %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cr));
+                r = cb_failc(err, -EIO, "download '%s': %s", url,
+                             errbuf[0] ? errbuf : curl_easy_strerror(cr));
         if (r >= 0 && ft >= 0) {
                 /* BuildKit's http source: the Last-Modified time becomes the file's mtime */
-                struct timespec ts[2] = { { (time_t) ft, 0 }, { (time_t) ft, 0 } };
+                struct timespec ts[2] = {{(time_t) ft, 0}, {(time_t) ft, 0}};
                 (void) futimens(fd, ts);
         }
         if (r >= 0 && close(CB_TAKE_FD(fd)) < 0)
@@ -304,6 +307,7 @@ int bld_url_verify(const char *path, const char *sha256_digest, const char *url,
                 return cb_failc(err, -EINVAL, "--checksum '%s': use sha256:<hex> or sha512:<hex>", checksum);
         }
         if (strcmp(got, checksum) != 0)
-                return cb_failc(err, -EBADMSG, "checksum mismatch for '%s': expected %s, got %s", url, checksum, got);
+                return cb_failc(err, -EBADMSG, "checksum mismatch for '%s': expected %s, got %s", url,
+                                checksum, got);
         return 0;
 }

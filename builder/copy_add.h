@@ -28,8 +28,8 @@ char *bld_url_basename(const char *url);
  * file's mtime is the Last-Modified header's time when the server sent one, else the download
  * time. With reuse, a file an earlier call of this process downloaded for the same URL is taken
  * as it is. On success *ret_path is owned (free()) and ret_digest holds the content's sha256. */
-int bld_url_fetch(struct bld_ctx *b, const char *url, bool reuse, char **ret_path, char ret_digest[CB_DIGEST_STR_LEN],
-                  struct cb_err *err);
+int bld_url_fetch(struct bld_ctx *b, const char *url, bool reuse, char **ret_path,
+                  char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 
 /* Checks the downloaded file against ADD --checksum ("sha256:<hex>" or "sha512:<hex>"): -EBADMSG
  * "checksum mismatch for 'URL': expected X, got Y" when it differs. */

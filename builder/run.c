@@ -269,8 +269,9 @@ static int mask_ignored(struct bld_ctx *b, int src_fd, const char *rel, int mask
                 }
                 bool any = false;
                 {
-                        _cleanup_close_ int s2 = openat(src_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        _cleanup_close_ int m2 = openat(mask_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        int dflags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+                        _cleanup_close_ int s2 = openat(src_fd, de->d_name, dflags);
+                        _cleanup_close_ int m2 = openat(mask_fd, de->d_name, dflags);
                         if (s2 < 0 || m2 < 0)
                                 r = cb_fail(err, errno, "open directory '%s'", crel);
                         else

@@ -257,6 +257,7 @@ PY
         cp "$CB_TMP/ctx/arch-gz" "$w/arch.tgz"
         start_http "$w"
         port=$(cat "$CB_TMP/http.port")
+        export no_proxy=127.0.0.1 NO_PROXY=127.0.0.1
         sum=$(sha256sum "$w/file.txt" | cut -d' ' -f1)
         cat >"$CB_TMP/uctx/Dockerfile" <<DF
 FROM debian:bookworm
@@ -287,7 +288,7 @@ DF
         [ "$(cat "$CB_TMP/ru2/u/file.txt")" = changed ]
 }
 
-@test "RUN --mount=type=bind: from= a stage, read-only by default, rw writes thrown away, .dockerignore kept" {
+@test "RUN --mount=type=bind: from= a stage or image, read-only by default, rw writes thrown away, .dockerignore kept" {
         c="$CB_TMP/bctx"
         mkdir -p "$c/sub/big"
         echo ctxfile >"$c/in.txt"
@@ -300,7 +301,8 @@ DF
 FROM debian:bookworm AS builder
 RUN mkdir -p /data && echo from-builder >/data/x
 FROM debian:bookworm
-RUN --mount=type=bind,from=builder,source=/data,target=/mnt --mount=type=bind,target=/ctx,rw sh -c '\
+RUN --mount=type=bind,from=builder,source=/data,target=/mnt --mount=type=bind,target=/ctx,rw \
+ --mount=type=bind,from=debian:bookworm,source=/etc/debian_version,target=/dv sh -c 'cat /dv >/out-img; \
  cat /mnt/x >/out-from; (echo x >/mnt/x) 2>/dev/null && echo rw >/out-ro || echo ro >/out-ro; \
  touch /ctx/new-file && cat /ctx/in.txt >/out-ctx && cd /ctx && find . | sort >/out-ls'
 RUN --mount=type=bind,from=builder,source=/data,target=/mnt,rw echo scribble >/mnt/x && cat /mnt/x >/out-rw
@@ -310,6 +312,7 @@ DF
         unpack_top "$CB_TMP/lb" copy:bind 3 "$CB_TMP/rb"
         r="$CB_TMP/rb"
         [ "$(cat "$r/out-from")" = from-builder ]
+        grep -q '^12' "$r/out-img" # from= an image in the store: bookworm's /etc/debian_version
         [ "$(cat "$r/out-ro")" = ro ]
         [ "$(cat "$r/out-ctx")" = ctxfile ]
         [ "$(cat "$r/out-rw")" = scribble ]

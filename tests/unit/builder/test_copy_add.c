@@ -65,11 +65,11 @@ static void test_tar_detected_by_content_in_each_docker_compression(void **state
         static const struct {
                 const char *name;
                 int (*filter)(struct archive *);
-        } cases[] = { { "plain", NULL },
-                      { "gz", archive_write_add_filter_gzip },
-                      { "bz2", archive_write_add_filter_bzip2 },
-                      { "xz", archive_write_add_filter_xz },
-                      { "zst", archive_write_add_filter_zstd } };
+        } cases[] = {{"plain", NULL},
+                     {"gz", archive_write_add_filter_gzip},
+                     {"bz2", archive_write_add_filter_bzip2},
+                     {"xz", archive_write_add_filter_xz},
+                     {"zst", archive_write_add_filter_zstd}};
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 int fd = write_archive(cases[i].name, cases[i].filter, true, "in/a.txt", "hello\n");
                 assert_true(detect(fd));
@@ -101,7 +101,7 @@ static void test_non_tars_are_not_archives(void **state)
 static void test_bzip2_and_xz_unpack_through_the_secure_extractor(void **state)
 {
         (void) state;
-        int (*filters[])(struct archive *) = { archive_write_add_filter_bzip2, archive_write_add_filter_xz };
+        int (*filters[])(struct archive *) = {archive_write_add_filter_bzip2, archive_write_add_filter_xz};
         for (size_t i = 0; i < 2; i++) {
                 int fd = write_archive(i ? "u.xz" : "u.bz2", filters[i], true, "in/a.txt", "unpacked\n");
                 char dir[512];
@@ -149,9 +149,9 @@ static void test_url_names_its_file_after_the_last_path_element(void **state)
 {
         (void) state;
         static const char *const cases[][2] = {
-                { "http://h/a/b.txt", "b.txt" },     { "https://h:8080/x.tgz?sig=1#f", "x.tgz" },
-                { "http://h/dir/", "dir" },          { "http://h/", "__unnamed__" },
-                { "http://h", "__unnamed__" },       { "http://h?q=/x", "__unnamed__" },
+            {"http://h/a/b.txt", "b.txt"}, {"https://h:8080/x.tgz?sig=1#f", "x.tgz"},
+            {"http://h/dir/", "dir"},      {"http://h/", "__unnamed__"},
+            {"http://h", "__unnamed__"},   {"http://h?q=/x", "__unnamed__"},
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 char *n = bld_url_basename(cases[i][0]);
@@ -203,12 +203,12 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_tar_detected_by_content_in_each_docker_compression),
-                cmocka_unit_test(test_non_tars_are_not_archives),
-                cmocka_unit_test(test_bzip2_and_xz_unpack_through_the_secure_extractor),
-                cmocka_unit_test(test_entry_escaping_the_destination_is_refused),
-                cmocka_unit_test(test_url_names_its_file_after_the_last_path_element),
-                cmocka_unit_test(test_checksum_mismatch_names_both_digests),
+            cmocka_unit_test(test_tar_detected_by_content_in_each_docker_compression),
+            cmocka_unit_test(test_non_tars_are_not_archives),
+            cmocka_unit_test(test_bzip2_and_xz_unpack_through_the_secure_extractor),
+            cmocka_unit_test(test_entry_escaping_the_destination_is_refused),
+            cmocka_unit_test(test_url_names_its_file_after_the_last_path_element),
+            cmocka_unit_test(test_checksum_mismatch_names_both_digests),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
