@@ -73,6 +73,41 @@ int64_t bld_ctx_time(const struct bld_ctx *b)
         return build_time(b);
 }
 
+/* The build machine's platform in OCI terms: cubuild runs steps natively, without emulation, so it
+ * is the only platform a FROM may ask for. */
+static const char *host_arch(void)
+{
+#if defined(__x86_64__)
+        return "amd64";
+#elif defined(__aarch64__)
+        return "arm64";
+#else
+        return "unknown";
+#endif
+}
+
+/* FROM --platform=P (after expansion, "$BUILDPLATFORM" included): the host's, or a clear error. */
+static int check_platform(struct bld_ctx *b, const struct df_stage *ds, struct cb_err *err)
+{
+        if (!ds->platform)
+                return 0;
+        _cleanup_free_ char *p = NULL;
+        int r = df_expand_word(b->meta, ds->platform, df_file_escape(b->df), &p, err);
+        if (r < 0) {
+                cb_wrap(err, "%s:%u: FROM --platform", b->df_name, ds->line);
+                return r;
+        }
+        _cleanup_free_ char *host = cb_xasprintf("linux/%s", host_arch());
+        bool ok = strcmp(p, host) == 0 || (strcmp(host_arch(), "amd64") == 0 && strcmp(p, "linux/x86_64") == 0) ||
+                  (strncmp(p, host, strlen(host)) == 0 && p[strlen(host)] == '/');
+        if (!ok)
+                return cb_failc(err, -ENOTSUP,
+                                "%s:%u: FROM --platform=%s: only the host platform %s can be built here (steps run "
+                                "natively, without emulation)",
+                                b->df_name, ds->line, *p ? p : "''", host);
+        return 0;
+}
+
 /* FROM: the base's config and layers become the stage's starting point. */
 static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct cb_err *err)
 {
@@ -83,6 +118,9 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
                 return r;
         }
+        r = check_platform(b, ds, err);
+        if (r < 0)
+                return r;
         {
                 _cleanup_free_ char *text = cb_xasprintf("FROM %s%s%s", base, ds->name ? " AS " : "",
                                                          ds->name ? ds->name : "");
@@ -295,6 +333,18 @@ static void apply_meta_args(struct bld_ctx *b)
 {
         b->meta = df_vars_new();
         b->build_args = df_vars_new();
+        /* BuildKit's automatic platform ARGs: FROM lines see them, a stage after `ARG TARGETARCH` */
+        {
+                _cleanup_free_ char *plat = cb_xasprintf("linux/%s", host_arch());
+                static const char *const pk[] = { "BUILDPLATFORM", "TARGETPLATFORM" };
+                static const char *const ok[] = { "BUILDOS", "TARGETOS" };
+                static const char *const ak[] = { "BUILDARCH", "TARGETARCH" };
+                for (size_t i = 0; i < 2; i++) {
+                        df_vars_set(b->meta, pk[i], plat);
+                        df_vars_set(b->meta, ok[i], "linux");
+                        df_vars_set(b->meta, ak[i], host_arch());
+                }
+        }
         for (size_t i = 0; i < b->opts->nbuild_args; i++) {
                 const char *a = b->opts->build_args[i];
                 const char *eq = strchr(a, '=');

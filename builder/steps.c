@@ -238,6 +238,15 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
                 cb_sha256_free(h);
                 if (r < 0)
                         return r;
+        } else if (in->kind == DF_INSTR_RUN) {
+                /* what RUN --mount=type=bind reads: the context files or the --from stage */
+                struct cb_sha256 *h = cb_sha256_new();
+                int r = bld_run_inputs(b, st, in, h, err);
+                if (r > 0)
+                        cb_sha256_final(h, inputs);
+                cb_sha256_free(h);
+                if (r < 0)
+                        return r;
         }
         next_key(b, st, in, inputs);
         struct bld_cache_entry ce;
