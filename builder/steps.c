@@ -283,8 +283,13 @@ int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                 json_object_set_new(c, "Shell", bld_strv_to_json(in->args, in->nargs));
                 break;
         case DF_INSTR_STOPSIGNAL:
-                if (in->nargs > 0)
-                        json_object_set_new(c, "StopSignal", json_string(in->args[0]));
+                if (in->nargs > 0) {
+                        /* the reference lists STOPSIGNAL among the instructions that expand variables */
+                        _cleanup_free_ char *sig = NULL;
+                        r = expand(b, st, in, in->args[0], &sig, err);
+                        if (r >= 0)
+                                json_object_set_new(c, "StopSignal", json_string(sig));
+                }
                 break;
         case DF_INSTR_HEALTHCHECK:
                 r = bld_step_healthcheck(b, st, in, err);
