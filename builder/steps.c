@@ -156,7 +156,22 @@ static int step_expose(struct bld_ctx *b, struct bld_stage *st, const struct df_
                 int r = expand(b, st, in, in->args[i], &p, err);
                 if (r < 0)
                         return r;
-                _cleanup_free_ char *key = strchr(p, '/') ? cb_xstrdup(p) : cb_xasprintf("%s/tcp", p);
+                /* Docker (nat.ParsePortSpecs) writes a range 8000-8002[/proto] as one key per port */
+                const char *slash = strchr(p, '/');
+                const char *proto = slash ? slash + 1 : "tcp";
+                size_t plen = slash ? (size_t) (slash - p) : strlen(p);
+                const char *dash = memchr(p, '-', plen);
+                uint64_t lo, hi;
+                if (dash && cb_parse_u64((struct cb_str){ p, (size_t) (dash - p) }, 65535, &lo) == 0 &&
+                    cb_parse_u64((struct cb_str){ dash + 1, plen - (size_t) (dash - p) - 1 }, 65535, &hi) == 0 &&
+                    lo <= hi) {
+                        for (uint64_t port = lo; port <= hi; port++) {
+                                _cleanup_free_ char *key = cb_xasprintf("%llu/%s", (unsigned long long) port, proto);
+                                json_object_set_new(ports, key, json_object());
+                        }
+                        continue;
+                }
+                _cleanup_free_ char *key = slash ? cb_xstrdup(p) : cb_xasprintf("%s/tcp", p);
                 json_object_set_new(ports, key, json_object());
         }
         return 0;
@@ -327,8 +342,13 @@ int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                 json_object_set_new(c, "Shell", bld_strv_to_json(in->args, in->nargs));
                 break;
         case DF_INSTR_STOPSIGNAL:
-                if (in->nargs > 0)
-                        json_object_set_new(c, "StopSignal", json_string(in->args[0]));
+                if (in->nargs > 0) {
+                        /* the reference lists STOPSIGNAL among the instructions that expand variables */
+                        _cleanup_free_ char *sig = NULL;
+                        r = expand(b, st, in, in->args[0], &sig, err);
+                        if (r >= 0)
+                                json_object_set_new(c, "StopSignal", json_string(sig));
+                }
                 break;
         case DF_INSTR_HEALTHCHECK:
                 r = bld_step_healthcheck(b, st, in, err);
