@@ -108,6 +108,34 @@ static int check_platform(struct bld_ctx *b, const struct df_stage *ds, struct c
         return 0;
 }
 
+/* A named context (--build-context NAME=docker-image://REF, bake's contexts) stands in for NAME. */
+static const char *context_image(const struct bld_ctx *b, const char *name)
+{
+        for (size_t k = 0; k < b->opts->nbuild_contexts; k++) {
+                const char *nc = b->opts->build_contexts[k], *eq = strchr(nc, '=');
+                if (eq && strncmp(eq + 1, "docker-image://", 15) == 0 && strlen(name) == (size_t) (eq - nc) &&
+                    strncmp(nc, name, (size_t) (eq - nc)) == 0)
+                        return eq + 16;
+        }
+        return NULL;
+}
+
+int bld_resolve_image(struct bld_ctx *b, const char *name, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
+{
+        const char *mapped = context_image(b, name);
+        if (mapped)
+                name = mapped;
+        _cleanup_free_ char *norm = cb_digest_valid(name) ? cb_xstrdup(name) : bld_ref_normalize(name, err);
+        if (!norm)
+                return -EINVAL;
+        int r = b->opts->pull && !cb_digest_valid(norm) ? -ENOENT : layer_store_resolve(b->store, norm, ret_digest, err);
+        if (r == -ENOENT) {
+                cb_err_reset(err);
+                r = bld_pull(b, norm, ret_digest, err);
+        }
+        return r;
+}
+
 /* FROM: the base's config and layers become the stage's starting point. */
 static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct cb_err *err)
 {
@@ -147,28 +175,9 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 st->config = bld_config_new();
                 goto vars;
         }
-        /* a named context (bake's contexts: NAME: target:X) stands in for FROM NAME */
-        for (size_t k = 0; k < b->opts->nbuild_contexts; k++) {
-                const char *nc = b->opts->build_contexts[k], *eq = strchr(nc, '=');
-                if (eq && strncmp(eq + 1, "docker-image://", 15) == 0 && strlen(base) == (size_t) (eq - nc) &&
-                    strncmp(nc, base, (size_t) (eq - nc)) == 0) {
-                        free(base);
-                        base = cb_xstrdup(eq + 16);
-                        break;
-                }
-        }
         {
-                _cleanup_free_ char *norm = cb_digest_valid(base) ? cb_xstrdup(base) : bld_ref_normalize(base, err);
-                if (!norm) {
-                        cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
-                        return -EINVAL;
-                }
                 char digest[CB_DIGEST_STR_LEN];
-                r = b->opts->pull ? -ENOENT : layer_store_resolve(b->store, norm, digest, err);
-                if (r == -ENOENT) {
-                        cb_err_reset(err);
-                        r = bld_pull(b, norm, digest, err);
-                }
+                r = bld_resolve_image(b, base, digest, err);
                 if (r < 0) {
                         cb_wrap(err, "%s:%u: FROM '%s'", b->df_name, ds->line, base);
                         return r;

@@ -71,6 +71,7 @@ static void opts_release(struct bld_opts *o)
         free(o->annotations);
         free(o->cache_from);
         free(o->cache_to);
+        free(o->build_contexts);
 }
 
 int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
@@ -175,6 +176,15 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 case BLD_OPT_METADATA:
                         o.metadata_file = optarg;
                         break;
+                case BLD_OPT_BUILD_CONTEXT: {
+                        const char *eq = strchr(optarg, '=');
+                        if (!eq || eq == optarg || strncmp(eq + 1, "docker-image://", 15) != 0 || !eq[16])
+                                return usage_error("--build-context '%s': use NAME=docker-image://REF (local "
+                                                   "directories and oci-layout:// are not supported yet)",
+                                                   optarg);
+                        push(&o.build_contexts, &o.nbuild_contexts, optarg);
+                        break;
+                }
                 case BLD_OPT_CACHE_FROM:
                         push(&o.cache_from, &o.ncache_from, optarg);
                         break;

@@ -1055,13 +1055,7 @@ int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_
                 memcpy(ret, src->key, CB_DIGEST_STR_LEN);
                 return 0;
         }
-        _cleanup_free_ char *norm = bld_ref_normalize(from, err);
-        if (!norm)
-                return -EINVAL;
-        int r = layer_store_resolve(b->store, norm, ret, err);
-        if (r == -ENOENT)
-                r = bld_pull(b, norm, ret, err);
-        return r;
+        return bld_resolve_image(b, from, ret, err);
 }
 
 /* COPY --from: an earlier stage by name or index, else an image (local store or registry). */
@@ -1078,13 +1072,8 @@ static int stage_rootfs_for(struct bld_ctx *b, const char *from, struct bld_root
                 layers = src->layers;
                 n = src->nlayers;
         } else {
-                _cleanup_free_ char *norm = bld_ref_normalize(from, err);
-                if (!norm)
-                        return -EINVAL;
                 char digest[CB_DIGEST_STR_LEN];
-                int r = layer_store_resolve(b->store, norm, digest, err);
-                if (r == -ENOENT)
-                        r = bld_pull(b, norm, digest, err);
+                int r = bld_resolve_image(b, from, digest, err);
                 if (r >= 0)
                         r = layer_image_read(b->store, digest, &img, err);
                 if (r < 0) {

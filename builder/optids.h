@@ -59,6 +59,7 @@ enum {
         BLD_OPT_GET,
         BLD_OPT_CONTEXT,
         BLD_OPT_INPUTS,
+        BLD_OPT_BUILD_CONTEXT,
 };
 
 #endif
