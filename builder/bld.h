@@ -69,6 +69,11 @@ struct bld_opts {
 };
 
 const char *bld_version(void);
+const char *bld_commit(void);
+#include <stdio.h>
+/* "cubuild version V (commit C)" and the versions of libarchive, libcurl, OpenSSL, zstd, zlib,
+ * libyaml and jansson this binary runs with. */
+void bld_print_version(FILE *f);
 void bld_opts_init(struct bld_opts *o);
 /* Builds and tags; ret_digest gets the manifest digest ("sha256:…"). */
 int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);

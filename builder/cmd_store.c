@@ -53,7 +53,7 @@ int bld_cmd_version(const struct bld_global *g, int argc, char **argv)
         (void) g;
         (void) argc;
         (void) argv;
-        (void) printf("cubuild version %s\n", bld_version());
+        bld_print_version(stdout);
         return BLD_EXIT_OK;
 }
 

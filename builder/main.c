@@ -141,7 +141,7 @@ int main(int argc, char **argv)
                         usage(stdout);
                         return BLD_EXIT_OK;
                 } else if (strcmp(a, "--version") == 0) {
-                        (void) printf("cubuild version %s\n", bld_version());
+                        bld_print_version(stdout);
                         return BLD_EXIT_OK;
                 } else {
                         break;
