@@ -37,6 +37,12 @@ struct bld_opts {
         const char *gpus;          /* --gpus all|N|none for RUN (default none) */
         const char *require_arch;   /* --require-arch sm_80,sm_90: the static report's gaps fail the build */
         const char *require_driver; /* --require-driver 535: idem for the driver the image needs */
+        const char **cache_from; /* "type=registry,ref=REF", "type=local,src=DIR", or a bare REF */
+        size_t ncache_from;
+        const char **cache_to; /* "type=registry,ref=REF[,mode=min|max]", "type=local,dest=DIR[,mode=...]" */
+        size_t ncache_to;
+        const char **build_contexts; /* "NAME=docker-image://REF|DIGEST": FROM NAME uses that image */
+        size_t nbuild_contexts;
         const char **secrets; /* "id=ID,src=PATH" or "id=ID,env=VAR" */
         size_t nsecrets;
         uint64_t shm_size; /* /dev/shm in RUN; 0: 64 MiB */
@@ -58,6 +64,8 @@ struct bld_opts {
         bool format_docker; /* --format docker: Docker v2 schema 2 media types */
         bool quiet;
         bool debug;
+        bool no_provenance; /* --provenance=false: no SLSA provenance referrer */
+        bool no_sbom;       /* --sbom=false: no SPDX SBOM referrer */
 };
 
 const char *bld_version(void);

@@ -69,6 +69,9 @@ static void opts_release(struct bld_opts *o)
         free(o->add_hosts);
         free(o->ulimits);
         free(o->annotations);
+        free(o->cache_from);
+        free(o->cache_to);
+        free(o->build_contexts);
 }
 
 int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
@@ -172,6 +175,31 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         break;
                 case BLD_OPT_METADATA:
                         o.metadata_file = optarg;
+                        break;
+                case BLD_OPT_BUILD_CONTEXT: {
+                        const char *eq = strchr(optarg, '=');
+                        if (!eq || eq == optarg || strncmp(eq + 1, "docker-image://", 15) != 0 || !eq[16])
+                                return usage_error("--build-context '%s': use NAME=docker-image://REF (local "
+                                                   "directories and oci-layout:// are not supported yet)",
+                                                   optarg);
+                        push(&o.build_contexts, &o.nbuild_contexts, optarg);
+                        break;
+                }
+                case BLD_OPT_CACHE_FROM:
+                        push(&o.cache_from, &o.ncache_from, optarg);
+                        break;
+                case BLD_OPT_CACHE_TO:
+                        push(&o.cache_to, &o.ncache_to, optarg);
+                        break;
+                case BLD_OPT_PROVENANCE:
+                case BLD_OPT_SBOM:
+                        if (strcmp(optarg, "true") && strcmp(optarg, "false"))
+                                return usage_error("--%s '%s': use true or false",
+                                                   c == BLD_OPT_SBOM ? "sbom" : "provenance", optarg);
+                        if (c == BLD_OPT_SBOM)
+                                o.no_sbom = !strcmp(optarg, "false");
+                        else
+                                o.no_provenance = !strcmp(optarg, "false");
                         break;
                 case BLD_OPT_PUSH:
                         o.push = true;

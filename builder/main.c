@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builder/bake.h"
+#include "builder/audit.h"
 #include "builder/bld.h"
 #include "builder/cli.h"
 #include "builder/clispec.h"
@@ -27,6 +29,7 @@ static void on_signal(int sig)
 
 static const struct bld_command commands[] = {
         { "build", bld_cmd_build, "Build an image from a Dockerfile (the default command)" },
+        { "bake", bld_cmd_bake, "Build the targets of a bake file (cubuild.yaml, docker-bake.json)" },
         { "check", bld_cmd_check, "Parse and lint a Dockerfile without building" },
         { "images", bld_cmd_images, "List images in the store" },
         { "import", bld_cmd_import, "Import a rootfs tarball as an image" },
@@ -43,6 +46,9 @@ static const struct bld_command commands[] = {
         { "verify", bld_cmd_verify, "Run the GPU verification on a store image" },
         { "compat", bld_cmd_compat, "Static CUDA compatibility report of an image (no GPU needed)" },
         { "version", bld_cmd_version, "Show the version" },
+        { "diff", bld_cmd_diff, "Compare two images: manifests, configs, layers, files" },
+        { "attestations", bld_cmd_attestations, "List or print an image's provenance, SBOM and GPU report" },
+        { "rebuild-check", bld_cmd_rebuild_check, "Rebuild an image from its recorded inputs and compare" },
 };
 
 static void usage(FILE *f)
