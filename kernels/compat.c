@@ -27,7 +27,8 @@ static const char *const cuda_libs[] = {"libcudart.so", "libcublas.so", "libcubl
                                         "libcusolver.so", "libnvrtc.so", "libnvJitLink.so", "libcupti.so"};
 
 /* NVIDIA libraries that keep most of their kernels outside .nv_fatbin (cuFFT loads them from its own
- * store at run time): their fatbinaries say too little to judge them, so they are listed, not judged. */
+ * store at run time): their fatbinaries say too little to judge them, so they are listed, not judged.
+ * cuFFT 11 (CUDA 12) and 12 (CUDA 13) show one stub cubin (sm_52, sm_75) in .nv_fatbin. */
 static const char *const opaque_libs[] = {"libcufft.so", "libcufftw.so"};
 
 /* Library file names that carry a component's version: libcudart.so.11.8.89. */
@@ -440,6 +441,11 @@ static void note_elf(struct kv_compat *c, int dfd, const char *name, const char 
                         f.path = strdup(path);
                         for (size_t i = 0; i < sizeof(opaque_libs) / sizeof(opaque_libs[0]); i++)
                                 f.opaque |= has_prefix(name, opaque_libs[i]);
+                        /* NVIDIA's libraries without kernels of their own (libnppc, libnppisu) carry
+                         * one stub cubin for the toolkit's oldest architecture: not judged either */
+                        if ((has_prefix(name, "libnpp") || has_prefix(name, "libcu") || has_prefix(name, "libnv")) &&
+                            f.nfatbins == 1 && f.nentries == 1 && f.nkinds == 1 && f.kinds[0].kind == KV_FATBIN_SASS)
+                                f.opaque = true;
                         grown = realloc(c->files, (c->nfiles + 1) * sizeof(*grown));
                         if (grown && f.path) {
                                 c->files = grown;

@@ -332,14 +332,21 @@ static void test_union_and_opaque(void **state)
         mkdirs(t->fd, "usr/lib");
         assert_int_equal(fake_elf(t->fd, "usr/lib/libcublasLt.so.12", fb, 2, NULL, 0), 0);
         assert_int_equal(fake_elf(t->fd, "usr/lib/libcufft.so.11", &ff, 1, NULL, 0), 0);
+        /* NPP's libraries without kernels carry one stub cubin: not judged; an application's
+         * library built for one architecture is */
+        assert_int_equal(fake_elf(t->fd, "usr/lib/libnppc.so.12", &ff, 1, NULL, 0), 0);
         c = scan(t, NULL);
-        assert_int_equal(kv_compat_cuda_files(c), 2);
+        assert_int_equal(kv_compat_cuda_files(c), 3);
         assert_int_equal(kv_compat_verdict(c, 80), KV_RUN_NATIVE);
         assert_int_equal(kv_compat_verdict(c, 90), KV_RUN_NATIVE);
         assert_int_equal(kv_compat_verdict(c, 75), KV_RUN_NONE); /* cuFFT's sm_75 does not count */
         json = kv_compat_json(c);
         assert_non_null(strstr(json, "\"sass\": [\n        \"sm_80\",\n        \"sm_90\",\n        \"sm_90a\"\n      ]"));
         assert_non_null(strstr(json, "\"judged\": false"));
+        kv_compat_free(c);
+        assert_int_equal(fake_elf(t->fd, "usr/lib/libapp.so", &ff, 1, NULL, 0), 0);
+        c = scan(t, NULL);
+        assert_int_equal(kv_compat_verdict(c, 80), KV_RUN_NONE); /* libapp.so: sm_75 only */
         /* sm_80: the second translation unit has none */
         assert_non_null(strstr(json, "\"arch\": \"sm_80\",\n      \"family\": \"Ampere\",\n      \"verdict\": "
                                      "\"native\",\n      \"partial_files\": 1"));
