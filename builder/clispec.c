@@ -211,6 +211,18 @@ static const struct bld_flag inspect_flags[] = {
         END,
 };
 
+static const struct bld_flag system_flags[] = {
+        { "format", BLD_OPT_FORMAT, "json", "Options", "print as JSON", false },
+        H_HELP,
+        END,
+};
+
+static const struct bld_flag fsck_flags[] = {
+        { "repair", BLD_OPT_REPAIR, NULL, "Options", "remove the blobs whose content does not match their digest", false },
+        H_HELP,
+        END,
+};
+
 static const struct bld_cmdspec global = {
         "", "[COMMAND] [OPTIONS] [ARGS]", "a daemonless Dockerfile-to-OCI image builder for CUDA and PyTorch",
         "With no command, cubuild builds: 'cubuild -t NAME .' is 'cubuild build -t NAME .'. A known command name "
@@ -276,6 +288,10 @@ static const struct bld_cmdspec commands[] = {
         { "attestations", "IMAGE", "List or print an image's provenance, SBOM and GPU report",
           "The documents that refer to a store image (its referrers index, tagged REPO:sha256-<hex>).",
           attest_flags },
+        { "system", "df", "Show what the store holds: images, blobs, unpacked layers, build cache, cache mounts, logs",
+          "Sizes are allocated bytes, as du counts them.", system_flags },
+        { "fsck", "", "Re-hash every blob of the store and report the ones that do not match",
+          "Exit status 1 when a blob is bad (0 after --repair removed them all).", fsck_flags },
         { "version", "", "Show the version", NULL, help_only },
 };
 

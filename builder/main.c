@@ -46,6 +46,8 @@ static const struct bld_command commands[] = {
         { "verify", bld_cmd_verify, "Run the GPU verification on a store image" },
         { "compat", bld_cmd_compat, "Static CUDA compatibility report of an image (no GPU needed)" },
         { "version", bld_cmd_version, "Show the version" },
+        { "system", bld_cmd_system, "Show what the store holds (system df)" },
+        { "fsck", bld_cmd_fsck, "Re-hash every blob of the store" },
         { "diff", bld_cmd_diff, "Compare two images: manifests, configs, layers, files" },
         { "attestations", bld_cmd_attestations, "List or print an image's provenance, SBOM and GPU report" },
         { "rebuild-check", bld_cmd_rebuild_check, "Rebuild an image from its recorded inputs and compare" },

@@ -60,6 +60,7 @@ enum {
         BLD_OPT_CONTEXT,
         BLD_OPT_INPUTS,
         BLD_OPT_BUILD_CONTEXT,
+        BLD_OPT_REPAIR,
 };
 
 #endif

@@ -31,8 +31,10 @@ _cubuild() {
 	diff) words="--format --no-files --quiet --help" ;;
 	rebuild-check) words="--context --file --format --help" ;;
 	attestations) words="--format --get --help" ;;
+	system) words="--format --help" ;;
+	fsck) words="--repair --help" ;;
 	version) words="--help" ;;
-	*) words="--root --debug --config --registry-mirror --insecure-registry --version --help build bake check images import load tag rm inspect pull push login logout save prune verify compat diff rebuild-check attestations version" ;;
+	*) words="--root --debug --config --registry-mirror --insecure-registry --version --help build bake check images import load tag rm inspect pull push login logout save prune verify compat diff rebuild-check attestations system fsck version" ;;
 	esac
 	if [[ $cur == -* || -z $cmd ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
