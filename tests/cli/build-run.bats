@@ -89,6 +89,27 @@ df() {
         [ "$output" = "marker" ]
 }
 
+@test "SIGTERM during concurrent stages (--jobs 2) stops both steps and cleans up" {
+        ctx=$(df jobs 'FROM tiny:1 AS a' 'RUN echo started; sleep 7341' 'FROM tiny:1 AS b' 'RUN sleep 7342' \
+                'FROM tiny:1' 'COPY --from=a /etc/passwd /a' 'COPY --from=b /etc/passwd /b')
+        sed -i 1d "$ctx/Dockerfile"
+        log="$BATS_TEST_TMPDIR/jobs.log"
+        "$CUBUILD" --root "$CB_ROOT" build --jobs 2 --progress plain "$ctx" >/dev/null 2>"$log" &
+        pid=$!
+        i=0
+        until grep -q '^started' "$log"; do
+                sleep 0.05
+                i=$((i + 1))
+                [ "$i" -lt 400 ] || { kill -9 "$pid"; cat "$log"; false; }
+        done
+        kill -TERM "$pid"
+        st=0
+        wait "$pid" || st=$?
+        [ "$st" -eq 143 ]
+        [ -z "$(pgrep -f 'sleep 734[12]' || true)" ]
+        [ -z "$(ls -A "$CB_ROOT/tmp")" ]
+}
+
 # One build that must fail with exit status $3 after signal $2 reaches it mid-RUN; $1 names its log.
 interrupted_build() {
         local log="$BATS_TEST_TMPDIR/$1.log" pid st=0 i=0
