@@ -110,20 +110,24 @@ df() {
         [ -z "$(ls -A "$CB_ROOT/tmp")" ]
 }
 
-# One build that must fail with exit status $3 after signal $2 reaches it mid-RUN; $1 names its log.
+# One build that must fail with exit status $3 after signal $2 reaches it mid-RUN; $1 names its
+# FIFO. The build's stderr is read through the FIFO with read(1), a builtin: no process per poll.
 interrupted_build() {
-        local log="$BATS_TEST_TMPDIR/$1.log" pid st=0 i=0
-        : >"$log"
-        "$CUBUILD" --root "$CB_ROOT" build --progress plain "$4" >/dev/null 2>"$log" &
+        local fifo="$BATS_TEST_TMPDIR/$1.fifo" pid st=0 line="" fd
+        rm -f "$fifo"
+        mkfifo "$fifo"
+        "$CUBUILD" --root "$CB_ROOT" build --progress plain "$4" >/dev/null 2>"$fifo" &
         pid=$!
-        until grep -q '^started' "$log"; do
-                sleep 0.02
-                i=$((i + 1))
-                [ "$i" -lt 1000 ] || { kill -9 "$pid"; echo "no start: $(cat "$log")"; return 1; }
+        exec {fd}<"$fifo"
+        while IFS= read -r -t 30 line <&"$fd"; do
+                [ "$line" = started ] && break
         done
+        [ "$line" = started ] || { kill -9 "$pid"; echo "no start: $line"; return 1; }
         kill -"$2" "$pid"
+        while IFS= read -r line <&"$fd"; do :; done
+        exec {fd}<&-
         wait "$pid" || st=$?
-        [ "$st" -eq "$3" ] || { echo "exit $st, wanted $3: $(cat "$log")"; return 1; }
+        [ "$st" -eq "$3" ] || { echo "exit $st, wanted $3: $line"; return 1; }
 }
 
 # A build that must fail with exit status 1: $1 names it, the rest are build arguments.
@@ -139,18 +143,22 @@ failing_build() {
         sleepy=$(df many-sleep 'RUN echo started; sleep 7321 & sleep 7322; true')
         mounts_before=$(wc -l </proc/self/mountinfo)
         tmp_before=$(ls -A "$CB_ROOT/tmp" | wc -l)
-        # 25 rounds of four concurrent builds: RUN false, SIGINT, SIGTERM, --run-timeout
-        for i in $(seq 1 25); do
-                failing_build f "$fail" &
-                p1=$!
-                interrupted_build int INT 130 "$sleepy" &
-                p2=$!
-                interrupted_build term TERM 143 "$sleepy" &
-                p3=$!
-                failing_build t --run-timeout 100ms "$sleepy" &
-                p4=$!
-                for p in $p1 $p2 $p3 $p4; do wait "$p"; done
+        # RUN false, SIGINT, SIGTERM and --run-timeout in turn, eight builds in flight
+        pids=()
+        for i in $(seq 1 100); do
+                case $((i % 4)) in
+                0) failing_build "f$i" "$fail" & ;;
+                1) interrupted_build "i$i" INT 130 "$sleepy" & ;;
+                2) interrupted_build "t$i" TERM 143 "$sleepy" & ;;
+                3) failing_build "o$i" --run-timeout 100ms "$sleepy" & ;;
+                esac
+                pids+=($!)
+                if [ "${#pids[@]}" -ge 8 ]; then
+                        wait "${pids[0]}"
+                        pids=("${pids[@]:1}")
+                fi
         done
+        for p in "${pids[@]}"; do wait "$p"; done
         [ "$(wc -l </proc/self/mountinfo)" -eq "$mounts_before" ]
         [ "$(ls -A "$CB_ROOT/tmp" | wc -l)" -eq "$tmp_before" ]
         ! grep -q "$CB_ROOT" /proc/self/mountinfo
