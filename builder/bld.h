@@ -35,6 +35,8 @@ struct bld_opts {
         const char *verify_report; /* --verify-report FILE */
         const char *metadata_file; /* --metadata-file FILE: digests, pushed names, verification */
         const char *gpus;          /* --gpus all|N|none for RUN (default none) */
+        const char *require_arch;   /* --require-arch sm_80,sm_90: the static report's gaps fail the build */
+        const char *require_driver; /* --require-driver 535: idem for the driver the image needs */
         const char **secrets; /* "id=ID,src=PATH" or "id=ID,env=VAR" */
         size_t nsecrets;
         uint64_t shm_size; /* /dev/shm in RUN; 0: 64 MiB */

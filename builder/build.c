@@ -367,7 +367,8 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest
 }
 
 /* --metadata-file: what CI wants from a build, as docker buildx's metadata file has it. */
-static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *digest, struct cb_err *err)
+static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *digest, json_t *report,
+                          struct cb_err *err)
 {
         const struct bld_opts *o = b->opts;
         struct layer_image *img = NULL;
@@ -388,7 +389,9 @@ static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *d
         layer_image_free(img);
         if (st->base_digest[0])
                 json_object_set_new(m, "base.digest", json_string(st->base_digest));
-        if (o->verify_report) {
+        if (report) {
+                json_object_set(m, "verify", report);
+        } else if (o->verify_report) {
                 json_t *rep = json_load_file(o->verify_report, 0, NULL);
                 if (rep)
                         json_object_set_new(m, "verify", rep);
@@ -406,6 +409,7 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
 {
         struct bld_ctx b;
         struct cb_buf text;
+        json_t *report = NULL; /* the verification report, its "static" section included */
         int r;
 
         memset(&b, 0, sizeof(b));
@@ -494,6 +498,9 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         .ntags = o->ntags,
                         /* its lines are no JSON: rawjson readers take the result from --verify-report */
                         .quiet = o->quiet || bld_progress_mode(b.pg) == BLD_PROGRESS_RAWJSON,
+                        .require_arch = o->require_arch,
+                        .require_driver = o->require_driver,
+                        .ret_report = &report,
                 };
                 r = bld_verify_image(b.store, b.tmp_dir, ret_digest, st->config, st->layers, st->nlayers, &vo, err);
                 for (size_t i = 0; i < o->ntags; i++)
@@ -506,10 +513,12 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         for (size_t i = 0; r >= 0 && o->push && i < o->ntags; i++)
                 r = bld_push_image_progress(b.store, &o->reg, o->tags[i], NULL, b.pg, err);
         if (r >= 0 && o->metadata_file)
-                r = write_metadata(&b, &b.stages[target], ret_digest, err);
+                r = write_metadata(&b, &b.stages[target], ret_digest, report, err);
         if (r >= 0)
                 bld_progress_info(b.pg, "built %s", ret_digest);
 out:
+        if (report)
+                json_decref(report);
         for (size_t i = 0; i < b.nstages; i++)
                 stage_release(&b.stages[i]);
         free(b.stages);

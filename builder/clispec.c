@@ -66,6 +66,10 @@ static const struct bld_flag build_flags[] = {
         { "verify", BLD_OPT_VERIFY, "auto|require|skip", "GPU verification",
           "verify the image on the GPU (default auto: when a GPU is present)", false },
         { "verify-report", BLD_OPT_VERIFY_REPORT, "FILE", "GPU verification", "write the verification report (JSON)", false },
+        { "require-arch", BLD_OPT_REQUIRE_ARCH, "sm_80,sm_90", "GPU verification",
+          "fail (exit 3) unless all of the image's CUDA code runs on these GPUs (static report, no GPU needed)", false },
+        { "require-driver", BLD_OPT_REQUIRE_DRIVER, "VERSION", "GPU verification",
+          "fail (exit 3) if the image needs a newer NVIDIA driver than VERSION (535, 535.104.05)", false },
         { "run-timeout", BLD_OPT_RUN_TIMEOUT, "DURATION", "RUN steps",
           "kill a RUN step, its whole process tree, running longer than this (30s, 5m, 1h30m; default no limit)",
           false },
@@ -140,6 +144,16 @@ static const struct bld_flag verify_flags[] = {
         END,
 };
 
+static const struct bld_flag compat_flags[] = {
+        { "json", BLD_OPT_JSON, NULL, "Options", "print the report as JSON (the verification report's \"static\")", false },
+        { "require-arch", BLD_OPT_REQUIRE_ARCH, "sm_80,sm_90", "Options",
+          "exit 3 unless all of the image's CUDA code runs on these GPUs", false },
+        { "require-driver", BLD_OPT_REQUIRE_DRIVER, "VERSION", "Options",
+          "exit 3 if the image needs a newer NVIDIA driver than VERSION", false },
+        H_HELP,
+        END,
+};
+
 static const struct bld_cmdspec global = {
         "", "[COMMAND] [OPTIONS] [ARGS]", "a daemonless Dockerfile-to-OCI image builder for CUDA and PyTorch",
         "With no command, cubuild builds: 'cubuild -t NAME .' is 'cubuild build -t NAME .'. A known command name "
@@ -180,6 +194,13 @@ static const struct bld_cmdspec commands[] = {
           "Layers the build cache points to stay unless --all.", prune_flags },
         { "verify", "IMAGE", "Run the GPU verification on a store image",
           "Exit status 3 when verification fails or cannot run.", verify_flags },
+        { "compat", "IMAGE", "Static CUDA compatibility report of an image (no GPU needed)",
+          "Print which NVIDIA drivers and GPU architectures the image runs on, from its files alone: CUDA runtime, "
+          "cuBLAS, cuDNN, NCCL and torch versions, the minimum driver, and per architecture whether all of its "
+          "CUDA code runs natively (SASS), through the PTX JIT, or not. Nothing in the image runs. IMAGE is a "
+          "store name or digest, an OCI layout directory (DIR or DIR:REF), an oci-archive or docker-archive, or "
+          "a registry reference (pulled into the store). Exit status 3 when a --require-* is not met.",
+          compat_flags },
         { "version", "", "Show the version", NULL, help_only },
 };
 

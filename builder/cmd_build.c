@@ -18,6 +18,7 @@
 #include "builder/clispec.h"
 #include "builder/optids.h"
 #include "builder/regopts.h"
+#include "kernels/compat.h"
 
 static void push(const char ***v, size_t *n, const char *s)
 {
@@ -174,6 +175,25 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         break;
                 case BLD_OPT_PUSH:
                         o.push = true;
+                        break;
+                case BLD_OPT_REQUIRE_ARCH: {
+                        for (const char *p = optarg; *p;) {
+                                size_t len = strcspn(p, ", ");
+                                if (len && !kv_arch_parse(p, len))
+                                        return usage_error("--require-arch '%.*s': give architectures like sm_80,sm_90",
+                                                           (int) len, p);
+                                p += len;
+                                p += strspn(p, ", ");
+                        }
+                        o.require_arch = optarg;
+                        break;
+                }
+                case BLD_OPT_REQUIRE_DRIVER:
+                        if (!kv_driver_parse(optarg))
+                                return usage_error("--require-driver '%s': give a driver version like 535 or "
+                                                   "535.104.05",
+                                                   optarg);
+                        o.require_driver = optarg;
                         break;
                 case BLD_OPT_JOBS: {
                         uint64_t n;

@@ -41,6 +41,7 @@ static const struct bld_command commands[] = {
         { "save", bld_cmd_save, "Write an image as an OCI layout, oci-archive or docker-archive" },
         { "prune", bld_cmd_prune, "Remove blobs and layers no image uses" },
         { "verify", bld_cmd_verify, "Run the GPU verification on a store image" },
+        { "compat", bld_cmd_compat, "Static CUDA compatibility report of an image (no GPU needed)" },
         { "version", bld_cmd_version, "Show the version" },
 };
 

@@ -45,6 +45,10 @@ enum {
         BLD_OPT_LIST_RULES,
         BLD_OPT_PASSWORD_STDIN,
         BLD_OPT_AUTHFILE,
+        /* the static compatibility report (build, compat) */
+        BLD_OPT_REQUIRE_ARCH,
+        BLD_OPT_REQUIRE_DRIVER,
+        BLD_OPT_JSON,
 };
 
 #endif

@@ -11,7 +11,7 @@ _cubuild() {
 	done
 	local words
 	case $cmd in
-	build) words="--file --build-arg --target --platform --secret --pull --ssh --check --tag --label --output --annotation --push --load --iidfile --metadata-file --format --compression --source-date-epoch --no-cache --no-cache-filter --jobs --network --shm-size --gpus --add-host --ulimit --verify --verify-report --run-timeout --on-error --progress --quiet --help" ;;
+	build) words="--file --build-arg --target --platform --secret --pull --ssh --check --tag --label --output --annotation --push --load --iidfile --metadata-file --format --compression --source-date-epoch --no-cache --no-cache-filter --jobs --network --shm-size --gpus --add-host --ulimit --verify --verify-report --require-arch --require-driver --run-timeout --on-error --progress --quiet --help" ;;
 	check) words="--file --strict --format --list-rules --help" ;;
 	images) words="--quiet --help" ;;
 	import) words="--help" ;;
@@ -26,8 +26,9 @@ _cubuild() {
 	save) words="--output --format --help" ;;
 	prune) words="--all --help" ;;
 	verify) words="--verify --verify-report --help" ;;
+	compat) words="--json --require-arch --require-driver --help" ;;
 	version) words="--help" ;;
-	*) words="--root --debug --config --registry-mirror --insecure-registry --version --help build check images import load tag rm inspect pull push login logout save prune verify version" ;;
+	*) words="--root --debug --config --registry-mirror --insecure-registry --version --help build check images import load tag rm inspect pull push login logout save prune verify compat version" ;;
 	esac
 	if [[ $cur == -* || -z $cmd ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
