@@ -320,7 +320,8 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = on_build_signal;
-        sa.sa_flags = SA_RESTART;
+        /* no SA_RESTART: a wait for --jobs stages returns EINTR, sees the interrupt and stops them */
+        sa.sa_flags = 0;
         (void) sigemptyset(&sa.sa_mask);
         (void) sigaction(SIGINT, &sa, NULL);
         (void) sigaction(SIGTERM, &sa, NULL);

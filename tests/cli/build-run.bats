@@ -9,6 +9,8 @@ load tiny-base
 setup_file() {
         cb_setup_store
         tiny_base_load tiny:1
+        # sleep arguments unique to this run: pgrep must not see another run's steps
+        export SLEEP_ID=$((100000 + RANDOM * 8 + $$ % 8))
 }
 
 teardown_file() {
@@ -49,13 +51,13 @@ df() {
 }
 
 @test "--run-timeout kills the step's whole process tree" {
-        ctx=$(df timeout 'RUN sleep 7331 & sleep 7332; true')
+        ctx=$(df timeout "RUN sleep ${SLEEP_ID}1 & sleep ${SLEEP_ID}2; true")
         SECONDS=0
         run cb build --progress plain --run-timeout 500ms "$ctx"
         [ "$status" -eq 1 ]
-        [[ "$output" == *"Dockerfile:2: RUN sleep 7331 & sleep 7332; true: killed after --run-timeout 500 ms"* ]]
+        [[ "$output" == *"Dockerfile:2: RUN sleep ${SLEEP_ID}1 & sleep ${SLEEP_ID}2; true: killed after --run-timeout 500 ms"* ]]
         [ "$SECONDS" -lt 20 ]
-        [ -z "$(pgrep -f 'sleep 733[12]' || true)" ]
+        [ -z "$(pgrep -f "sleep ${SLEEP_ID}[12]" || true)" ]
         run cb build --run-timeout soon "$ctx"
         [ "$status" -eq 2 ]
         [[ "$output" == *"--run-timeout 'soon'"* ]]
@@ -89,20 +91,45 @@ df() {
         [ "$output" = "marker" ]
 }
 
-# One build that must fail with exit status $3 after signal $2 reaches it mid-RUN; $1 names its log.
-interrupted_build() {
-        local log="$BATS_TEST_TMPDIR/$1.log" pid st=0 i=0
-        : >"$log"
-        "$CUBUILD" --root "$CB_ROOT" build --progress plain "$4" >/dev/null 2>"$log" &
+@test "SIGTERM during concurrent stages (--jobs 2) stops both steps and cleans up" {
+        ctx=$(df jobs 'FROM tiny:1 AS a' "RUN echo started; sleep ${SLEEP_ID}3" 'FROM tiny:1 AS b' "RUN sleep ${SLEEP_ID}4" \
+                'FROM tiny:1' 'COPY --from=a /etc/passwd /a' 'COPY --from=b /etc/passwd /b')
+        sed -i 1d "$ctx/Dockerfile"
+        log="$BATS_TEST_TMPDIR/jobs.log"
+        "$CUBUILD" --root "$CB_ROOT" build --jobs 2 --progress plain "$ctx" >/dev/null 2>"$log" &
         pid=$!
+        i=0
         until grep -q '^started' "$log"; do
-                sleep 0.02
+                sleep 0.05
                 i=$((i + 1))
-                [ "$i" -lt 1000 ] || { kill -9 "$pid"; echo "no start: $(cat "$log")"; return 1; }
+                [ "$i" -lt 400 ] || { kill -9 "$pid"; cat "$log"; false; }
         done
-        kill -"$2" "$pid"
+        kill -TERM "$pid"
+        st=0
         wait "$pid" || st=$?
-        [ "$st" -eq "$3" ] || { echo "exit $st, wanted $3: $(cat "$log")"; return 1; }
+        [ "$st" -eq 143 ]
+        [ -z "$(pgrep -f "sleep ${SLEEP_ID}[34]" || true)" ]
+        [ -z "$(ls -A "$CB_ROOT/tmp")" ]
+}
+
+# One build that must fail with exit status $3 after signal $2 reaches it mid-RUN; $1 names its
+# FIFO. The build's stderr is read through the FIFO with read(1), a builtin: no process per poll.
+interrupted_build() {
+        local fifo="$BATS_TEST_TMPDIR/$1.fifo" pid st=0 line="" fd
+        rm -f "$fifo"
+        mkfifo "$fifo"
+        "$CUBUILD" --root "$CB_ROOT" build --progress plain "$4" >/dev/null 2>"$fifo" &
+        pid=$!
+        exec {fd}<"$fifo"
+        while IFS= read -r -t 30 line <&"$fd"; do
+                [ "$line" = started ] && break
+        done
+        [ "$line" = started ] || { kill -9 "$pid"; echo "no start: $line"; return 1; }
+        kill -"$2" "$pid"
+        while IFS= read -r line <&"$fd"; do :; done
+        exec {fd}<&-
+        wait "$pid" || st=$?
+        [ "$st" -eq "$3" ] || { echo "exit $st, wanted $3: $line"; return 1; }
 }
 
 # A build that must fail with exit status 1: $1 names it, the rest are build arguments.
@@ -115,25 +142,29 @@ failing_build() {
 
 @test "100 failing, timed-out and interrupted builds leave no mount, tmp dir or process behind" {
         fail=$(df many-fail 'RUN echo started; false')
-        sleepy=$(df many-sleep 'RUN echo started; sleep 7321 & sleep 7322; true')
-        mounts_before=$(wc -l </proc/self/mountinfo)
+        sleepy=$(df many-sleep "RUN echo started; sleep ${SLEEP_ID}5 & sleep ${SLEEP_ID}6; true")
+        # the machine may be shared: count the mounts under this test's directory, not everyone's
+        mounts_before=$(grep -c "$CB_TMP" /proc/self/mountinfo || true)
         tmp_before=$(ls -A "$CB_ROOT/tmp" | wc -l)
-        # 25 rounds of four concurrent builds: RUN false, SIGINT, SIGTERM, --run-timeout
-        for i in $(seq 1 25); do
-                failing_build f "$fail" &
-                p1=$!
-                interrupted_build int INT 130 "$sleepy" &
-                p2=$!
-                interrupted_build term TERM 143 "$sleepy" &
-                p3=$!
-                failing_build t --run-timeout 100ms "$sleepy" &
-                p4=$!
-                for p in $p1 $p2 $p3 $p4; do wait "$p"; done
+        # RUN false, SIGINT, SIGTERM and --run-timeout in turn, eight builds in flight
+        pids=()
+        for i in $(seq 1 100); do
+                case $((i % 4)) in
+                0) failing_build "f$i" "$fail" & ;;
+                1) interrupted_build "i$i" INT 130 "$sleepy" & ;;
+                2) interrupted_build "t$i" TERM 143 "$sleepy" & ;;
+                3) failing_build "o$i" --run-timeout 100ms "$sleepy" & ;;
+                esac
+                pids+=($!)
+                if [ "${#pids[@]}" -ge 8 ]; then
+                        wait "${pids[0]}"
+                        pids=("${pids[@]:1}")
+                fi
         done
-        [ "$(wc -l </proc/self/mountinfo)" -eq "$mounts_before" ]
+        for p in "${pids[@]}"; do wait "$p"; done
+        [ "$(grep -c "$CB_TMP" /proc/self/mountinfo || true)" -eq "$mounts_before" ]
         [ "$(ls -A "$CB_ROOT/tmp" | wc -l)" -eq "$tmp_before" ]
-        ! grep -q "$CB_ROOT" /proc/self/mountinfo
-        [ -z "$(pgrep -f 'sleep 732[12]' || true)" ]
+        [ -z "$(pgrep -f "sleep ${SLEEP_ID}[56]" || true)" ]
         # failure logs of the last 50 builds only
         [ "$(ls "$CB_ROOT/logs" | wc -l)" -le 50 ]
         # the store still builds
