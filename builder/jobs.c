@@ -98,9 +98,10 @@ static json_t *stage_to_json(const struct bld_ctx *b, const struct bld_stage *st
                                                         "diff_id", st->layers[i].diff_id, "size",
                                                         (json_int_t) st->layers[i].size, "media_type",
                                                         st->layers[i].media_type));
-        return json_pack("{s:O, s:o, s:s, s:s, s:I, s:I, s:I}", "config", st->config, "layers", layers, "key", st->key,
-                         "base_digest", st->base_digest, "last_time", (json_int_t) st->last_time, "steps_run",
-                         (json_int_t) b->steps_run, "steps_cached", (json_int_t) b->steps_cached);
+        return json_pack("{s:O, s:o, s:s, s:s, s:s?, s:I, s:I, s:I}", "config", st->config, "layers", layers, "key",
+                         st->key, "base_digest", st->base_digest, "base_ref", st->base_ref, "last_time",
+                         (json_int_t) st->last_time, "steps_run", (json_int_t) b->steps_run, "steps_cached",
+                         (json_int_t) b->steps_cached);
 }
 
 static int copy_digest(char dst[CB_DIGEST_STR_LEN], const char *src, bool empty_ok)
@@ -143,6 +144,10 @@ static int stage_from_json(struct bld_ctx *b, size_t si, json_t *j)
         st->last_time = json_integer_value(json_object_get(j, "last_time"));
         free(st->name);
         st->name = ds->name ? cb_xstrdup(ds->name) : NULL;
+        /* what the stage was built from: the recorded inputs (builder/audit.c) name it */
+        const char *base_ref = json_string_value(json_object_get(j, "base_ref"));
+        free(st->base_ref);
+        st->base_ref = base_ref ? cb_xstrdup(base_ref) : NULL;
         b->steps_run += (size_t) json_integer_value(json_object_get(j, "steps_run"));
         b->steps_cached += (size_t) json_integer_value(json_object_get(j, "steps_cached"));
         st->built = true;

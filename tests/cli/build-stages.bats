@@ -121,7 +121,7 @@ DF
         mkdir -p "$CB_TMP/jobsfail"
         cat >"$CB_TMP/jobsfail/Dockerfile" <<'DF'
 FROM debian:bookworm AS slow
-RUN sleep 30
+RUN sleep 37
 
 FROM debian:bookworm AS bad
 RUN exit 5
@@ -137,7 +137,7 @@ DF
         [[ "$output" == *"Dockerfile:5: RUN exit 5"*"exit status 5"* ]]
         [ "$SECONDS" -lt 25 ]
         [ "$(wc -l </proc/self/mountinfo)" -eq "$before" ]
-        ! pgrep -f "sleep 30"
+        ! pgrep -fx "sleep 37"
 }
 
 @test "--no-cache-filter STAGE reruns that stage only" {
