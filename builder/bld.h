@@ -35,6 +35,14 @@ struct bld_opts {
         const char *verify_report; /* --verify-report FILE */
         const char *metadata_file; /* --metadata-file FILE: digests, pushed names, verification */
         const char *gpus;          /* --gpus all|N|none for RUN (default none) */
+        const char *require_arch;   /* --require-arch sm_80,sm_90: the static report's gaps fail the build */
+        const char *require_driver; /* --require-driver 535: idem for the driver the image needs */
+        const char **cache_from; /* "type=registry,ref=REF", "type=local,src=DIR", or a bare REF */
+        size_t ncache_from;
+        const char **cache_to; /* "type=registry,ref=REF[,mode=min|max]", "type=local,dest=DIR[,mode=...]" */
+        size_t ncache_to;
+        const char **build_contexts; /* "NAME=docker-image://REF|DIGEST": FROM NAME uses that image */
+        size_t nbuild_contexts;
         const char **secrets; /* "id=ID,src=PATH" or "id=ID,env=VAR" */
         size_t nsecrets;
         uint64_t shm_size; /* /dev/shm in RUN; 0: 64 MiB */
@@ -56,9 +64,16 @@ struct bld_opts {
         bool format_docker; /* --format docker: Docker v2 schema 2 media types */
         bool quiet;
         bool debug;
+        bool no_provenance; /* --provenance=false: no SLSA provenance referrer */
+        bool no_sbom;       /* --sbom=false: no SPDX SBOM referrer */
 };
 
 const char *bld_version(void);
+const char *bld_commit(void);
+#include <stdio.h>
+/* "cubuild version V (commit C)" and the versions of libarchive, libcurl, OpenSSL, zstd, zlib,
+ * libyaml and jansson this binary runs with. */
+void bld_print_version(FILE *f);
 void bld_opts_init(struct bld_opts *o);
 /* Builds and tags; ret_digest gets the manifest digest ("sha256:…"). */
 int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "builder/cache.h"
+#include "builder/audit.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/progress.h"
@@ -106,6 +108,34 @@ static int check_platform(struct bld_ctx *b, const struct df_stage *ds, struct c
         return 0;
 }
 
+/* A named context (--build-context NAME=docker-image://REF, bake's contexts) stands in for NAME. */
+static const char *context_image(const struct bld_ctx *b, const char *name)
+{
+        for (size_t k = 0; k < b->opts->nbuild_contexts; k++) {
+                const char *nc = b->opts->build_contexts[k], *eq = strchr(nc, '=');
+                if (eq && strncmp(eq + 1, "docker-image://", 15) == 0 && strlen(name) == (size_t) (eq - nc) &&
+                    strncmp(nc, name, (size_t) (eq - nc)) == 0)
+                        return eq + 16;
+        }
+        return NULL;
+}
+
+int bld_resolve_image(struct bld_ctx *b, const char *name, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
+{
+        const char *mapped = context_image(b, name);
+        if (mapped)
+                name = mapped;
+        _cleanup_free_ char *norm = cb_digest_valid(name) ? cb_xstrdup(name) : bld_ref_normalize(name, err);
+        if (!norm)
+                return -EINVAL;
+        int r = b->opts->pull && !cb_digest_valid(norm) ? -ENOENT : layer_store_resolve(b->store, norm, ret_digest, err);
+        if (r == -ENOENT) {
+                cb_err_reset(err);
+                r = bld_pull(b, norm, ret_digest, err);
+        }
+        return r;
+}
+
 /* FROM: the base's config and layers become the stage's starting point. */
 static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct cb_err *err)
 {
@@ -146,17 +176,8 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 goto vars;
         }
         {
-                _cleanup_free_ char *norm = bld_ref_normalize(base, err);
-                if (!norm) {
-                        cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
-                        return -EINVAL;
-                }
                 char digest[CB_DIGEST_STR_LEN];
-                r = b->opts->pull ? -ENOENT : layer_store_resolve(b->store, norm, digest, err);
-                if (r == -ENOENT) {
-                        cb_err_reset(err);
-                        r = bld_pull(b, norm, digest, err);
-                }
+                r = bld_resolve_image(b, base, digest, err);
                 if (r < 0) {
                         cb_wrap(err, "%s:%u: FROM '%s'", b->df_name, ds->line, base);
                         return r;
@@ -373,8 +394,8 @@ static size_t target_stage(const struct bld_ctx *b, struct cb_err *err)
         return (size_t) -1;
 }
 
-static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest[CB_DIGEST_STR_LEN],
-                        struct cb_err *err)
+static int finish_image(struct bld_ctx *b, struct bld_stage *st, json_t *annotations,
+                        char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
         /* created follows the last layer's time, so a fully cached rebuild gives the same digest */
         char t[BLD_TIME_LEN];
@@ -387,7 +408,7 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest
                 _cleanup_free_ char *k = eq ? cb_xstrndup(l, (size_t) (eq - l)) : cb_xstrdup(l);
                 json_object_set_new(labels, k, json_string(eq ? eq + 1 : ""));
         }
-        json_t *ann = NULL;
+        json_t *ann = annotations ? json_deep_copy(annotations) : NULL;
         for (size_t i = 0; i < b->opts->nannotations; i++) {
                 const char *a = b->opts->annotations[i];
                 const char *eq = strchr(a, '=');
@@ -417,7 +438,8 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest
 }
 
 /* --metadata-file: what CI wants from a build, as docker buildx's metadata file has it. */
-static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *digest, struct cb_err *err)
+static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *digest, json_t *report,
+                          struct cb_err *err)
 {
         const struct bld_opts *o = b->opts;
         struct layer_image *img = NULL;
@@ -438,7 +460,11 @@ static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *d
         layer_image_free(img);
         if (st->base_digest[0])
                 json_object_set_new(m, "base.digest", json_string(st->base_digest));
-        if (o->verify_report) {
+        if (b->remote)
+                json_object_set_new(m, "cache.layers_fetched", json_integer((json_int_t) bld_cache_remote_fetched(b->remote)));
+        if (report) {
+                json_object_set(m, "verify", report);
+        } else if (o->verify_report) {
                 json_t *rep = json_load_file(o->verify_report, 0, NULL);
                 if (rep)
                         json_object_set_new(m, "verify", rep);
@@ -456,9 +482,11 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
 {
         struct bld_ctx b;
         struct cb_buf text;
+        json_t *report = NULL; /* the verification report, its "static" section included */
         int r;
 
         memset(&b, 0, sizeof(b));
+        int64_t started = (int64_t) time(NULL);
         b.opts = o;
         b.ctx_fd = -1;
         {
@@ -467,7 +495,16 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         mode = BLD_PROGRESS_QUIET;
                 b.pg = bld_progress_new(mode, STDERR_FILENO);
         }
-        cb_random_hex(b.build_id, 8);
+        {
+                /* sortable by time, unique by the random part: logs/ is pruned oldest first */
+                char rnd[9];
+                struct tm tm;
+                time_t now = time(NULL);
+                cb_random_hex(rnd, 4);
+                (void) gmtime_r(&now, &tm);
+                size_t n = strftime(b.build_id, sizeof(b.build_id), "%Y%m%dT%H%M%SZ", &tm);
+                (void) snprintf(b.build_id + n, sizeof(b.build_id) - n, "-%s", rnd);
+        }
         cb_buf_init(&text, DOCKERFILE_MAX);
         r = read_dockerfile(o, &text, &b.df_name, err);
         if (r < 0)
@@ -492,6 +529,9 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 goto out;
         b.tmp_dir = cb_xstrdup(layer_store_work_path(b.store));
         apply_meta_args(&b);
+        r = bld_cache_remote_open(o, b.store, &b.remote, err);
+        if (r < 0)
+                goto out;
 
         size_t target = target_stage(&b, err);
         if (target == (size_t) -1) {
@@ -520,7 +560,17 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         bld_progress_set_step(b.pg, 0);
         if (b.steps_run + b.steps_cached > 0)
                 bld_progress_info(b.pg, "%zu layer steps ran, %zu came from the cache", b.steps_run, b.steps_cached);
-        r = finish_image(&b, &b.stages[target], ret_digest, err);
+        /* layers of imported cache hits come into the store now: the image must be whole */
+        r = bld_cache_remote_ensure(b.remote, b.stages[target].layers, b.stages[target].nlayers, err);
+        if (r >= 0) {
+                /* the image records its inputs (docs/audit.md) */
+                json_t *inputs = NULL;
+                r = bld_audit_inputs(&b, text.p, text.len, target, &inputs, err);
+                if (r >= 0)
+                        r = finish_image(&b, &b.stages[target], inputs, ret_digest, err);
+                if (inputs)
+                        json_decref(inputs);
+        }
         if (r < 0)
                 goto out;
         {
@@ -533,9 +583,16 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         .report_path = o->verify_report,
                         .tags = tags,
                         .ntags = o->ntags,
-                        .quiet = o->quiet,
+                        /* its lines are no JSON: rawjson readers take the result from --verify-report */
+                        .quiet = o->quiet || bld_progress_mode(b.pg) == BLD_PROGRESS_RAWJSON,
+                        .require_arch = o->require_arch,
+                        .require_driver = o->require_driver,
+                        .ret_report = &report,
                 };
                 r = bld_verify_image(b.store, b.tmp_dir, ret_digest, st->config, st->layers, st->nlayers, &vo, err);
+                if (r >= 0) /* provenance and SBOM join the report as referrers (docs/audit.md) */
+                        r = bld_audit_attest(b.store, ret_digest, tags, o->ntags, started, (int64_t) time(NULL),
+                                             !o->no_provenance, !o->no_sbom, err);
                 for (size_t i = 0; i < o->ntags; i++)
                         free((char *) tags[i]);
                 free(tags);
@@ -545,11 +602,16 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         r = bld_outputs(&b, ret_digest, err);
         for (size_t i = 0; r >= 0 && o->push && i < o->ntags; i++)
                 r = bld_push_image_progress(b.store, &o->reg, o->tags[i], NULL, b.pg, err);
+        if (r >= 0)
+                r = bld_cache_remote_export(b.remote, b.stages[target].layers, b.stages[target].nlayers, err);
         if (r >= 0 && o->metadata_file)
-                r = write_metadata(&b, &b.stages[target], ret_digest, err);
+                r = write_metadata(&b, &b.stages[target], ret_digest, report, err);
         if (r >= 0)
                 bld_progress_info(b.pg, "built %s", ret_digest);
 out:
+        if (report)
+                json_decref(report);
+        b.remote = bld_cache_remote_free(b.remote);
         for (size_t i = 0; i < b.nstages; i++)
                 stage_release(&b.stages[i]);
         free(b.stages);

@@ -39,6 +39,9 @@ int bld_cmd_logout(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_save(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_prune(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_verify(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_system(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_fsck(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_compat(const struct bld_global *g, int argc, char **argv);
 
 /* suggest.c: the candidate closest to word (at most 2 edits, or word is a prefix of it), or NULL. */
 const char *bld_suggest(const char *word, const char *const *cands, size_t n);

@@ -34,6 +34,8 @@ static const struct bld_flag build_flags[] = {
         { "file", 'f', "FILE", "Input", "the Dockerfile (default CONTEXT/Dockerfile; '-' reads stdin)", false },
         { "build-arg", BLD_OPT_BUILD_ARG, "K=V", "Input", "set a build-time variable; K alone takes it from the environment (repeatable)", false },
         { "target", BLD_OPT_TARGET, "STAGE", "Input", "build up to this stage", false },
+        { "build-context", BLD_OPT_BUILD_CONTEXT, "NAME=docker-image://REF", "Input",
+          "FROM NAME and COPY --from=NAME use image REF (repeatable)", false },
         { "platform", BLD_OPT_PLATFORM, "OS/ARCH", "Input", "the target platform (the host's, linux/amd64, only)", false },
         { "secret", BLD_OPT_SECRET, "id=ID,src=PATH|env=VAR", "Input",
           "a secret for RUN --mount=type=secret; never stored in the image (repeatable)", false },
@@ -47,6 +49,9 @@ static const struct bld_flag build_flags[] = {
         { "annotation", BLD_OPT_ANNOTATION, "K=V", "Output", "add an annotation to the image manifest (repeatable)", false },
         { "push", BLD_OPT_PUSH, NULL, "Output", "push every -t name to its registry after the build", false },
         { "load", BLD_OPT_LOAD, NULL, "Output", "accepted: the image always goes into the local store", false },
+        { "provenance", BLD_OPT_PROVENANCE, "true|false", "Output",
+          "SLSA v1 provenance as a referrer of the image (default true)", false },
+        { "sbom", BLD_OPT_SBOM, "true|false", "Output", "SPDX 2.3 SBOM as a referrer of the image (default true)", false },
         { "iidfile", BLD_OPT_IIDFILE, "FILE", "Output", "write the image digest to FILE", false },
         { "metadata-file", BLD_OPT_METADATA, "FILE", "Output", "write the build result as JSON: digests, names, verification", false },
         { "format", BLD_OPT_FORMAT, "oci|docker", "Output", "manifest and config media types (default oci)", false },
@@ -56,6 +61,10 @@ static const struct bld_flag build_flags[] = {
         { "no-cache", BLD_OPT_NO_CACHE, NULL, "Cache and concurrency", "run every step; don't look up the build cache", false },
         { "no-cache-filter", BLD_OPT_NO_CACHE_FILTER, "STAGE", "Cache and concurrency",
           "run every step of STAGE, a name or index (repeatable)", false },
+        { "cache-from", BLD_OPT_CACHE_FROM, "type=registry,ref=REF|type=local,src=DIR", "Cache and concurrency",
+          "reuse a shared build cache (repeatable)", false },
+        { "cache-to", BLD_OPT_CACHE_TO, "type=registry,ref=REF[,mode=min|max]|type=local,dest=DIR",
+          "Cache and concurrency", "export the build cache there", false },
         { "jobs", BLD_OPT_JOBS, "N", "Cache and concurrency", "build up to N independent stages at once (default 1)", false },
         { "network", BLD_OPT_NETWORK, "host|none", "RUN steps", "network for RUN (default host)", false },
         { "shm-size", BLD_OPT_SHM, "SIZE", "RUN steps", "size of /dev/shm in RUN (default 64m)", false },
@@ -66,6 +75,10 @@ static const struct bld_flag build_flags[] = {
         { "verify", BLD_OPT_VERIFY, "auto|require|skip", "GPU verification",
           "verify the image on the GPU (default auto: when a GPU is present)", false },
         { "verify-report", BLD_OPT_VERIFY_REPORT, "FILE", "GPU verification", "write the verification report (JSON)", false },
+        { "require-arch", BLD_OPT_REQUIRE_ARCH, "sm_80,sm_90", "GPU verification",
+          "fail (exit 3) unless all of the image's CUDA code runs on these GPUs (static report, no GPU needed)", false },
+        { "require-driver", BLD_OPT_REQUIRE_DRIVER, "VERSION", "GPU verification",
+          "fail (exit 3) if the image needs a newer NVIDIA driver than VERSION (535, 535.104.05)", false },
         { "run-timeout", BLD_OPT_RUN_TIMEOUT, "DURATION", "RUN steps",
           "kill a RUN step, its whole process tree, running longer than this (30s, 5m, 1h30m; default no limit)",
           false },
@@ -140,6 +153,76 @@ static const struct bld_flag verify_flags[] = {
         END,
 };
 
+static const struct bld_flag compat_flags[] = {
+        { "json", BLD_OPT_JSON, NULL, "Options", "print the report as JSON (the verification report's \"static\")", false },
+        { "require-arch", BLD_OPT_REQUIRE_ARCH, "sm_80,sm_90", "Options",
+          "exit 3 unless all of the image's CUDA code runs on these GPUs", false },
+        { "require-driver", BLD_OPT_REQUIRE_DRIVER, "VERSION", "Options",
+          "exit 3 if the image needs a newer NVIDIA driver than VERSION", false },
+        H_HELP,
+        END,
+};
+
+static const struct bld_flag bake_flags[] = {
+        { "file", 'f', "FILE", "Options",
+          "the bake file (default: the first of cubuild.yaml, cubuild.yml, docker-bake.json, compose.yaml, "
+          "compose.yml, docker-compose.yml)",
+          false },
+        { "set", BLD_OPT_SET, "T.KEY=VALUE", "Options", "override a target's key (T may be a glob: '*.args.V=1')", false },
+        { "print", BLD_OPT_PRINT, NULL, "Options", "print the resolved plan as JSON and build nothing", false },
+        { "no-cache", BLD_OPT_NO_CACHE, NULL, "Options", "every step of every target runs", false },
+        { "push", BLD_OPT_PUSH, NULL, "Options", "push every target's tags", false },
+        { "load", BLD_OPT_LOAD, NULL, "Options", "accepted: every image goes into the store", false },
+        { "metadata-file", BLD_OPT_METADATA, "FILE", "Options", "write each target's build result as JSON", false },
+        { "jobs", 'j', "N", "Options", "build at most N targets at a time (default: all that are ready)", false },
+        { "progress", BLD_OPT_PROGRESS, "auto|plain|quiet", "Display", "how to show progress (default auto)", false },
+        H_HELP,
+        END,
+};
+
+static const struct bld_flag diff_flags[] = {
+        { "format", BLD_OPT_FORMAT, "text|json", "Options", "output format (default text)", false },
+        { "no-files", BLD_OPT_NO_FILES, NULL, "Options", "compare manifests, configs and layer lists only", false },
+        { "quiet", 'q', NULL, "Options", "print nothing; the exit status says", false },
+        H_HELP,
+        END,
+};
+
+static const struct bld_flag attest_flags[] = {
+        { "format", BLD_OPT_FORMAT, "json", "Options", "list as JSON", false },
+        { "get", BLD_OPT_GET, "provenance|sbom|verify", "Options", "print that document", false },
+        H_HELP,
+        END,
+};
+
+static const struct bld_flag rebuild_flags[] = {
+        { "context", BLD_OPT_CONTEXT, "DIR", "Options", "the build context the image was built from", false },
+        { "file", 'f', "FILE", "Options", "the Dockerfile (default DIR/Dockerfile)", false },
+        { "format", BLD_OPT_FORMAT, "text|json", "Options", "output format (default text)", false },
+        H_HELP,
+        END,
+};
+
+static const struct bld_flag inspect_flags[] = {
+        { "inputs", BLD_OPT_INPUTS, NULL, "Options",
+          "print only the inputs the image records (bases, Dockerfile and context digests, args, target, epoch)",
+          false },
+        H_HELP,
+        END,
+};
+
+static const struct bld_flag system_flags[] = {
+        { "format", BLD_OPT_FORMAT, "json", "Options", "print as JSON", false },
+        H_HELP,
+        END,
+};
+
+static const struct bld_flag fsck_flags[] = {
+        { "repair", BLD_OPT_REPAIR, NULL, "Options", "remove the blobs whose content does not match their digest", false },
+        H_HELP,
+        END,
+};
+
 static const struct bld_cmdspec global = {
         "", "[COMMAND] [OPTIONS] [ARGS]", "a daemonless Dockerfile-to-OCI image builder for CUDA and PyTorch",
         "With no command, cubuild builds: 'cubuild -t NAME .' is 'cubuild build -t NAME .'. A known command name "
@@ -154,6 +237,10 @@ static const struct bld_cmdspec commands[] = {
           "Build the Dockerfile in CONTEXT (or -f FILE) into an image in the store, verify it on the GPU when there "
           "is one, and write or push it where asked.",
           build_flags },
+        { "bake", "[TARGET|GROUP...]", "Build the targets of a bake file (cubuild.yaml, docker-bake.json)",
+          "With no names: the group or target 'default' (a compose file: every service with a build section). "
+          "See docs/bake.md.",
+          bake_flags },
         { "check", "[CONTEXT]", "Parse and lint a Dockerfile without building",
           "Exit 0 when clean, 1 on errors (and on warnings with --strict), 2 on usage errors.", check_flags },
         { "images", "", "List images in the store", NULL, quiet_flags },
@@ -163,7 +250,7 @@ static const struct bld_cmdspec commands[] = {
           "Load from an OCI image layout directory, a docker-archive (docker save) or an oci-archive.", load_flags },
         { "tag", "IMAGE NEW_NAME[:TAG]", "Give an image another name", NULL, help_only },
         { "rm", "NAME...", "Remove image names from the store", "Blobs stay until prune.", help_only },
-        { "inspect", "IMAGE", "Show an image's manifest and config as JSON", NULL, help_only },
+        { "inspect", "IMAGE", "Show an image's manifest and config as JSON", NULL, inspect_flags },
         { "pull", "REFERENCE", "Pull an image from a registry into the store",
           "The host's platform; every blob is verified by digest.", quiet_flags },
         { "push", "NAME [DESTINATION]", "Push a store image to a registry",
@@ -180,6 +267,31 @@ static const struct bld_cmdspec commands[] = {
           "Layers the build cache points to stay unless --all.", prune_flags },
         { "verify", "IMAGE", "Run the GPU verification on a store image",
           "Exit status 3 when verification fails or cannot run.", verify_flags },
+        { "compat", "IMAGE", "Static CUDA compatibility report of an image (no GPU needed)",
+          "Print which NVIDIA drivers and GPU architectures the image runs on, from its files alone: CUDA runtime, "
+          "cuBLAS, cuDNN, NCCL and torch versions, the minimum driver, and per architecture whether all of its "
+          "CUDA code runs natively (SASS), through the PTX JIT, or not. Nothing in the image runs. IMAGE is a "
+          "store name or digest, an OCI layout directory (DIR or DIR:REF), an oci-archive or docker-archive, or "
+          "a registry reference (pulled into the store). Exit status 3 when a --require-* is not met.",
+          compat_flags },
+        { "diff", "IMAGE_A IMAGE_B", "Compare two images: manifests, configs, layers, files",
+          "Manifests and configs field by field, layers matched by diff_id, file trees per layer and flattened "
+          "(type, mode, owner, size, content sha256, link target, xattrs, mtime); one line per difference. Each "
+          "image is a store name or digest, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE or docker://REF. "
+          "Exit status: 0 equal, 1 different, 2 trouble.",
+          diff_flags },
+        { "rebuild-check", "IMAGE", "Rebuild an image from its recorded inputs and compare",
+          "Checks that the Dockerfile and context match the digests IMAGE records, rebuilds in a temporary store "
+          "from the recorded bases, build args, target and SOURCE_DATE_EPOCH, and compares the digests; on a "
+          "mismatch prints the differences as diff does. Exit status: 0 reproduced, 1 not, 2 trouble.",
+          rebuild_flags },
+        { "attestations", "IMAGE", "List or print an image's provenance, SBOM and GPU report",
+          "The documents that refer to a store image (its referrers index, tagged REPO:sha256-<hex>).",
+          attest_flags },
+        { "system", "df", "Show what the store holds: images, blobs, unpacked layers, build cache, cache mounts, logs",
+          "Sizes are allocated bytes, as du counts them.", system_flags },
+        { "fsck", "", "Re-hash every blob of the store and report the ones that do not match",
+          "Exit status 1 when a blob is bad (0 after --repair removed them all).", fsck_flags },
         { "version", "", "Show the version", NULL, help_only },
 };
 

@@ -18,6 +18,7 @@
 #include "builder/clispec.h"
 #include "builder/optids.h"
 #include "builder/regopts.h"
+#include "kernels/compat.h"
 
 static void push(const char ***v, size_t *n, const char *s)
 {
@@ -68,6 +69,9 @@ static void opts_release(struct bld_opts *o)
         free(o->add_hosts);
         free(o->ulimits);
         free(o->annotations);
+        free(o->cache_from);
+        free(o->cache_to);
+        free(o->build_contexts);
 }
 
 int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
@@ -172,8 +176,52 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 case BLD_OPT_METADATA:
                         o.metadata_file = optarg;
                         break;
+                case BLD_OPT_BUILD_CONTEXT: {
+                        const char *eq = strchr(optarg, '=');
+                        if (!eq || eq == optarg || strncmp(eq + 1, "docker-image://", 15) != 0 || !eq[16])
+                                return usage_error("--build-context '%s': use NAME=docker-image://REF (local "
+                                                   "directories and oci-layout:// are not supported yet)",
+                                                   optarg);
+                        push(&o.build_contexts, &o.nbuild_contexts, optarg);
+                        break;
+                }
+                case BLD_OPT_CACHE_FROM:
+                        push(&o.cache_from, &o.ncache_from, optarg);
+                        break;
+                case BLD_OPT_CACHE_TO:
+                        push(&o.cache_to, &o.ncache_to, optarg);
+                        break;
+                case BLD_OPT_PROVENANCE:
+                case BLD_OPT_SBOM:
+                        if (strcmp(optarg, "true") && strcmp(optarg, "false"))
+                                return usage_error("--%s '%s': use true or false",
+                                                   c == BLD_OPT_SBOM ? "sbom" : "provenance", optarg);
+                        if (c == BLD_OPT_SBOM)
+                                o.no_sbom = !strcmp(optarg, "false");
+                        else
+                                o.no_provenance = !strcmp(optarg, "false");
+                        break;
                 case BLD_OPT_PUSH:
                         o.push = true;
+                        break;
+                case BLD_OPT_REQUIRE_ARCH: {
+                        for (const char *p = optarg; *p;) {
+                                size_t len = strcspn(p, ", ");
+                                if (len && !kv_arch_parse(p, len))
+                                        return usage_error("--require-arch '%.*s': give architectures like sm_80,sm_90",
+                                                           (int) len, p);
+                                p += len;
+                                p += strspn(p, ", ");
+                        }
+                        o.require_arch = optarg;
+                        break;
+                }
+                case BLD_OPT_REQUIRE_DRIVER:
+                        if (!kv_driver_parse(optarg))
+                                return usage_error("--require-driver '%s': give a driver version like 535 or "
+                                                   "535.104.05",
+                                                   optarg);
+                        o.require_driver = optarg;
                         break;
                 case BLD_OPT_JOBS: {
                         uint64_t n;
@@ -272,7 +320,8 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = on_build_signal;
-        sa.sa_flags = SA_RESTART;
+        /* no SA_RESTART: a wait for --jobs stages returns EINTR, sees the interrupt and stops them */
+        sa.sa_flags = 0;
         (void) sigemptyset(&sa.sa_mask);
         (void) sigaction(SIGINT, &sa, NULL);
         (void) sigaction(SIGTERM, &sa, NULL);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "builder/audit.h"
 #include "builder/bld.h"
 #include "builder/cli.h"
 #include "builder/exit.h"
@@ -52,7 +53,7 @@ int bld_cmd_version(const struct bld_global *g, int argc, char **argv)
         (void) g;
         (void) argc;
         (void) argv;
-        (void) printf("cubuild version %s\n", bld_version());
+        bld_print_version(stdout);
         return BLD_EXIT_OK;
 }
 
@@ -236,8 +237,15 @@ int bld_cmd_rm(const struct bld_global *g, int argc, char **argv)
 int bld_cmd_inspect(const struct bld_global *g, int argc, char **argv)
 {
         if (wants_help(argc, argv)) {
-                (void) puts("Usage: cubuild inspect IMAGE\n\nPrint the image's manifest and config as JSON.");
+                (void) puts("Usage: cubuild inspect [--inputs] IMAGE\n\nPrint the image's manifest and config as JSON;\n"
+                            "--inputs prints only the inputs the image records (bases, Dockerfile and context\n"
+                            "digests, build args, target, SOURCE_DATE_EPOCH, cubuild version), one per line.");
                 return BLD_EXIT_OK;
+        }
+        bool inputs = argc == 3 && strcmp(argv[1], "--inputs") == 0;
+        if (inputs) {
+                argv++;
+                argc--;
         }
         if (argc != 2)
                 return usage_error("inspect", "give one image");
@@ -257,9 +265,14 @@ int bld_cmd_inspect(const struct bld_global *g, int argc, char **argv)
                 r = layer_store_resolve(s, name, digest, &err);
         if (r >= 0)
                 r = layer_image_read(s, digest, &img, &err);
-        if (r >= 0) {
+        if (r >= 0 && inputs) {
+                bld_audit_print_inputs(stdout, img->manifest);
+        } else if (r >= 0) {
                 json_t *out = json_pack("{s:s, s:s, s:O, s:O}", "name", name, "digest", digest, "manifest",
                                         img->manifest, "config", img->config);
+                json_t *in = bld_audit_inputs_json(img->manifest);
+                if (in)
+                        json_object_set_new(out, "inputs", in);
                 char *text = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
                 (void) printf("%s\n", text);
                 free(text);

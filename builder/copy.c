@@ -41,7 +41,54 @@ struct copy_job {
         bool parents;              /* COPY --parents: xbase is the pivot, kept for every entry */
         uint64_t files;
         struct cb_sha256 *hash; /* set: describe the sources into it instead of copying (cache key) */
+        /* files with more than one link, copied once, linked after: hard links survive the copy */
+        struct copy_link {
+                dev_t dev;
+                ino_t ino;
+                char *dst; /* absolute path of the first copy */
+        } *links;
+        size_t nlinks, links_cap;
 };
+
+static void copy_links_release(struct copy_job *j)
+{
+        for (size_t i = 0; i < j->nlinks; i++)
+                free(j->links[i].dst);
+        free(j->links);
+        j->links = NULL;
+        j->nlinks = j->links_cap = 0;
+}
+
+/* An earlier copy of the same source inode, hard-linked to dst_dir/name; 1 when linked. */
+static int link_earlier(struct copy_job *j, const struct stat *st, int dst_dir, const char *name)
+{
+        if (st->st_nlink < 2)
+                return 0;
+        for (size_t i = 0; i < j->nlinks; i++) {
+                if (j->links[i].dev != st->st_dev || j->links[i].ino != st->st_ino)
+                        continue;
+                (void) unlinkat(dst_dir, name, 0);
+                return linkat(AT_FDCWD, j->links[i].dst, dst_dir, name, 0) == 0 ? 1 : 0;
+        }
+        return 0;
+}
+
+static void remember_link(struct copy_job *j, const struct stat *st, int dst_dir, const char *name)
+{
+        if (st->st_nlink < 2)
+                return;
+        char proc[64], dir[4096];
+        (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dst_dir);
+        ssize_t n = readlink(proc, dir, sizeof(dir) - 1);
+        if (n <= 0)
+                return;
+        dir[n] = '\0';
+        if (j->nlinks == j->links_cap) {
+                j->links_cap = j->links_cap ? j->links_cap * 2 : 16;
+                j->links = cb_xrealloc(j->links, j->links_cap * sizeof(*j->links));
+        }
+        j->links[j->nlinks++] = (struct copy_link){ st->st_dev, st->st_ino, cb_xasprintf("%s/%s", dir, name) };
+}
 
 /* chmod(1)'s symbolic form, which BuildKit's --chmod takes besides octal ("u+x,go=rX"): an empty
  * who means all, and no umask applies. */
@@ -221,6 +268,10 @@ static void apply_meta(struct copy_job *j, int dir_fd, const char *name, const s
 static int copy_file(struct copy_job *j, int sfd, const struct stat *st, int dst_dir, const char *name,
                      struct cb_err *err)
 {
+        if (link_earlier(j, st, dst_dir, name) == 1) {
+                j->files++;
+                return 0;
+        }
         (void) unlinkat(dst_dir, name, 0);
         int dfd = openat(dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (dfd < 0)
@@ -248,6 +299,7 @@ static int copy_file(struct copy_job *j, int sfd, const struct stat *st, int dst
         if (close(dfd) < 0)
                 return cb_fail(err, errno, "close '%s'", name);
         apply_meta(j, dst_dir, name, st, false);
+        remember_link(j, st, dst_dir, name);
         j->files++;
         return 0;
 }
@@ -1030,6 +1082,7 @@ out_wrap:
         if (j.dst_root >= 0)
                 (void) close(j.dst_root);
         bld_rootfs_release(&from_fs);
+        copy_links_release(&j);
         return r;
 }
 
@@ -1055,13 +1108,7 @@ int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_
                 memcpy(ret, src->key, CB_DIGEST_STR_LEN);
                 return 0;
         }
-        _cleanup_free_ char *norm = bld_ref_normalize(from, err);
-        if (!norm)
-                return -EINVAL;
-        int r = layer_store_resolve(b->store, norm, ret, err);
-        if (r == -ENOENT)
-                r = bld_pull(b, norm, ret, err);
-        return r;
+        return bld_resolve_image(b, from, ret, err);
 }
 
 /* COPY --from: an earlier stage by name or index, else an image (local store or registry). */
@@ -1078,13 +1125,8 @@ static int stage_rootfs_for(struct bld_ctx *b, const char *from, struct bld_root
                 layers = src->layers;
                 n = src->nlayers;
         } else {
-                _cleanup_free_ char *norm = bld_ref_normalize(from, err);
-                if (!norm)
-                        return -EINVAL;
                 char digest[CB_DIGEST_STR_LEN];
-                int r = layer_store_resolve(b->store, norm, digest, err);
-                if (r == -ENOENT)
-                        r = bld_pull(b, norm, digest, err);
+                int r = bld_resolve_image(b, from, digest, err);
                 if (r >= 0)
                         r = layer_image_read(b->store, digest, &img, err);
                 if (r < 0) {

@@ -76,12 +76,14 @@ static int decompress_to(int in_fd, int out_fd, struct cb_err *err)
         (void) archive_read_support_format_raw(a);
         int r = 0;
         struct archive_entry *e;
-        char *buf = cb_xmalloc(ADD_IO_CHUNK);
+        /* before the first goto: the cleanup runs at every exit */
+        _cleanup_free_ char *buf = NULL;
         if (archive_read_open_fd(a, in_fd, ADD_IO_CHUNK) != ARCHIVE_OK ||
             archive_read_next_header(a, &e) < ARCHIVE_WARN) {
                 r = cb_failc(err, -EBADMSG, "decompress: %s", archive_error_string(a));
                 goto out;
         }
+        buf = cb_xmalloc(ADD_IO_CHUNK);
         for (;;) {
                 la_ssize_t n = archive_read_data(a, buf, ADD_IO_CHUNK);
                 if (n == 0)
@@ -98,7 +100,6 @@ static int decompress_to(int in_fd, int out_fd, struct cb_err *err)
         if (lseek(out_fd, 0, SEEK_SET) < 0)
                 r = cb_fail(err, errno, "seek");
 out:
-        free(buf);
         (void) archive_read_free(a);
         return r;
 }

@@ -82,6 +82,13 @@ struct bld_run_spec {
  * when timeout_ms passed and -EINTR when bld_sandbox_interrupt() was called: in both cases every
  * process of the step is dead and reaped when it returns. */
 int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err *err);
+/* After the overlay is unmounted: removes from its upper directory (upper_fd) the ancestors of the
+ * mount targets dests that are left empty and not opaque. Creating a mount point (an /etc/hosts
+ * the image lacks, a cache mount's target) copies its parents up; without this they would reach
+ * the layer although the step changed nothing in them. */
+void bld_sandbox_trim_upper(int upper_fd, char *const *dests, size_t n);
+/* The mount targets every step has, for bld_sandbox_trim_upper(). */
+extern const char *const bld_sandbox_etc_files[3];
 /* Called once at start: the builder's own mount namespace, so every mount it makes vanishes with it. */
 int bld_sandbox_init(struct cb_err *err);
 /* Kill whatever RUN step is in flight (from a signal handler). */

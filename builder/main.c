@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builder/bake.h"
+#include "builder/audit.h"
 #include "builder/bld.h"
 #include "builder/cli.h"
 #include "builder/clispec.h"
@@ -27,6 +29,7 @@ static void on_signal(int sig)
 
 static const struct bld_command commands[] = {
         { "build", bld_cmd_build, "Build an image from a Dockerfile (the default command)" },
+        { "bake", bld_cmd_bake, "Build the targets of a bake file (cubuild.yaml, docker-bake.json)" },
         { "check", bld_cmd_check, "Parse and lint a Dockerfile without building" },
         { "images", bld_cmd_images, "List images in the store" },
         { "import", bld_cmd_import, "Import a rootfs tarball as an image" },
@@ -41,7 +44,13 @@ static const struct bld_command commands[] = {
         { "save", bld_cmd_save, "Write an image as an OCI layout, oci-archive or docker-archive" },
         { "prune", bld_cmd_prune, "Remove blobs and layers no image uses" },
         { "verify", bld_cmd_verify, "Run the GPU verification on a store image" },
+        { "compat", bld_cmd_compat, "Static CUDA compatibility report of an image (no GPU needed)" },
         { "version", bld_cmd_version, "Show the version" },
+        { "system", bld_cmd_system, "Show what the store holds (system df)" },
+        { "fsck", bld_cmd_fsck, "Re-hash every blob of the store" },
+        { "diff", bld_cmd_diff, "Compare two images: manifests, configs, layers, files" },
+        { "attestations", bld_cmd_attestations, "List or print an image's provenance, SBOM and GPU report" },
+        { "rebuild-check", bld_cmd_rebuild_check, "Rebuild an image from its recorded inputs and compare" },
 };
 
 static void usage(FILE *f)
@@ -134,7 +143,7 @@ int main(int argc, char **argv)
                         usage(stdout);
                         return BLD_EXIT_OK;
                 } else if (strcmp(a, "--version") == 0) {
-                        (void) printf("cubuild version %s\n", bld_version());
+                        bld_print_version(stdout);
                         return BLD_EXIT_OK;
                 } else {
                         break;

@@ -45,6 +45,22 @@ enum {
         BLD_OPT_LIST_RULES,
         BLD_OPT_PASSWORD_STDIN,
         BLD_OPT_AUTHFILE,
+        /* the static compatibility report (build, compat) */
+        BLD_OPT_REQUIRE_ARCH,
+        BLD_OPT_REQUIRE_DRIVER,
+        BLD_OPT_JSON,
+        BLD_OPT_CACHE_FROM,
+        BLD_OPT_CACHE_TO,
+        BLD_OPT_SET,
+        BLD_OPT_PRINT,
+        BLD_OPT_PROVENANCE,
+        BLD_OPT_SBOM,
+        BLD_OPT_NO_FILES,
+        BLD_OPT_GET,
+        BLD_OPT_CONTEXT,
+        BLD_OPT_INPUTS,
+        BLD_OPT_BUILD_CONTEXT,
+        BLD_OPT_REPAIR,
 };
 
 #endif

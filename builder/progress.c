@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ struct counter {
 struct active {
         size_t step, total;
         char *instr; /* owned */
+        char *id;     /* owned: the blob of a transfer outside any step (step 0), else NULL */
         double start; /* monotonic */
         struct counter c[K_N];
         double last_plain, last_json; /* when byte counters were last written */
@@ -42,7 +44,10 @@ struct bld_progress {
         size_t nlive;   /* tty: live lines on screen below the log */
         double last_draw;
         size_t cur_step;
+        size_t total; /* the build's step count, from the last START */
         struct cb_buf partial; /* tty: a log line not ended yet */
+        bool mid_line;         /* plain: the last output was a log chunk without its newline */
+        pid_t owner;           /* the process that made it: a forked stage (--jobs) draws no live lines */
 };
 
 static double mono_now(void)
@@ -77,6 +82,7 @@ struct bld_progress *bld_progress_new(enum bld_progress_mode mode, int fd)
                 mode = isatty(fd) ? BLD_PROGRESS_TTY : BLD_PROGRESS_PLAIN;
         p->mode = mode;
         p->fd = fd;
+        p->owner = getpid();
         cb_buf_init(&p->partial, CB_BUF_UNLIMITED);
         return p;
 }
@@ -111,9 +117,34 @@ static struct active *find(struct bld_progress *p, size_t step)
         return NULL;
 }
 
+static struct active *add_active(struct bld_progress *p, size_t step, size_t total, const char *instr, double now)
+{
+        if (p->nact == p->cap) {
+                p->cap = p->cap ? p->cap * 2 : 4;
+                p->act = cb_xrealloc(p->act, p->cap * sizeof(*p->act));
+        }
+        struct active *a = &p->act[p->nact++];
+        memset(a, 0, sizeof(*a));
+        a->step = step;
+        a->total = total;
+        a->instr = cb_xstrdup(instr ? instr : "");
+        a->start = now;
+        a->last_plain = a->last_json = -1e9;
+        return a;
+}
+
+static struct active *find_detached(struct bld_progress *p, const char *id)
+{
+        for (size_t i = 0; i < p->nact; i++)
+                if (p->act[i].id && strcmp(p->act[i].id, id) == 0)
+                        return &p->act[i];
+        return NULL;
+}
+
 static void drop(struct bld_progress *p, struct active *a)
 {
         free(a->instr);
+        free(a->id);
         size_t i = (size_t) (a - p->act);
         memmove(&p->act[i], &p->act[i + 1], (p->nact - i - 1) * sizeof(*p->act));
         p->nact--;
@@ -198,7 +229,8 @@ static void tty_draw(struct bld_progress *p, struct cb_buf *b, double now)
                 struct cb_buf head, tail;
                 cb_buf_init(&head, CB_BUF_UNLIMITED);
                 cb_buf_init(&tail, CB_BUF_UNLIMITED);
-                (void) cb_buf_addf(&head, "[%zu/%zu] ", a->step, a->total);
+                if (a->step)
+                        (void) cb_buf_addf(&head, "[%zu/%zu] ", a->step, a->total);
                 (void) cb_buf_addf(&tail, "  %.1fs", now - a->start);
                 counters(&tail, a, now, true);
                 size_t room = head.len + tail.len < width ? width - head.len - tail.len : 0;
@@ -255,7 +287,8 @@ static void tty_finished(struct bld_progress *p, struct cb_buf *b, const struct 
         counters(&tail, a, now, false);
         struct cb_buf head;
         cb_buf_init(&head, CB_BUF_UNLIMITED);
-        (void) cb_buf_addf(&head, "[%zu/%zu] ", a->step, a->total);
+        if (a->step)
+                (void) cb_buf_addf(&head, "[%zu/%zu] ", a->step, a->total);
         size_t room = head.len + tail.len < width ? width - head.len - tail.len : 0;
         add_cols(b, head.p, head.len, width);
         add_cols(b, a->instr, strlen(a->instr), room);
@@ -328,7 +361,7 @@ static void json_event(struct bld_progress *p, const struct bld_progress_event *
         (void) snprintf(tbuf + n, sizeof(tbuf) - n, ".%03ldZ", ts.tv_nsec / 1000000);
 
         const char *instr = ev->instr ? ev->instr : a ? a->instr : NULL;
-        size_t total = ev->total ? ev->total : a ? a->total : 0;
+        size_t total = ev->total ? ev->total : a ? a->total : p->total;
         json_t *o = json_object();
         json_object_set_new(o, "step", json_integer((json_int_t) ev->step));
         json_object_set_new(o, "total", json_integer((json_int_t) total));
@@ -375,22 +408,31 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
 {
         if (!p || p->mode == BLD_PROGRESS_QUIET)
                 return;
+        if (p->mode == BLD_PROGRESS_TTY && getpid() != p->owner) {
+                /* a stage built in a forked child (--jobs) shares the terminal with its siblings:
+                 * cursor movements would erase their lines, so it writes plain lines instead. The
+                 * parent has no live lines then (it forks between stages only). */
+                p->mode = BLD_PROGRESS_PLAIN;
+                p->nlive = 0;
+        }
         double now = mono_now();
         struct active *a = ev->step ? find(p, ev->step) : NULL;
-        if (ev->status == BLD_PG_START && !a) {
-                if (p->nact == p->cap) {
-                        p->cap = p->cap ? p->cap * 2 : 4;
-                        p->act = cb_xrealloc(p->act, p->cap * sizeof(*p->act));
-                }
-                a = &p->act[p->nact++];
-                memset(a, 0, sizeof(*a));
-                a->step = ev->step;
-                a->total = ev->total;
-                a->instr = cb_xstrdup(ev->instr ? ev->instr : "");
-                a->start = now;
-                a->last_plain = a->last_json = -1e9;
-        }
+        if (ev->status == BLD_PG_START && !a)
+                a = add_active(p, ev->step, ev->total, ev->instr, now);
+        if (ev->status == BLD_PG_START && ev->total)
+                p->total = ev->total;
         bool ends = ev->status == BLD_PG_CACHED || ev->status == BLD_PG_DONE || ev->status == BLD_PG_ERROR;
+        if (ev->status == BLD_PG_BYTES && !ev->step && ev->id && p->mode == BLD_PROGRESS_TTY) {
+                /* a transfer outside any step (a push after the build): a line of its own per blob */
+                a = find_detached(p, ev->id);
+                if (!a) {
+                        _cleanup_free_ char *label = cb_xasprintf("%s %.19s", ev->what ? ev->what : "",
+                                                                   strlen(ev->id) > 7 ? ev->id + 7 : ev->id);
+                        a = add_active(p, 0, p->total, label, now);
+                        a->id = cb_xstrdup(ev->id);
+                }
+                ends = ev->bytes_total && ev->bytes >= ev->bytes_total;
+        }
         bool throttled = false;
         if (ev->status == BLD_PG_BYTES && a) {
                 int k = kind_of(ev->what);
@@ -419,6 +461,10 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
         cb_buf_init(&b, CB_BUF_UNLIMITED);
         switch (p->mode) {
         case BLD_PROGRESS_PLAIN:
+                if (p->mid_line && ev->status != BLD_PG_LOG && !(ev->status == BLD_PG_BYTES && throttled)) {
+                        (void) cb_buf_addc(&b, '\n');
+                        p->mid_line = false;
+                }
                 switch (ev->status) {
                 case BLD_PG_START:
                         (void) cb_buf_addf(&b, "STEP %zu/%zu: %s\n", ev->step, ev->total, ev->instr ? ev->instr : "");
@@ -450,6 +496,8 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
                         break;
                 case BLD_PG_LOG:
                         (void) cb_buf_add(&b, ev->text, ev->len);
+                        if (ev->len)
+                                p->mid_line = ev->text[ev->len - 1] != '\n';
                         break;
                 case BLD_PG_INFO:
                         (void) cb_buf_addf(&b, "%s\n", ev->text ? ev->text : "");
@@ -457,7 +505,7 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
                 }
                 break;
         case BLD_PROGRESS_TTY:
-                if (ev->status == BLD_PG_BYTES && now - p->last_draw < REDRAW_EVERY)
+                if (ev->status == BLD_PG_BYTES && !ends && now - p->last_draw < REDRAW_EVERY)
                         break;
                 tty_clear(p, &b);
                 if (ev->status == BLD_PG_LOG)
@@ -486,9 +534,21 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
                 drop(p, a);
 }
 
+void bld_progress_suspend(struct bld_progress *p)
+{
+        if (!p || p->mode != BLD_PROGRESS_TTY || getpid() != p->owner)
+                return;
+        struct cb_buf b;
+        cb_buf_init(&b, CB_BUF_UNLIMITED);
+        tty_clear(p, &b);
+        tty_flush_partial(p, &b);
+        out(p, &b);
+        cb_buf_release(&b);
+}
+
 void bld_progress_tick(struct bld_progress *p)
 {
-        if (!p || p->mode != BLD_PROGRESS_TTY || !p->nact)
+        if (!p || p->mode != BLD_PROGRESS_TTY || !p->nact || getpid() != p->owner)
                 return;
         double now = mono_now();
         if (now - p->last_draw < REDRAW_EVERY)
@@ -505,6 +565,8 @@ struct bld_progress *bld_progress_free(struct bld_progress *p)
 {
         if (!p)
                 return NULL;
+        if (p->mode == BLD_PROGRESS_PLAIN && p->mid_line)
+                (void) cb_write_all(p->fd, "\n", 1);
         if (p->mode == BLD_PROGRESS_TTY) {
                 struct cb_buf b;
                 cb_buf_init(&b, CB_BUF_UNLIMITED);
@@ -513,8 +575,10 @@ struct bld_progress *bld_progress_free(struct bld_progress *p)
                 out(p, &b);
                 cb_buf_release(&b);
         }
-        for (size_t i = 0; i < p->nact; i++)
+        for (size_t i = 0; i < p->nact; i++) {
                 free(p->act[i].instr);
+                free(p->act[i].id);
+        }
         free(p->act);
         cb_buf_release(&p->partial);
         free(p);

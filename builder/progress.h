@@ -62,6 +62,9 @@ enum bld_progress_mode bld_progress_mode(const struct bld_progress *p);
 
 /* Renders one event; the time stamp is taken here. NULL p does nothing. */
 void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *ev);
+/* Takes the live lines off the terminal until the next event, for something else to use it (the
+ * --on-error shell). */
+void bld_progress_suspend(struct bld_progress *p);
 /* Redraws time-dependent output (the tty's elapsed times and rates), at most ~10 times a second. */
 void bld_progress_tick(struct bld_progress *p);
 

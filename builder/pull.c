@@ -32,6 +32,9 @@ static int sink_begin(void *ud, const char *digest, void **ret_handle, struct cb
 static int sink_write(void *ud, void *handle, const void *p, size_t len, struct cb_err *err)
 {
         (void) ud;
+        /* Ctrl-C stops a long pull here rather than after its last byte */
+        if (bld_interrupted())
+                return cb_failc(err, -EINTR, "interrupted by signal %d", bld_interrupted());
         return layer_blob_writer_write(handle, p, len, err);
 }
 

@@ -15,6 +15,7 @@
 #include "builder/progress.h"
 
 #define TAIL_MAX 8192
+#define LOGS_KEEP 50
 
 void bld_run_ctx_init(struct bld_run_ctx *rc, bool quiet)
 {
@@ -46,6 +47,9 @@ void bld_run_ctx_release(struct bld_run_ctx *rc)
         if (rc->log_fd >= 0)
                 (void) close(rc->log_fd);
         free(rc->log_path);
+        for (size_t i = 0; i < rc->ntargets; i++)
+                free(rc->targets[i]);
+        free(rc->targets);
         memset(rc, 0, sizeof(*rc));
         rc->log_fd = -1;
 }
@@ -116,6 +120,38 @@ int bld_run_log_open(struct bld_run_ctx *rc, const char *dir, struct cb_err *err
         return 0;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* logs/ keeps the failure logs of the last LOGS_KEEP builds (names sort by time) */
+static void prune_logs(const char *root)
+{
+        _cleanup_free_ char *path = cb_xasprintf("%s/logs", root);
+        DIR *d = opendir(path);
+        if (!d)
+                return;
+        char **names = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                names = cb_xrealloc(names, (n + 1) * sizeof(char *));
+                names[n++] = cb_xstrdup(de->d_name);
+        }
+        if (n > LOGS_KEEP) {
+                qsort(names, n, sizeof(char *), name_cmp);
+                for (size_t i = 0; i < n - LOGS_KEEP; i++)
+                        (void) cb_rm_rf(dirfd(d), names[i], NULL);
+        }
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        (void) closedir(d);
+}
+
 int bld_run_log_keep(struct bld_run_ctx *rc, const char *root, const char *build_id, char **ret_path,
                      struct cb_err *err)
 {
@@ -131,6 +167,7 @@ int bld_run_log_keep(struct bld_run_ctx *rc, const char *root, const char *build
         int r = cb_mkdir_p(AT_FDCWD, dir, 0755, err);
         if (r < 0)
                 return r;
+        prune_logs(root);
         char *dest = cb_xasprintf("%s/%zu.log", dir, rc->step);
         /* tmp/ is in the store, so this is a rename on one filesystem */
         if (rename(rc->log_path, dest) < 0) {

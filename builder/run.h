@@ -21,6 +21,8 @@ struct bld_run_ctx {
         size_t step;
         int log_fd;    /* the step's whole output, kept when it fails (-1: none) */
         char *log_path; /* owned: where log_fd writes, in the step's tmp/ directory */
+        char **targets; /* owned: the step's mount targets, for bld_sandbox_trim_upper() */
+        size_t ntargets;
 };
 void bld_run_ctx_init(struct bld_run_ctx *rc, bool quiet);
 void bld_run_ctx_release(struct bld_run_ctx *rc);

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -166,6 +167,53 @@ static void remove_made(int root_fd, struct made_list *made)
         free(made->v);
         made->v = NULL;
         made->n = made->cap = 0;
+}
+
+const char *const bld_sandbox_etc_files[3] = { "/etc/resolv.conf", "/etc/hosts", "/etc/hostname" };
+
+static int by_depth_desc(const void *a, const void *b)
+{
+        const char *x = *(const char *const *) a, *y = *(const char *const *) b;
+        size_t dx = 0, dy = 0;
+        for (const char *p = x; *p; p++)
+                dx += *p == '/';
+        for (const char *p = y; *p; p++)
+                dy += *p == '/';
+        return dx != dy ? (dx > dy ? -1 : 1) : strcmp(x, y);
+}
+
+void bld_sandbox_trim_upper(int upper_fd, char *const *dests, size_t n)
+{
+        char **anc = NULL;
+        size_t na = 0;
+        for (size_t i = 0; i < n; i++) {
+                const char *d = dests[i];
+                while (*d == '/')
+                        d++;
+                for (const char *s = strchr(d, '/'); s; s = strchr(s + 1, '/')) {
+                        anc = cb_xrealloc(anc, (na + 1) * sizeof(char *));
+                        anc[na++] = cb_xstrndup(d, (size_t) (s - d));
+                }
+        }
+        if (na)
+                qsort(anc, na, sizeof(char *), by_depth_desc);
+        for (size_t i = 0; i < na; i++) {
+                if (i && strcmp(anc[i], anc[i - 1]) == 0)
+                        continue;
+                int fd = openat(upper_fd, anc[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                char v[4];
+                ssize_t r = fgetxattr(fd, "trusted.overlay.opaque", v, sizeof(v));
+                (void) close(fd);
+                /* an empty opaque directory says the step emptied it: that is content */
+                if (r > 0 && v[0] == 'y')
+                        continue;
+                (void) unlinkat(upper_fd, anc[i], AT_REMOVEDIR); /* ENOTEMPTY: the step wrote there */
+        }
+        for (size_t i = 0; i < na; i++)
+                free(anc[i]);
+        free(anc);
 }
 
 /* Whether dest lives on a filesystem the sandbox makes itself (/dev, or a tmpfs bind): its mount
@@ -378,10 +426,10 @@ static void child_main(const struct bld_run_spec *s, int efd)
         child_fail(efd, what, e);
 }
 
-static void helper_main(const struct bld_run_spec *s, int efd, int out_fd)
+static void helper_main(const struct bld_run_spec *s, int efd, int out_fd, pid_t parent)
 {
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() == 1)
+        if (getppid() != parent)
                 _exit(125); /* cubuild died before the line above: nobody waits for us */
         int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
         if (s->network_none)
@@ -407,6 +455,13 @@ static void helper_main(const struct bld_run_spec *s, int efd, int out_fd)
                         int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
                         if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
                                 child_fail(efd, "set up stdio", errno);
+                } else if (isatty(STDIN_FILENO)) {
+                        /* the debug shell gets the terminal's foreground (job control, Ctrl-C for
+                         * itself); taking it from the background group would stop us with SIGTTOU */
+                        (void) signal(SIGTTOU, SIG_IGN);
+                        (void) setpgid(0, 0);
+                        (void) tcsetpgrp(STDIN_FILENO, getpgrp());
+                        (void) signal(SIGTTOU, SIG_DFL);
                 }
                 child_main(s, efd);
         }
@@ -503,9 +558,8 @@ int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err
         for (size_t i = 0; i < CB_ARRAY_SIZE(dirs) && r >= 0; i++)
                 r = ensure_target(root_fd, dirs[i].path, true, dirs[i].mode, &made, err);
         if (s->etc_dir) {
-                static const char *const files[] = { "/etc/resolv.conf", "/etc/hosts", "/etc/hostname" };
-                for (size_t i = 0; i < CB_ARRAY_SIZE(files) && r >= 0; i++)
-                        r = ensure_target(root_fd, files[i], false, 0644, &made, err);
+                for (size_t i = 0; i < CB_ARRAY_SIZE(bld_sandbox_etc_files) && r >= 0; i++)
+                        r = ensure_target(root_fd, bld_sandbox_etc_files[i], false, 0644, &made, err);
         }
         for (size_t i = 0; i < s->nbinds && r >= 0; i++)
                 if (!on_sandbox_fs(s, s->binds[i].dest))
@@ -529,6 +583,7 @@ int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err
                 remove_made(root_fd, &made);
                 return cb_fail(err, e, "pipe");
         }
+        pid_t parent = getpid();
         pid_t pid = fork();
         if (pid < 0) {
                 int e = errno;
@@ -545,7 +600,7 @@ int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err
                 (void) close(ep[0]);
                 if (op[0] >= 0)
                         (void) close(op[0]);
-                helper_main(s, ep[1], op[1]);
+                helper_main(s, ep[1], op[1], parent);
         }
         current_helper = pid;
         shell_running = s->interactive;
@@ -567,7 +622,17 @@ int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err
                 }
         }
         current_helper = -1;
+        if (s->interactive && isatty(STDIN_FILENO)) {
+                /* the terminal back to our process group, as a shell does after a job */
+                void (*old)(int) = signal(SIGTTOU, SIG_IGN);
+                (void) tcsetpgrp(STDIN_FILENO, getpgrp());
+                (void) signal(SIGTTOU, old);
+        }
         shell_running = 0;
+        /* Ctrl-C on a terminal reaches the step's processes too: one of them may have died of it
+         * before our handler ran, ending the step first; it was still an interrupt */
+        if (!why && interrupted)
+                why = -EINTR;
         struct cb_buf msg;
         cb_buf_init(&msg, 4096);
         (void) cb_read_all(ep[0], &msg);

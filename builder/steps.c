@@ -156,7 +156,22 @@ static int step_expose(struct bld_ctx *b, struct bld_stage *st, const struct df_
                 int r = expand(b, st, in, in->args[i], &p, err);
                 if (r < 0)
                         return r;
-                _cleanup_free_ char *key = strchr(p, '/') ? cb_xstrdup(p) : cb_xasprintf("%s/tcp", p);
+                /* Docker (nat.ParsePortSpecs) writes a range 8000-8002[/proto] as one key per port */
+                const char *slash = strchr(p, '/');
+                const char *proto = slash ? slash + 1 : "tcp";
+                size_t plen = slash ? (size_t) (slash - p) : strlen(p);
+                const char *dash = memchr(p, '-', plen);
+                uint64_t lo, hi;
+                if (dash && cb_parse_u64((struct cb_str){ p, (size_t) (dash - p) }, 65535, &lo) == 0 &&
+                    cb_parse_u64((struct cb_str){ dash + 1, plen - (size_t) (dash - p) - 1 }, 65535, &hi) == 0 &&
+                    lo <= hi) {
+                        for (uint64_t port = lo; port <= hi; port++) {
+                                _cleanup_free_ char *key = cb_xasprintf("%llu/%s", (unsigned long long) port, proto);
+                                json_object_set_new(ports, key, json_object());
+                        }
+                        continue;
+                }
+                _cleanup_free_ char *key = slash ? cb_xstrdup(p) : cb_xasprintf("%s/tcp", p);
                 json_object_set_new(ports, key, json_object());
         }
         return 0;
@@ -250,7 +265,9 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         }
         next_key(b, st, in, inputs);
         struct bld_cache_entry ce;
-        if (!cache_off(b, st) && bld_cache_get(b->store, st->key, &ce)) {
+        if (!cache_off(b, st) &&
+            (bld_cache_get(b->store, st->key, &ce) || bld_cache_remote_get(b->remote, st->key, &ce))) {
+                bld_cache_remote_note(b->remote, st->key, &ce);
                 bld_stage_add_layer(st, &ce.layer);
                 st->last_time = b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch : ce.created;
                 bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
@@ -259,12 +276,15 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
                 return 0;
         }
         st->last_time = bld_ctx_time(b);
-        int r = in->kind == DF_INSTR_RUN ? step_run(b, st, in, err) : step_copy(b, st, in, err);
+        int r = bld_cache_remote_need(b, st, in, err);
+        if (r >= 0)
+                r = in->kind == DF_INSTR_RUN ? step_run(b, st, in, err) : step_copy(b, st, in, err);
         if (r < 0)
                 return r;
         b->steps_run++;
         ce.layer = st->layers[st->nlayers - 1];
         ce.created = st->last_time;
+        bld_cache_remote_note(b->remote, st->key, &ce);
         /* a cache record that cannot be written costs the next build time, not this build */
         struct cb_err e2;
         cb_err_init(&e2);
@@ -322,8 +342,13 @@ int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                 json_object_set_new(c, "Shell", bld_strv_to_json(in->args, in->nargs));
                 break;
         case DF_INSTR_STOPSIGNAL:
-                if (in->nargs > 0)
-                        json_object_set_new(c, "StopSignal", json_string(in->args[0]));
+                if (in->nargs > 0) {
+                        /* the reference lists STOPSIGNAL among the instructions that expand variables */
+                        _cleanup_free_ char *sig = NULL;
+                        r = expand(b, st, in, in->args[0], &sig, err);
+                        if (r >= 0)
+                                json_object_set_new(c, "StopSignal", json_string(sig));
+                }
                 break;
         case DF_INSTR_HEALTHCHECK:
                 r = bld_step_healthcheck(b, st, in, err);
@@ -488,6 +513,7 @@ static void debug_shell(struct bld_ctx *b, const struct bld_run_spec *failed)
         sh.on_output = NULL;
         sh.on_tick = NULL;
         bld_progress_info(b->pg, "--on-error shell: /bin/sh in the failed step's sandbox; exit it to end the build");
+        bld_progress_suspend(b->pg);
         int status = 0;
         struct cb_err e2;
         cb_err_init(&e2);
@@ -576,6 +602,11 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
                 .on_tick = bld_run_on_tick,
                 .ud = rc,
         };
+        rc->targets = cb_xcalloc(rc->nbinds + CB_ARRAY_SIZE(bld_sandbox_etc_files), sizeof(char *));
+        for (size_t i = 0; i < CB_ARRAY_SIZE(bld_sandbox_etc_files); i++)
+                rc->targets[rc->ntargets++] = cb_xstrdup(bld_sandbox_etc_files[i]);
+        for (size_t i = 0; i < rc->nbinds; i++)
+                rc->targets[rc->ntargets++] = cb_xstrdup(rc->binds[i].dest);
         int status = 0;
         r = bld_run_log_open(rc, fs->dir, err);
         if (r >= 0)
@@ -619,6 +650,11 @@ static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_ins
                 r = run_in_rootfs(b, st, in, &fs, &rc, err);
         if (r >= 0)
                 r = bld_rootfs_unmount(&fs, err);
+        if (r >= 0) {
+                _cleanup_close_ int ufd = open(fs.upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (ufd >= 0)
+                        bld_sandbox_trim_upper(ufd, rc.targets, rc.ntargets);
+        }
         if (r >= 0)
                 r = commit_upper(b, st, in, &fs, err);
         bld_run_ctx_release(&rc);

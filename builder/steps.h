@@ -38,7 +38,8 @@ struct bld_ctx {
         size_t step, nsteps;
         size_t steps_run, steps_cached;
         struct bld_progress *pg; /* owned by bld_build(): every message of the build goes through it */
-        char build_id[17];       /* names this build's failure logs: ROOT/logs/<build_id>/ */
+        char build_id[40];       /* names this build's failure logs: ROOT/logs/<build_id>/ */
+        struct bld_cache_remote *remote; /* --cache-from/--cache-to, or NULL */
 };
 
 void bld_stage_add_layer(struct bld_stage *st, const struct layer_desc *l);
@@ -51,6 +52,9 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
              struct cb_sha256 *hash, struct cb_err *err);
 /* What a --from names, as a digest: a stage's cache key or an image's manifest digest. */
 int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_STR_LEN], struct cb_err *err);
+/* An image a FROM or --from names, as a manifest digest: a --build-context NAME=docker-image://REF
+ * mapping first, then the store (unless --pull), then the registry. */
+int bld_resolve_image(struct bld_ctx *b, const char *name, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_outputs(struct bld_ctx *b, const char *digest, struct cb_err *err);
 /* jobs.c: the stage graph and the schedule (--jobs) */

@@ -11,14 +11,15 @@ _cubuild() {
 	done
 	local words
 	case $cmd in
-	build) words="--file --build-arg --target --platform --secret --pull --ssh --check --tag --label --output --annotation --push --load --iidfile --metadata-file --format --compression --source-date-epoch --no-cache --no-cache-filter --jobs --network --shm-size --gpus --add-host --ulimit --verify --verify-report --run-timeout --on-error --progress --quiet --help" ;;
+	build) words="--file --build-arg --target --build-context --platform --secret --pull --ssh --check --tag --label --output --annotation --push --load --provenance --sbom --iidfile --metadata-file --format --compression --source-date-epoch --no-cache --no-cache-filter --cache-from --cache-to --jobs --network --shm-size --gpus --add-host --ulimit --verify --verify-report --require-arch --require-driver --run-timeout --on-error --progress --quiet --help" ;;
+	bake) words="--file --set --print --no-cache --push --load --metadata-file --jobs --progress --help" ;;
 	check) words="--file --strict --format --list-rules --help" ;;
 	images) words="--quiet --help" ;;
 	import) words="--help" ;;
 	load) words="--tag --help" ;;
 	tag) words="--help" ;;
 	rm) words="--help" ;;
-	inspect) words="--help" ;;
+	inspect) words="--inputs --help" ;;
 	pull) words="--quiet --help" ;;
 	push) words="--quiet --help" ;;
 	login) words="--username --password --password-stdin --authfile --help" ;;
@@ -26,8 +27,14 @@ _cubuild() {
 	save) words="--output --format --help" ;;
 	prune) words="--all --help" ;;
 	verify) words="--verify --verify-report --help" ;;
+	compat) words="--json --require-arch --require-driver --help" ;;
+	diff) words="--format --no-files --quiet --help" ;;
+	rebuild-check) words="--context --file --format --help" ;;
+	attestations) words="--format --get --help" ;;
+	system) words="--format --help" ;;
+	fsck) words="--repair --help" ;;
 	version) words="--help" ;;
-	*) words="--root --debug --config --registry-mirror --insecure-registry --version --help build check images import load tag rm inspect pull push login logout save prune verify version" ;;
+	*) words="--root --debug --config --registry-mirror --insecure-registry --version --help build bake check images import load tag rm inspect pull push login logout save prune verify compat diff rebuild-check attestations system fsck version" ;;
 	esac
 	if [[ $cur == -* || -z $cmd ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")

@@ -171,3 +171,20 @@ DF
         [ "$status" -eq 2 ]
         [[ "$output" == *"has no zstd layers"* ]]
 }
+
+@test "COPY --from keeps hard links between the files it copies" {
+        mkdir -p "$CB_TMP/hl"
+        cat >"$CB_TMP/hl/Dockerfile" <<'DF'
+FROM debian:bookworm AS b
+RUN mkdir -p /opt/t && echo same >/opt/t/one && ln /opt/t/one /opt/t/two && echo other >/opt/t/three
+
+FROM debian:bookworm
+COPY --from=b /opt/t /t
+DF
+        cb build -q -t hl:1 -o "type=oci,dest=$CB_TMP/hl-oci" "$CB_TMP/hl" >/dev/null
+        umoci unpack --image "$CB_TMP/hl-oci:hl:1" "$CB_TMP/hl-bundle" >/dev/null
+        r="$CB_TMP/hl-bundle/rootfs/t"
+        [ "$(stat -c %i "$r/one")" = "$(stat -c %i "$r/two")" ]
+        [ "$(stat -c %h "$r/one")" = 2 ]
+        [ "$(stat -c %i "$r/one")" != "$(stat -c %i "$r/three")" ]
+}

@@ -39,3 +39,15 @@ load helpers
         _cubuild
         [ "${COMPREPLY[*]}" = "--no-cache-filter" ]
 }
+
+@test "every long flag a command's parser compares against is in the command tables" {
+        # hand-written parsers (strcmp(a, "--flag")) must not accept a flag --help and the docs don't know
+        missing=""
+        for f in $(grep -ohE 'strcmp\([a-z_]+(\[[a-z0-9 +]+\])?, "--[a-z][a-z-]*' "$CUBUILD_SOURCE_DIR"/builder/*.c | grep -oE -- '--[a-z-]+' | sort -u); do
+                grep -qF -- "\`$f" "$CUBUILD_SOURCE_DIR/docs/cli.md" || grep -qF -- "\`-., $f" "$CUBUILD_SOURCE_DIR/docs/cli.md" ||
+                        grep -qE -- "$f( |\`)" "$CUBUILD_SOURCE_DIR/docs/cli.md" || missing="$missing $f"
+        done
+        [ -z "$missing" ] || { echo "not in builder/clispec.c:$missing" >&2; return 1; }
+        # the check sees the parsers at all
+        [ "$(grep -ohE 'strcmp\([a-z_]+(\[[a-z0-9 +]+\])?, "--[a-z][a-z-]*' "$CUBUILD_SOURCE_DIR"/builder/*.c | wc -l)" -gt 10 ]
+}

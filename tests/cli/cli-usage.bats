@@ -64,3 +64,15 @@ teardown_file() {
         [ "$status" -eq 1 ]
         [[ "$output" == *"Dockerfile:2"* ]]
 }
+
+@test "--version names the version, the commit and the libraries that decide layer bytes" {
+        run cb --version
+        [ "$status" -eq 0 ]
+        [[ "${lines[0]}" =~ ^cubuild\ version\ [0-9]+\.[0-9]+\.[0-9]+\ \(commit\ [0-9a-f]{12}(-dirty)?\)$|\(commit\ unknown\)$ ]]
+        for lib in libarchive libcurl OpenSSL zstd zlib libyaml jansson; do
+                [[ "$output" == *"$lib "[0-9]* ]] || { echo "no $lib version" >&2; return 1; }
+        done
+        run cb version
+        [ "$status" -eq 0 ]
+        [[ "${lines[0]}" == "cubuild version "* ]]
+}

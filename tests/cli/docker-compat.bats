@@ -85,3 +85,15 @@ teardown_file() {
         [ "$status" -eq 1 ]
         [[ "$output" == *"pull"* ]]
 }
+
+@test "--build-context NAME=docker-image://REF stands in for FROM NAME and COPY --from=NAME" {
+        mkdir -p "$CB_TMP/bc"
+        printf 'FROM base-image\nCOPY --from=tools /etc/debian_version /tools-version\n' >"$CB_TMP/bc/Dockerfile"
+        cb build -q --build-context base-image=docker-image://debian:bookworm \
+                --build-context tools=docker-image://debian:bookworm -t bc:1 "$CB_TMP/bc" >/dev/null
+        [ "$(cb inspect bc:1 | jq -r '.manifest.layers | length')" -eq \
+                "$(( $(cb inspect debian:bookworm | jq -r '.manifest.layers | length') + 1 ))" ]
+        run cb build --build-context x=/some/dir "$CB_TMP/bc"
+        [ "$status" -eq 2 ]
+        [[ "${lines[0]}" == *"use NAME=docker-image://REF"* ]]
+}

@@ -130,6 +130,24 @@ static void test_tty_leaves_one_line_per_finished_step(void **state)
         free(s);
 }
 
+static void test_plain_ends_an_unterminated_output_line_before_the_next_message(void **state)
+{
+        (void) state;
+        int fd = memfd_create("progress", MFD_CLOEXEC);
+        struct bld_progress *p = bld_progress_new(BLD_PROGRESS_PLAIN, fd);
+        bld_progress_start(p, 1, 1, "RUN printf x");
+        bld_progress_log(p, 1, "x", 1);
+        bld_progress_done(p, 1, true, 10);
+        bld_progress_free(p);
+        struct cb_buf b;
+        cb_buf_init(&b, CB_BUF_UNLIMITED);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        assert_true(cb_read_all(fd, &b) >= 0);
+        assert_non_null(strstr(b.p, "STEP 1/1: RUN printf x\nx\n--> done "));
+        cb_buf_release(&b);
+        (void) close(fd);
+}
+
 static void test_quiet_writes_nothing(void **state)
 {
         (void) state;
@@ -146,6 +164,7 @@ int main(void)
                 cmocka_unit_test(test_plain_prints_step_lines_cache_hits_and_output),
                 cmocka_unit_test(test_rawjson_is_one_object_per_line_with_the_stable_keys),
                 cmocka_unit_test(test_tty_leaves_one_line_per_finished_step),
+                cmocka_unit_test(test_plain_ends_an_unterminated_output_line_before_the_next_message),
                 cmocka_unit_test(test_quiet_writes_nothing),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
