@@ -83,11 +83,23 @@ int bld_rootfs_mount(struct bld_rootfs *fs, const char *tmp_dir, const char *con
         for (size_t i = 0; i < CB_ARRAY_SIZE(dirs); i++)
                 if (mkdir(dirs[i], 0755) < 0)
                         return cb_fail(err, errno, "mkdir '%s'", dirs[i]);
-        int r = overlay_new_api(lowers, n, empty, fs->upper, work, fs->merged);
+        /* one layer twice in the stack (two steps that changed nothing commit the same empty
+         * layer) is one directory twice, which overlayfs refuses with ELOOP; its top-most copy
+         * alone gives the same tree, since it sets every path the lower copy sets */
+        _cleanup_free_ const char **uniq = cb_xcalloc(n + 1, sizeof(*uniq));
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                size_t j = 0;
+                while (j < k && strcmp(uniq[j], lowers[i]) != 0)
+                        j++;
+                if (j == k)
+                        uniq[k++] = lowers[i];
+        }
+        int r = overlay_new_api(uniq, k, empty, fs->upper, work, fs->merged);
         if (r == -EINVAL || r == -ENOSYS)
-                r = overlay_old_api(lowers, n, empty, fs->upper, work, fs->merged);
+                r = overlay_old_api(uniq, k, empty, fs->upper, work, fs->merged);
         if (r < 0)
-                return cb_fail(err, -r, "mount overlay on '%s' (%zu layers)", fs->merged, n);
+                return cb_fail(err, -r, "mount overlay on '%s' (%zu layers)", fs->merged, k);
         fs->mounted = true;
         return 0;
 }
