@@ -78,7 +78,7 @@ static void build_usage(FILE *f)
                      "      --push                 push every -t name to its registry after the build\n"
                      "      --iidfile FILE         write the image digest to FILE\n"
                      "      --metadata-file FILE   write the build result as JSON (digests, names, verification)\n"
-                     "      --compression gzip|zstd     layer compression (default gzip)\n"
+                     "      --compression gzip|zstd|none  layer compression (default gzip)\n"
                      "      --source-date-epoch N  timestamps for reproducible images (env SOURCE_DATE_EPOCH)\n"
                      "      --verify auto|require|skip   GPU verification of the result (default auto:\n"
                      "                             run when a GPU is present)\n"
@@ -169,8 +169,8 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         push(&o.secrets, &o.nsecrets, optarg);
                         break;
                 case OPT_COMPRESSION:
-                        if (strcmp(optarg, "gzip") && strcmp(optarg, "zstd"))
-                                return usage_error("--compression '%s': use gzip or zstd", optarg);
+                        if (strcmp(optarg, "gzip") && strcmp(optarg, "zstd") && strcmp(optarg, "none"))
+                                return usage_error("--compression '%s': use gzip, zstd or none", optarg);
                         o.compression = optarg;
                         break;
                 case OPT_SDE:
