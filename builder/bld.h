@@ -30,7 +30,7 @@ struct bld_opts {
         size_t nno_cache_filter;
         const char *iidfile;
         const char *network; /* "host" (default) or "none" */
-        const char *compression; /* "gzip" (default), "zstd" */
+        const char *compression; /* "gzip" (default), "zstd", "none" */
         const char *verify;        /* "auto" (default), "require", "skip" */
         const char *verify_report; /* --verify-report FILE */
         const char *metadata_file; /* --metadata-file FILE: digests, pushed names, verification */

@@ -127,8 +127,8 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         push(&o.secrets, &o.nsecrets, optarg);
                         break;
                 case BLD_OPT_COMPRESSION:
-                        if (strcmp(optarg, "gzip") && strcmp(optarg, "zstd"))
-                                return usage_error("--compression '%s': use gzip or zstd", optarg);
+                        if (strcmp(optarg, "gzip") && strcmp(optarg, "zstd") && strcmp(optarg, "none"))
+                                return usage_error("--compression '%s': use gzip, zstd or none", optarg);
                         o.compression = optarg;
                         break;
                 case BLD_OPT_SDE:

@@ -386,12 +386,21 @@ static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df
         layer_commit_opts_init(&co);
         if (b->opts->compression && strcmp(b->opts->compression, "zstd") == 0)
                 co.compression = LAYER_ZSTD;
+        else if (b->opts->compression && strcmp(b->opts->compression, "none") == 0)
+                co.compression = LAYER_UNCOMPRESSED;
         co.source_date_epoch = b->opts->source_date_epoch;
         co.overlay_whiteouts = true;
         struct layer_desc l;
         int r = layer_commit_dir(b->store, ufd, &co, &l, err);
         if (r < 0) {
                 cb_wrap(err, "%s:%u: commit the layer", b->df_name, in->start_line);
+                return r;
+        }
+        /* the upper dir already is the layer in lowerdir form: keep it as the unpacked layer instead of
+         * removing it now and extracting the blob again for the next step */
+        r = layer_store_adopt_unpacked(b->store, &l, AT_FDCWD, fs->upper, err);
+        if (r < 0) {
+                cb_wrap(err, "%s:%u: keep the layer unpacked", b->df_name, in->start_line);
                 return r;
         }
         bld_stage_add_layer(st, &l);

@@ -260,3 +260,31 @@ out_rm: {
         cb_wrap(err, "unpack layer '%s'", l->digest);
         return r;
 }
+
+int layer_store_adopt_unpacked(struct layer_store *s, const struct layer_desc *l, int dir_fd, const char *name,
+                               struct cb_err *err)
+{
+        if (!cb_digest_valid(l->diff_id))
+                return cb_failc(err, -EINVAL, "invalid layer descriptor");
+        const char *hex = l->diff_id + 7;
+        struct stat st;
+        if (fstatat(s->layers_fd, hex, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                return 0;
+        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return cb_fail(err, errno, "stat '%s'", name);
+        if (!S_ISDIR(st.st_mode))
+                return cb_failc(err, -ENOTDIR, "'%s' is not a directory", name);
+        _cleanup_close_ int dfd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return cb_fail(err, errno, "open '%s'", name);
+        if (fsync(dfd) < 0)
+                return cb_fail(err, errno, "fsync '%s'", name);
+        if (renameat(dir_fd, name, s->layers_fd, hex) < 0) {
+                int e = errno;
+                if (e == EEXIST || e == ENOTEMPTY)
+                        return 0; /* another process unpacked it first */
+                return cb_fail(err, e, "rename '%s' into '%s/layers'", name, s->root);
+        }
+        (void) fsync(s->layers_fd);
+        return 1;
+}

@@ -175,6 +175,14 @@ int layer_write_tar_fd(int dir_fd, int out_fd, const struct layer_commit_opts *o
  * lowerdir); returns its absolute path (owned, free()). The blob's digest and the tar's diff_id are both
  * verified while extracting; a mismatch or a corrupt blob leaves nothing in layers/. */
 int layer_store_unpacked(struct layer_store *s, const struct layer_desc *l, char **ret_path, struct cb_err *err);
+/* Makes dir_fd/name the unpacked form of l (renamed into layers/<diff_id hex>/, same filesystem) instead of
+ * extracting l's blob later: for the overlay upper directory that l was just committed from with
+ * o->overlay_whiteouts (its whiteouts and opaque directories are already in lowerdir form). The caller
+ * vouches that the tree is what the blob holds; mtimes may be newer than a clamped blob's, and overlayfs'
+ * own xattrs stay. Returns 1 when adopted, 0 when layers/ already had l (dir_fd/name is left to the caller,
+ * as it is on error). Saves the extraction the next step would do and the removal of the upper dir. */
+int layer_store_adopt_unpacked(struct layer_store *s, const struct layer_desc *l, int dir_fd, const char *name,
+                               struct cb_err *err);
 
 /* Compression belongs to an output (DESIGN.md): a build may commit LAYER_UNCOMPRESSED and compress once
  * per layer and algorithm when it pushes or exports. Returns in *ret the layer in compression c (level -1:

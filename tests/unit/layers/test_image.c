@@ -142,6 +142,43 @@ static void test_unpacked_once_and_verified(void **state)
         assert_false(t_exists(layer_store_root_fd(f->s), "layers/1111111111111111111111111111111111111111111111111111111111111111"));
 }
 
+static void test_adopt_unpacked_renames_once(void **state)
+{
+        struct fx *f = *state;
+        struct layer_desc d;
+        make_layer(f, &d);
+        /* the committed dir itself becomes layers/<hex>: a marker added after the commit shows that the
+         * directory was kept, not the blob extracted again */
+        t_write(f->src_fd, "marker", "kept\n", 0644);
+        char *parent = cb_xstrdup(f->src);
+        char *slash = strrchr(parent, '/');
+        *slash = '\0';
+        int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(pfd >= 0);
+        assert_int_equal(layer_store_adopt_unpacked(f->s, &d, pfd, slash + 1, &f->err), 1);
+        assert_false(t_exists(pfd, slash + 1));
+        char *p = NULL;
+        assert_int_equal(layer_store_unpacked(f->s, &d, &p, &f->err), 0);
+        char *m = cb_xasprintf("%s/marker", p);
+        char *c = t_read(AT_FDCWD, m);
+        assert_string_equal(c, "kept\n");
+        free(c);
+        free(m);
+        free(p);
+        /* layers/ already has it: the second directory is left to the caller */
+        assert_int_equal(mkdir(f->src, 0755), 0);
+        assert_int_equal(layer_store_adopt_unpacked(f->s, &d, pfd, slash + 1, &f->err), 0);
+        assert_true(t_exists(pfd, slash + 1));
+        /* a file is refused */
+        struct layer_desc other = d;
+        memcpy(other.diff_id, "sha256:2222222222222222222222222222222222222222222222222222222222222222", CB_DIGEST_STR_LEN);
+        t_write(pfd, "adopt-file", "x", 0644);
+        assert_int_equal(layer_store_adopt_unpacked(f->s, &other, pfd, "adopt-file", &f->err), -ENOTDIR);
+        assert_int_equal(unlinkat(pfd, "adopt-file", 0), 0);
+        close(pfd);
+        free(parent);
+}
+
 static void test_unpacked_rejects_truncated_blob(void **state)
 {
         struct fx *f = *state;
@@ -179,6 +216,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_read_rejects_mismatched_config, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unpacked_once_and_verified, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unpacked_rejects_truncated_blob, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_adopt_unpacked_renames_once, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
