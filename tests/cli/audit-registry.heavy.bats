@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # The audit commands against a registry (Debian's docker-registry 2.8 on loopback, no referrers API):
 # attestations travel with the image under the OCI 1.1 fallback tag, and `cubuild diff` and
-# A heavy file (27 s at load 20): the default suite tests the same commands on local images.
 # `cubuild rebuild-check` take registry references.
+# A heavy file (27 s at load 20): the default suite tests the same commands on local images.
 
 load helpers
 load audit-helpers
