@@ -12,9 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "builder/cache.h"
 #include "builder/audit.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
+#include "builder/progress.h"
 #include "builder/steps.h"
 #include "builder/verify.h"
 #include "layers/layer.h"
@@ -27,6 +29,7 @@ void bld_opts_init(struct bld_opts *o)
 {
         memset(o, 0, sizeof(*o));
         o->source_date_epoch = -1;
+        o->jobs = 1;
 }
 
 char *bld_ref_normalize(const char *name, struct cb_err *err)
@@ -70,6 +73,69 @@ int64_t bld_ctx_time(const struct bld_ctx *b)
         return build_time(b);
 }
 
+/* The build machine's platform in OCI terms: cubuild runs steps natively, without emulation, so it
+ * is the only platform a FROM may ask for. */
+static const char *host_arch(void)
+{
+#if defined(__x86_64__)
+        return "amd64";
+#elif defined(__aarch64__)
+        return "arm64";
+#else
+        return "unknown";
+#endif
+}
+
+/* FROM --platform=P (after expansion, "$BUILDPLATFORM" included): the host's, or a clear error. */
+static int check_platform(struct bld_ctx *b, const struct df_stage *ds, struct cb_err *err)
+{
+        if (!ds->platform)
+                return 0;
+        _cleanup_free_ char *p = NULL;
+        int r = df_expand_word(b->meta, ds->platform, df_file_escape(b->df), &p, err);
+        if (r < 0) {
+                cb_wrap(err, "%s:%u: FROM --platform", b->df_name, ds->line);
+                return r;
+        }
+        _cleanup_free_ char *host = cb_xasprintf("linux/%s", host_arch());
+        bool ok = strcmp(p, host) == 0 || (strcmp(host_arch(), "amd64") == 0 && strcmp(p, "linux/x86_64") == 0) ||
+                  (strncmp(p, host, strlen(host)) == 0 && p[strlen(host)] == '/');
+        if (!ok)
+                return cb_failc(err, -ENOTSUP,
+                                "%s:%u: FROM --platform=%s: only the host platform %s can be built here (steps run "
+                                "natively, without emulation)",
+                                b->df_name, ds->line, *p ? p : "''", host);
+        return 0;
+}
+
+/* A named context (--build-context NAME=docker-image://REF, bake's contexts) stands in for NAME. */
+static const char *context_image(const struct bld_ctx *b, const char *name)
+{
+        for (size_t k = 0; k < b->opts->nbuild_contexts; k++) {
+                const char *nc = b->opts->build_contexts[k], *eq = strchr(nc, '=');
+                if (eq && strncmp(eq + 1, "docker-image://", 15) == 0 && strlen(name) == (size_t) (eq - nc) &&
+                    strncmp(nc, name, (size_t) (eq - nc)) == 0)
+                        return eq + 16;
+        }
+        return NULL;
+}
+
+int bld_resolve_image(struct bld_ctx *b, const char *name, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
+{
+        const char *mapped = context_image(b, name);
+        if (mapped)
+                name = mapped;
+        _cleanup_free_ char *norm = cb_digest_valid(name) ? cb_xstrdup(name) : bld_ref_normalize(name, err);
+        if (!norm)
+                return -EINVAL;
+        int r = b->opts->pull && !cb_digest_valid(norm) ? -ENOENT : layer_store_resolve(b->store, norm, ret_digest, err);
+        if (r == -ENOENT) {
+                cb_err_reset(err);
+                r = bld_pull(b, norm, ret_digest, err);
+        }
+        return r;
+}
+
 /* FROM: the base's config and layers become the stage's starting point. */
 static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct cb_err *err)
 {
@@ -80,9 +146,14 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
                 return r;
         }
-        if (!b->opts->quiet)
-                (void) fprintf(stderr, "STEP %zu/%zu: FROM %s%s%s\n", b->step, b->nsteps, base, ds->name ? " AS " : "",
-                               ds->name ? ds->name : "");
+        r = check_platform(b, ds, err);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_free_ char *text = cb_xasprintf("FROM %s%s%s", base, ds->name ? " AS " : "",
+                                                         ds->name ? ds->name : "");
+                bld_progress_start(b->pg, b->step, b->nsteps, text);
+        }
         st->name = ds->name ? cb_xstrdup(ds->name) : NULL;
         st->vars = df_vars_new();
         st->args = df_vars_new();
@@ -105,15 +176,8 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 goto vars;
         }
         {
-                _cleanup_free_ char *norm = bld_ref_normalize(base, err);
-                if (!norm) {
-                        cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
-                        return -EINVAL;
-                }
                 char digest[CB_DIGEST_STR_LEN];
-                r = layer_store_resolve(b->store, norm, digest, err);
-                if (r == -ENOENT)
-                        r = bld_pull(b, norm, digest, err);
+                r = bld_resolve_image(b, base, digest, err);
                 if (r < 0) {
                         cb_wrap(err, "%s:%u: FROM '%s'", b->df_name, ds->line, base);
                         return r;
@@ -188,8 +252,7 @@ static int run_onbuild(struct bld_ctx *b, struct bld_stage *st, const struct df_
                         const struct df_stage *fs = df_file_stage(f, 0);
                         for (size_t k = 0; k < fs->n && r >= 0; k++) {
                                 const struct df_instr *in = df_file_instr(f, fs->first + k);
-                                if (!b->opts->quiet)
-                                        (void) fprintf(stderr, "ONBUILD trigger: %s\n", in->text);
+                                bld_progress_info(b->pg, "ONBUILD trigger: %s", in->text);
                                 r = bld_step(b, st, in, err);
                         }
                 }
@@ -210,72 +273,31 @@ static int run_stage(struct bld_ctx *b, size_t si, struct cb_err *err)
         int r = stage_from(b, si, st, err);
         if (r >= 0)
                 r = run_onbuild(b, st, ds, err);
-        if (r < 0)
+        if (r < 0) {
+                bld_progress_error(b->pg, b->step, cb_err_msg(err));
                 return r;
+        }
+        bld_progress_done(b->pg, b->step, false, 0);
         for (size_t k = 0; k < ds->n; k++) {
                 const struct df_instr *in = df_file_instr(b->df, ds->first + k);
+                if (bld_interrupted())
+                        return cb_failc(err, -EINTR, "interrupted by signal %d", bld_interrupted());
                 b->step++;
-                if (!b->opts->quiet)
-                        (void) fprintf(stderr, "STEP %zu/%zu: %s\n", b->step, b->nsteps, in->text);
+                bld_progress_start(b->pg, b->step, b->nsteps, in->text);
+                size_t cached = b->steps_cached, ran = b->steps_run;
                 r = bld_step(b, st, in, err);
-                if (r < 0)
+                if (r < 0) {
+                        bld_progress_error(b->pg, b->step, cb_err_msg(err));
                         return r;
+                }
+                if (b->steps_cached > cached)
+                        bld_progress_cached(b->pg, b->step, st->layers[st->nlayers - 1].digest);
+                else
+                        bld_progress_done(b->pg, b->step, b->steps_run > ran,
+                                          b->steps_run > ran ? st->layers[st->nlayers - 1].size : 0);
         }
         st->built = true;
         return 0;
-}
-
-/* Which stages the target needs: its FROM chain and every COPY/ADD --from, transitively. A --from
- * whose value cannot be resolved here (a variable not known before the build) keeps every earlier
- * stage, which is safe. */
-static void mark_needed(struct bld_ctx *b, size_t target, bool *needed)
-{
-        needed[target] = true;
-        for (size_t i = target + 1; i-- > 0;) {
-                if (!needed[i])
-                        continue;
-                const struct df_stage *ds = df_file_stage(b->df, i);
-                _cleanup_free_ char *base = NULL;
-                struct cb_err e2;
-                cb_err_init(&e2);
-                int r = df_expand_word(b->meta, ds->base, df_file_escape(b->df), &base, &e2);
-                cb_err_release(&e2);
-                if (r >= 0) {
-                        for (size_t j = 0; j < i; j++) {
-                                const char *n = df_file_stage(b->df, j)->name;
-                                if (n && strcasecmp(n, base) == 0)
-                                        needed[j] = true;
-                        }
-                }
-                for (size_t k = 0; k < ds->n; k++) {
-                        const struct df_instr *in = df_file_instr(b->df, ds->first + k);
-                        if (in->kind != DF_INSTR_COPY && in->kind != DF_INSTR_ADD)
-                                continue;
-                        for (size_t f = 0; f < in->nflags; f++) {
-                                if (strcmp(in->flags[f].name, "from") != 0 || !in->flags[f].value)
-                                        continue;
-                                const char *v = in->flags[f].value;
-                                uint64_t idx;
-                                bool found = false;
-                                if (strchr(v, '$')) {
-                                        for (size_t j = 0; j < i; j++)
-                                                needed[j] = true;
-                                        continue;
-                                }
-                                if (cb_parse_u64(cb_str_c(v), UINT32_MAX, &idx) == 0 && idx < i) {
-                                        needed[idx] = true;
-                                        continue;
-                                }
-                                for (size_t j = 0; j < i && !found; j++) {
-                                        const char *n = df_file_stage(b->df, j)->name;
-                                        if (n && strcasecmp(n, v) == 0) {
-                                                needed[j] = true;
-                                                found = true;
-                                        }
-                                }
-                        }
-                }
-        }
 }
 
 static int read_dockerfile(const struct bld_opts *o, struct cb_buf *text, char **ret_name, struct cb_err *err)
@@ -320,6 +342,18 @@ static void apply_meta_args(struct bld_ctx *b)
 {
         b->meta = df_vars_new();
         b->build_args = df_vars_new();
+        /* BuildKit's automatic platform ARGs: FROM lines see them, a stage after `ARG TARGETARCH` */
+        {
+                _cleanup_free_ char *plat = cb_xasprintf("linux/%s", host_arch());
+                static const char *const pk[] = { "BUILDPLATFORM", "TARGETPLATFORM" };
+                static const char *const ok[] = { "BUILDOS", "TARGETOS" };
+                static const char *const ak[] = { "BUILDARCH", "TARGETARCH" };
+                for (size_t i = 0; i < 2; i++) {
+                        df_vars_set(b->meta, pk[i], plat);
+                        df_vars_set(b->meta, ok[i], "linux");
+                        df_vars_set(b->meta, ak[i], host_arch());
+                }
+        }
         for (size_t i = 0; i < b->opts->nbuild_args; i++) {
                 const char *a = b->opts->build_args[i];
                 const char *eq = strchr(a, '=');
@@ -374,7 +408,18 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, json_t *annotat
                 _cleanup_free_ char *k = eq ? cb_xstrndup(l, (size_t) (eq - l)) : cb_xstrdup(l);
                 json_object_set_new(labels, k, json_string(eq ? eq + 1 : ""));
         }
-        int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, false, annotations, ret_digest, err);
+        json_t *ann = annotations ? json_deep_copy(annotations) : NULL;
+        for (size_t i = 0; i < b->opts->nannotations; i++) {
+                const char *a = b->opts->annotations[i];
+                const char *eq = strchr(a, '=');
+                if (!ann)
+                        ann = json_object();
+                _cleanup_free_ char *k = cb_xstrndup(a, (size_t) (eq - a));
+                json_object_set_new(ann, k, json_string(eq + 1));
+        }
+        int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, b->opts->format_docker, ann, ret_digest,
+                                  err);
+        json_decref(ann);
         if (r < 0) {
                 cb_wrap(err, "write the image");
                 return r;
@@ -393,7 +438,8 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, json_t *annotat
 }
 
 /* --metadata-file: what CI wants from a build, as docker buildx's metadata file has it. */
-static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *digest, struct cb_err *err)
+static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *digest, json_t *report,
+                          struct cb_err *err)
 {
         const struct bld_opts *o = b->opts;
         struct layer_image *img = NULL;
@@ -414,7 +460,11 @@ static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *d
         layer_image_free(img);
         if (st->base_digest[0])
                 json_object_set_new(m, "base.digest", json_string(st->base_digest));
-        if (o->verify_report) {
+        if (b->remote)
+                json_object_set_new(m, "cache.layers_fetched", json_integer((json_int_t) bld_cache_remote_fetched(b->remote)));
+        if (report) {
+                json_object_set(m, "verify", report);
+        } else if (o->verify_report) {
                 json_t *rep = json_load_file(o->verify_report, 0, NULL);
                 if (rep)
                         json_object_set_new(m, "verify", rep);
@@ -432,12 +482,29 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
 {
         struct bld_ctx b;
         struct cb_buf text;
+        json_t *report = NULL; /* the verification report, its "static" section included */
         int r;
 
         memset(&b, 0, sizeof(b));
         int64_t started = (int64_t) time(NULL);
         b.opts = o;
         b.ctx_fd = -1;
+        {
+                enum bld_progress_mode mode = BLD_PROGRESS_AUTO;
+                if (o->quiet || (o->progress && bld_progress_mode_parse(o->progress, &mode) < 0))
+                        mode = BLD_PROGRESS_QUIET;
+                b.pg = bld_progress_new(mode, STDERR_FILENO);
+        }
+        {
+                /* sortable by time, unique by the random part: logs/ is pruned oldest first */
+                char rnd[9];
+                struct tm tm;
+                time_t now = time(NULL);
+                cb_random_hex(rnd, 4);
+                (void) gmtime_r(&now, &tm);
+                size_t n = strftime(b.build_id, sizeof(b.build_id), "%Y%m%dT%H%M%SZ", &tm);
+                (void) snprintf(b.build_id + n, sizeof(b.build_id) - n, "-%s", rnd);
+        }
         cb_buf_init(&text, DOCKERFILE_MAX);
         r = read_dockerfile(o, &text, &b.df_name, err);
         if (r < 0)
@@ -462,6 +529,9 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 goto out;
         b.tmp_dir = cb_xstrdup(layer_store_work_path(b.store));
         apply_meta_args(&b);
+        r = bld_cache_remote_open(o, b.store, &b.remote, err);
+        if (r < 0)
+                goto out;
 
         size_t target = target_stage(&b, err);
         if (target == (size_t) -1) {
@@ -471,29 +541,28 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         b.nstages = target + 1;
         b.stages = cb_xcalloc(b.nstages, sizeof(*b.stages));
         bool *needed = cb_xcalloc(b.nstages, sizeof(bool));
-        mark_needed(&b, target, needed);
+        bld_mark_needed(&b, target, needed);
         for (size_t i = 0; i < b.nstages; i++)
                 if (needed[i])
                         b.nsteps += 1 + df_file_stage(b.df, i)->n;
         for (size_t i = 0; i < b.nstages; i++) {
-                if (!needed[i]) {
-                        if (!o->quiet)
-                                (void) fprintf(stderr, "skipping stage %zu%s%s: the target does not use it\n", i,
-                                               df_file_stage(b.df, i)->name ? " " : "",
-                                               df_file_stage(b.df, i)->name ? df_file_stage(b.df, i)->name : "");
-                        continue;
-                }
-                b.step++;
-                r = run_stage(&b, i, err);
-                if (r < 0) {
-                        free(needed);
-                        goto out;
-                }
+                if (!needed[i])
+                        bld_progress_info(b.pg, "skipping stage %zu%s%s: the target does not use it", i,
+                                          df_file_stage(b.df, i)->name ? " " : "",
+                                          df_file_stage(b.df, i)->name ? df_file_stage(b.df, i)->name : "");
+        }
+        r = bld_build_stages(&b, needed, o->jobs, run_stage, err);
+        if (r < 0) {
+                free(needed);
+                goto out;
         }
         free(needed);
-        if (!o->quiet && b.steps_run + b.steps_cached > 0)
-                (void) fprintf(stderr, "%zu layer steps ran, %zu came from the cache\n", b.steps_run, b.steps_cached);
-        {
+        bld_progress_set_step(b.pg, 0);
+        if (b.steps_run + b.steps_cached > 0)
+                bld_progress_info(b.pg, "%zu layer steps ran, %zu came from the cache", b.steps_run, b.steps_cached);
+        /* layers of imported cache hits come into the store now: the image must be whole */
+        r = bld_cache_remote_ensure(b.remote, b.stages[target].layers, b.stages[target].nlayers, err);
+        if (r >= 0) {
                 /* the image records its inputs (docs/audit.md) */
                 json_t *inputs = NULL;
                 r = bld_audit_inputs(&b, text.p, text.len, target, &inputs, err);
@@ -514,7 +583,11 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         .report_path = o->verify_report,
                         .tags = tags,
                         .ntags = o->ntags,
-                        .quiet = o->quiet,
+                        /* its lines are no JSON: rawjson readers take the result from --verify-report */
+                        .quiet = o->quiet || bld_progress_mode(b.pg) == BLD_PROGRESS_RAWJSON,
+                        .require_arch = o->require_arch,
+                        .require_driver = o->require_driver,
+                        .ret_report = &report,
                 };
                 r = bld_verify_image(b.store, b.tmp_dir, ret_digest, st->config, st->layers, st->nlayers, &vo, err);
                 if (r >= 0) /* provenance and SBOM join the report as referrers (docs/audit.md) */
@@ -528,10 +601,17 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         }
         r = bld_outputs(&b, ret_digest, err);
         for (size_t i = 0; r >= 0 && o->push && i < o->ntags; i++)
-                r = bld_push_image(b.store, &o->reg, o->tags[i], NULL, o->quiet, err);
+                r = bld_push_image_progress(b.store, &o->reg, o->tags[i], NULL, b.pg, err);
+        if (r >= 0)
+                r = bld_cache_remote_export(b.remote, b.stages[target].layers, b.stages[target].nlayers, err);
         if (r >= 0 && o->metadata_file)
-                r = write_metadata(&b, &b.stages[target], ret_digest, err);
+                r = write_metadata(&b, &b.stages[target], ret_digest, report, err);
+        if (r >= 0)
+                bld_progress_info(b.pg, "built %s", ret_digest);
 out:
+        if (report)
+                json_decref(report);
+        b.remote = bld_cache_remote_free(b.remote);
         for (size_t i = 0; i < b.nstages; i++)
                 stage_release(&b.stages[i]);
         free(b.stages);
@@ -540,6 +620,7 @@ out:
         df_ignore_free(b.ignore);
         df_file_free(b.df);
         layer_store_free(b.store);
+        b.pg = bld_progress_free(b.pg);
         free(b.tmp_dir);
         free(b.df_name);
         if (b.ctx_fd >= 0)

@@ -1,23 +1,28 @@
 /* RUN's extras: the --mount flags (secret, cache, bind), the output stream and USER lookup. */
 #include "builder/run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "builder/imgconfig.h"
+#include "builder/progress.h"
 
 #define TAIL_MAX 8192
+#define LOGS_KEEP 50
 
 void bld_run_ctx_init(struct bld_run_ctx *rc, bool quiet)
 {
         memset(rc, 0, sizeof(*rc));
         cb_buf_init(&rc->tail, CB_BUF_UNLIMITED);
         rc->quiet = quiet;
+        rc->log_fd = -1;
 }
 
 void bld_run_ctx_release(struct bld_run_ctx *rc)
@@ -27,8 +32,26 @@ void bld_run_ctx_release(struct bld_run_ctx *rc)
         free(rc->owned);
         free(rc->binds);
         free(rc->gpu_devices);
+        for (size_t i = rc->nmounts; i-- > 0;)
+                bld_rootfs_release(&rc->mounts[i]);
+        free(rc->mounts);
+        for (size_t i = 0; i < rc->nscratch; i++) {
+                struct cb_err e2;
+                cb_err_init(&e2);
+                (void) cb_rm_rf(AT_FDCWD, rc->scratch[i], &e2);
+                cb_err_release(&e2);
+                free(rc->scratch[i]);
+        }
+        free(rc->scratch);
         cb_buf_release(&rc->tail);
+        if (rc->log_fd >= 0)
+                (void) close(rc->log_fd);
+        free(rc->log_path);
+        for (size_t i = 0; i < rc->ntargets; i++)
+                free(rc->targets[i]);
+        free(rc->targets);
         memset(rc, 0, sizeof(*rc));
+        rc->log_fd = -1;
 }
 
 static char *own(struct bld_run_ctx *rc, char *s)
@@ -58,13 +81,102 @@ void bld_run_add_bind(struct bld_run_ctx *rc, const struct bld_bind *b)
 void bld_run_on_output(void *ud, const char *p, size_t n)
 {
         struct bld_run_ctx *rc = ud;
-        if (!rc->quiet)
+        if (rc->log_fd >= 0 && cb_write_all(rc->log_fd, p, n) < 0) {
+                /* a full disk costs the log, not the step */
+                (void) close(rc->log_fd);
+                rc->log_fd = -1;
+        }
+        if (rc->pg)
+                bld_progress_log(rc->pg, rc->step, p, n);
+        else if (!rc->quiet)
                 (void) cb_write_all(STDERR_FILENO, p, n);
         (void) cb_buf_add(&rc->tail, p, n);
         if (rc->tail.len > 2 * TAIL_MAX) {
                 memmove(rc->tail.p, rc->tail.p + rc->tail.len - TAIL_MAX, TAIL_MAX);
                 cb_buf_truncate(&rc->tail, TAIL_MAX);
         }
+}
+
+void bld_run_on_tick(void *ud)
+{
+        struct bld_run_ctx *rc = ud;
+        bld_progress_tick(rc->pg);
+}
+
+int bld_run_log_open(struct bld_run_ctx *rc, const char *dir, struct cb_err *err)
+{
+        char *path = cb_xasprintf("%s/run.log", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+                int e = errno;
+                free(path);
+                return cb_fail(err, e, "create the step's log");
+        }
+        if (rc->log_fd >= 0)
+                (void) close(rc->log_fd);
+        free(rc->log_path);
+        rc->log_fd = fd;
+        rc->log_path = path;
+        return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* logs/ keeps the failure logs of the last LOGS_KEEP builds (names sort by time) */
+static void prune_logs(const char *root)
+{
+        _cleanup_free_ char *path = cb_xasprintf("%s/logs", root);
+        DIR *d = opendir(path);
+        if (!d)
+                return;
+        char **names = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                names = cb_xrealloc(names, (n + 1) * sizeof(char *));
+                names[n++] = cb_xstrdup(de->d_name);
+        }
+        if (n > LOGS_KEEP) {
+                qsort(names, n, sizeof(char *), name_cmp);
+                for (size_t i = 0; i < n - LOGS_KEEP; i++)
+                        (void) cb_rm_rf(dirfd(d), names[i], NULL);
+        }
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        (void) closedir(d);
+}
+
+int bld_run_log_keep(struct bld_run_ctx *rc, const char *root, const char *build_id, char **ret_path,
+                     struct cb_err *err)
+{
+        if (!rc->log_path)
+                return cb_failc(err, -ENOENT, "the step has no log");
+        if (rc->log_fd >= 0) {
+                int r = close(rc->log_fd);
+                rc->log_fd = -1;
+                if (r < 0)
+                        return cb_fail(err, errno, "write the step's log");
+        }
+        _cleanup_free_ char *dir = cb_xasprintf("%s/logs/%s", root, build_id);
+        int r = cb_mkdir_p(AT_FDCWD, dir, 0755, err);
+        if (r < 0)
+                return r;
+        prune_logs(root);
+        char *dest = cb_xasprintf("%s/%zu.log", dir, rc->step);
+        /* tmp/ is in the store, so this is a rename on one filesystem */
+        if (rename(rc->log_path, dest) < 0) {
+                int e = errno;
+                free(dest);
+                return cb_fail(err, e, "keep the step's log in '%s'", dir);
+        }
+        *ret_path = dest;
+        return 0;
 }
 
 char *bld_run_tail(const struct bld_run_ctx *rc, unsigned lines)
@@ -143,6 +255,193 @@ static int find_secret(struct bld_ctx *b, const char *id, struct bld_rootfs *fs,
         return -ENOENT;
 }
 
+/* A mount of its own (a --from stage, or an overlay over the context) that lives as long as rc. */
+static struct bld_rootfs *own_rootfs(struct bld_run_ctx *rc)
+{
+        rc->mounts = cb_xrealloc(rc->mounts, (rc->nmounts + 1) * sizeof(*rc->mounts));
+        struct bld_rootfs *fs = &rc->mounts[rc->nmounts++];
+        memset(fs, 0, sizeof(*fs));
+        return fs;
+}
+
+/* Fills mask_fd with overlay whiteouts (0/0 character devices) for what .dockerignore excludes
+ * under the context directory src_fd (rel: its path from the context root). Directories are made
+ * in the mask only on the way to a whiteout, with their source's owner, mode and times, since the
+ * top layer's directory attributes are what the overlay shows. *ret_any: something was made. */
+static int mask_ignored(struct bld_ctx *b, int src_fd, const char *rel, int mask_fd, unsigned depth, bool *ret_any,
+                        struct cb_err *err)
+{
+        if (depth > 256)
+                return cb_failc(err, -ELOOP, "'%s': directories nested deeper than 256", rel);
+        int dfd = fcntl(src_fd, F_DUPFD_CLOEXEC, 3);
+        DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+        if (!d) {
+                int e = errno;
+                if (dfd >= 0)
+                        (void) close(dfd);
+                return cb_fail(err, e, "open directory '%s'", *rel ? rel : ".");
+        }
+        int r = 0;
+        struct dirent *de;
+        while (r >= 0 && (de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                _cleanup_free_ char *crel = *rel ? cb_xasprintf("%s/%s", rel, de->d_name) : cb_xstrdup(de->d_name);
+                struct stat st;
+                if (fstatat(src_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                bool ign = df_ignore_match(b->ignore, crel);
+                bool dir = S_ISDIR(st.st_mode);
+                if (ign && !(dir && df_ignore_may_reinclude(b->ignore, crel))) {
+                        if (mknodat(mask_fd, de->d_name, S_IFCHR | 0000, makedev(0, 0)) < 0)
+                                r = cb_fail(err, errno, "whiteout for '%s'", crel);
+                        *ret_any = true;
+                        continue;
+                }
+                if (!dir)
+                        continue;
+                if (mkdirat(mask_fd, de->d_name, 0755) < 0) {
+                        r = cb_fail(err, errno, "mkdir '%s'", crel);
+                        break;
+                }
+                bool any = false;
+                {
+                        int dflags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+                        _cleanup_close_ int s2 = openat(src_fd, de->d_name, dflags);
+                        _cleanup_close_ int m2 = openat(mask_fd, de->d_name, dflags);
+                        if (s2 < 0 || m2 < 0)
+                                r = cb_fail(err, errno, "open directory '%s'", crel);
+                        else
+                                r = mask_ignored(b, s2, crel, m2, depth + 1, &any, err);
+                }
+                if (r >= 0 && !any) {
+                        (void) unlinkat(mask_fd, de->d_name, AT_REMOVEDIR);
+                } else if (r >= 0) {
+                        struct timespec ts[2] = { st.st_atim, st.st_mtim };
+                        (void) fchownat(mask_fd, de->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+                        (void) fchmodat(mask_fd, de->d_name, st.st_mode & 07777, 0);
+                        (void) utimensat(mask_fd, de->d_name, ts, AT_SYMLINK_NOFOLLOW);
+                        *ret_any = true;
+                }
+        }
+        (void) closedir(d);
+        return r;
+}
+
+/* RUN --mount=type=bind[,from=STAGE|IMAGE][,source=P][,rw]: P is resolved inside the context or the
+ * stage's rootfs (".." and symlinks cannot leave it). Read-only by default; rw, as in BuildKit,
+ * lets the step write but throws the writes away: the bind then comes from an overlay whose upper
+ * directory is discarded with the step (a --from rootfs is such an overlay already). */
+static int mount_bind(struct bld_ctx *b, const struct df_instr *in, const char *spec, char *target,
+                      struct bld_run_ctx *rc, struct cb_err *err)
+{
+        own(rc, target);
+        _cleanup_free_ char *from = opt_dup(spec, "from");
+        _cleanup_free_ char *source = opt_dup2(spec, "source", "src", NULL);
+        _cleanup_free_ char *rw = opt_dup2(spec, "rw", "readwrite", NULL);
+        _cleanup_free_ char *ro = opt_dup2(spec, "readonly", "ro", NULL);
+        bool writable = (rw && strcmp(rw, "false") != 0) || (ro && strcmp(ro, "false") == 0);
+        const char *s = source && *source ? source : "/";
+        _cleanup_close_ int root = -1;
+        int r = 0;
+        if (from) {
+                struct bld_rootfs *fs = own_rootfs(rc);
+                r = bld_stage_rootfs(b, from, fs, err);
+                if (r >= 0 && (root = open(fs->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+                        r = cb_fail(err, errno, "open '%s'", fs->merged);
+        } else if (writable || b->ignore) {
+                char self[64];
+                char ctx[4096];
+                (void) snprintf(self, sizeof(self), "/proc/self/fd/%d", b->ctx_fd);
+                ssize_t n = readlink(self, ctx, sizeof(ctx) - 1);
+                if (n < 0)
+                        return cb_fail(err, errno, "%s:%u: RUN --mount=type=bind: the context's path", b->df_name,
+                                       in->start_line);
+                ctx[n] = '\0';
+                const char *lowers[] = { NULL, ctx };
+                size_t nl = 0;
+                if (b->ignore) {
+                        /* BuildKit binds the context as .dockerignore leaves it: a lower layer of
+                         * whiteouts above the context hides what it excludes */
+                        char *mask = cb_xasprintf("%s/bindmask-XXXXXX", b->tmp_dir);
+                        if (!mkdtemp(mask)) {
+                                int e = errno;
+                                free(mask);
+                                return cb_fail(err, e, "mkdtemp in '%s'", b->tmp_dir);
+                        }
+                        rc->scratch = cb_xrealloc(rc->scratch, (rc->nscratch + 1) * sizeof(char *));
+                        rc->scratch[rc->nscratch++] = mask;
+                        _cleanup_close_ int mfd = open(mask, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        _cleanup_close_ int cfd = fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3);
+                        bool any = false;
+                        r = mfd < 0 || cfd < 0 ? cb_fail(err, errno, "open '%s'", mask)
+                                               : mask_ignored(b, cfd, "", mfd, 0, &any, err);
+                        if (r < 0) {
+                                cb_wrap(err, "%s:%u: RUN --mount=type=bind: .dockerignore", b->df_name, in->start_line);
+                                return r;
+                        }
+                        lowers[0] = mask;
+                        nl = 1;
+                }
+                struct bld_rootfs *fs = own_rootfs(rc);
+                r = bld_rootfs_mount(fs, b->tmp_dir, nl ? lowers : lowers + 1, nl + 1, err);
+                if (r >= 0 && (root = open(fs->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+                        r = cb_fail(err, errno, "open '%s'", fs->merged);
+        } else if ((root = fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+                r = cb_fail(err, errno, "dup");
+        }
+        if (r < 0) {
+                cb_wrap(err, "%s:%u: RUN --mount=type=bind", b->df_name, in->start_line);
+                return r;
+        }
+        _cleanup_close_ int sfd = bld_open_in_root(root, s, O_PATH, 0);
+        struct stat stt;
+        if (sfd < 0 || fstat(sfd, &stt) < 0)
+                return cb_fail(err, errno, "%s:%u: RUN --mount=type=bind: source '%s'%s%s", b->df_name,
+                               in->start_line, s, from ? " in " : "", from ? from : "");
+        char self[64];
+        char real[4096];
+        (void) snprintf(self, sizeof(self), "/proc/self/fd/%d", sfd);
+        ssize_t n = readlink(self, real, sizeof(real) - 1);
+        if (n < 0)
+                return cb_fail(err, errno, "%s:%u: RUN --mount=type=bind: source '%s'", b->df_name, in->start_line, s);
+        real[n] = '\0';
+        add_bind(rc, own(rc, cb_xstrdup(real)), target, !writable, S_ISDIR(stt.st_mode));
+        return 0;
+}
+
+int bld_run_inputs(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_sha256 *h,
+                   struct cb_err *err)
+{
+        (void) st;
+        int n = 0;
+        for (size_t i = 0; i < in->nflags; i++) {
+                const struct df_flag *f = &in->flags[i];
+                if (strcmp(f->name, "mount") != 0 || !f->value)
+                        continue;
+                _cleanup_free_ char *type = opt_dup(f->value, "type");
+                if (type && strcmp(type, "bind") != 0)
+                        continue;
+                _cleanup_free_ char *from = opt_dup(f->value, "from");
+                _cleanup_free_ char *source = opt_dup2(f->value, "source", "src", NULL);
+                int r;
+                if (from) {
+                        char id[CB_DIGEST_STR_LEN];
+                        r = bld_source_identity(b, from, id, err);
+                        if (r >= 0)
+                                cb_sha256_update(h, id, strlen(id) + 1);
+                } else {
+                        r = bld_copy_hash_context(b, source && *source ? source : ".", h, err);
+                }
+                if (r < 0) {
+                        cb_wrap(err, "%s:%u: RUN --mount=type=bind", b->df_name, in->start_line);
+                        return r;
+                }
+                n++;
+        }
+        return n;
+}
+
 static int mount_flag(struct bld_ctx *b, const struct df_instr *in, const char *spec, struct bld_rootfs *fs,
                       struct bld_run_ctx *rc, struct cb_err *err)
 {
@@ -197,33 +496,8 @@ static int mount_flag(struct bld_ctx *b, const struct df_instr *in, const char *
                 add_bind(rc, NULL, own(rc, CB_TAKE_PTR(target)), false, true);
                 return 0;
         }
-        if (strcmp(t, "bind") == 0) {
-                _cleanup_free_ char *from = opt_dup(spec, "from");
-                if (from)
-                        return cb_failc(err, -ENOTSUP, "%s:%u: RUN --mount=type=bind,from= is not supported yet",
-                                        b->df_name, in->start_line);
-                _cleanup_free_ char *source = opt_dup2(spec, "source", "src", NULL);
-                const char *s = source ? source : ".";
-                while (*s == '/')
-                        s++;
-                if (strstr(s, ".."))
-                        return cb_failc(err, -EINVAL, "%s:%u: RUN --mount=type=bind: source '%s' leaves the context",
-                                        b->df_name, in->start_line, s);
-                char *src = cb_xasprintf("/proc/self/fd/%d/%s", b->ctx_fd, *s ? s : ".");
-                char real[4096];
-                if (!realpath(src, real)) {
-                        int e = errno;
-                        free(src);
-                        return cb_fail(err, e, "%s:%u: RUN --mount=type=bind: source '%s'", b->df_name,
-                                       in->start_line, s);
-                }
-                free(src);
-                struct stat stt;
-                bool dir = stat(real, &stt) == 0 && S_ISDIR(stt.st_mode);
-                _cleanup_free_ char *rw = opt_dup2(spec, "rw", "readwrite", NULL);
-                add_bind(rc, own(rc, cb_xstrdup(real)), own(rc, CB_TAKE_PTR(target)), !rw, dir);
-                return 0;
-        }
+        if (strcmp(t, "bind") == 0)
+                return mount_bind(b, in, spec, CB_TAKE_PTR(target), rc, err);
         return cb_failc(err, -ENOTSUP, "%s:%u: RUN --mount=type=%s is not supported", b->df_name, in->start_line, t);
 }
 
@@ -327,7 +601,7 @@ int bld_resolve_user(const char *rootfs, const char *spec, uid_t *ret_uid, gid_t
 }
 
 /* Docker's Healthcheck: Test ["CMD", ...] / ["CMD-SHELL", "..."] / ["NONE"], durations in ns. */
-static int duration_ns(const char *s, int64_t *ret)
+int bld_duration_ns(const char *s, int64_t *ret)
 {
         /* Go durations as docker takes them: 30s, 1m30s, 500ms, 1h */
         int64_t total = 0;
@@ -361,6 +635,8 @@ static int duration_ns(const char *s, int64_t *ret)
                 } else {
                         return -EINVAL;
                 }
+                if (v < 0 || v * (double) mult > 9e18 - (double) total)
+                        return -EINVAL;
                 total += (int64_t) (v * (double) mult);
                 p = end;
         }
@@ -399,7 +675,7 @@ int bld_step_healthcheck(struct bld_ctx *b, struct bld_stage *st, const struct d
                         if (strcmp(f->name, durs[k].flag) != 0)
                                 continue;
                         int64_t ns;
-                        if (!f->value || duration_ns(f->value, &ns) < 0) {
+                        if (!f->value || bld_duration_ns(f->value, &ns) < 0) {
                                 json_decref(hc);
                                 return cb_failc(err, -EINVAL, "%s:%u: HEALTHCHECK --%s: '%s' is not a duration",
                                                 b->df_name, in->start_line, f->name, f->value ? f->value : "");
