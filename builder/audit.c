@@ -237,8 +237,9 @@ void bld_audit_print_inputs(FILE *f, json_t *manifest)
                 {
                         if (strncmp(k, groups[g], pl) != 0 || !json_string_value(v))
                                 continue;
-                        if (g == 0)
-                                (void) fprintf(f, "  FROM, stage %-5s %s\n", k + pl, json_string_value(v));
+                        _cleanup_free_ char *label = g == 0 ? cb_xasprintf("FROM, stage %s", k + pl) : NULL;
+                        if (label)
+                                (void) fprintf(f, "  %-18s %s\n", label, json_string_value(v));
                         else
                                 (void) fprintf(f, "  %s %s=%s\n", g == 1 ? "build arg" : "--label  ", k + pl,
                                                json_string_value(v));

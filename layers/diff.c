@@ -395,15 +395,17 @@ struct layer_tree *layer_tree_flatten(struct layer_tree *const *layers, size_t n
                                 continue;
                         }
                         int c = !lo ? 1 : !up ? -1 : strcmp(lo->path, up->path);
-                        if (c < 0) {
+                        if (lo && c < 0) {
                                 if (!hidden(&self, &below, lo->path))
                                         tree_push(next, lo);
                                 i++;
-                        } else {
+                        } else if (up) {
                                 tree_push(next, up);
                                 j++;
                                 if (c == 0)
                                         i++;
+                        } else {
+                                break;
                         }
                 }
                 for (size_t k = 0; k < self.n; k++)
@@ -524,18 +526,20 @@ size_t layer_tree_diff(const struct layer_tree *a, const struct layer_tree *b, l
                 const struct layer_tree_entry *x = i < a->n ? a->v[i] : NULL;
                 const struct layer_tree_entry *y = j < b->n ? b->v[j] : NULL;
                 int c = !x ? 1 : !y ? -1 : strcmp(x->path, y->path);
-                if (c < 0) {
+                if (x && c < 0) {
                         fn(ud, x->path, "presence", type_name(x->type), NULL);
                         n++;
                         i++;
-                } else if (c > 0) {
+                } else if (y && c > 0) {
                         fn(ud, y->path, "presence", NULL, type_name(y->type));
                         n++;
                         j++;
-                } else {
+                } else if (x && y) {
                         n += compare_entries(x, y, fn, ud);
                         i++;
                         j++;
+                } else {
+                        break;
                 }
         }
         return n;

@@ -68,7 +68,7 @@ ow=$(printf '%s\n' "${ores[@]}" | median)
 read -r ct cc cm <<<"$cw"
 read -r ft fc _ <<<"$fw"
 read -r ot oc _ <<<"$ow"
-out=$("$cubuild" --root "$work/store" diff bench/a:1 bench/b:1 | grep '^file ' || true)
+out=$("$cubuild" --root "$work/store" diff bench/a:1 bench/b:1 2>&1 | grep -v "^manifest\|^config\|^layers" || true)
 echo "Command: \`bench/audit/run.sh\` ($(date -u +%F), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) at the end; $runs runs each, median by wall time; warm page cache; layers uncompressed in the store)"
 echo
 echo "| case | cubuild diff | floor: sha256sum of both tars | ratio | openssl dgst -sha256 of both tars | ratio | cubuild peak RSS |"

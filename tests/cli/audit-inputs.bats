@@ -59,7 +59,7 @@ an() {
         [[ "$output" == *"Recorded inputs:"* ]]
         [[ "$output" == *"base image         docker.io/library/mini:1"* ]]
         [[ "$output" == *"build arg V=7"* ]]
-        [[ "$output" == *"FROM, stage 0     docker.io/library/mini:1@sha256:"* ]]
+        [[ "$output" == *"FROM, stage 0      docker.io/library/mini:1@sha256:"* ]]
         [ "$(cb inspect inputs:1 | jq -r '.inputs["build-arg.V"]')" = 7 ]
 }
 
