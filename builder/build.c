@@ -15,6 +15,7 @@
 #include "builder/cache.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
+#include "builder/progress.h"
 #include "builder/steps.h"
 #include "builder/verify.h"
 #include "layers/layer.h"
@@ -27,6 +28,7 @@ void bld_opts_init(struct bld_opts *o)
 {
         memset(o, 0, sizeof(*o));
         o->source_date_epoch = -1;
+        o->jobs = 1;
 }
 
 char *bld_ref_normalize(const char *name, struct cb_err *err)
@@ -80,9 +82,11 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
                 return r;
         }
-        if (!b->opts->quiet)
-                (void) fprintf(stderr, "STEP %zu/%zu: FROM %s%s%s\n", b->step, b->nsteps, base, ds->name ? " AS " : "",
-                               ds->name ? ds->name : "");
+        {
+                _cleanup_free_ char *text = cb_xasprintf("FROM %s%s%s", base, ds->name ? " AS " : "",
+                                                         ds->name ? ds->name : "");
+                bld_progress_start(b->pg, b->step, b->nsteps, text);
+        }
         st->name = ds->name ? cb_xstrdup(ds->name) : NULL;
         st->vars = df_vars_new();
         st->args = df_vars_new();
@@ -121,9 +125,11 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                         return -EINVAL;
                 }
                 char digest[CB_DIGEST_STR_LEN];
-                r = layer_store_resolve(b->store, norm, digest, err);
-                if (r == -ENOENT)
+                r = b->opts->pull ? -ENOENT : layer_store_resolve(b->store, norm, digest, err);
+                if (r == -ENOENT) {
+                        cb_err_reset(err);
                         r = bld_pull(b, norm, digest, err);
+                }
                 if (r < 0) {
                         cb_wrap(err, "%s:%u: FROM '%s'", b->df_name, ds->line, base);
                         return r;
@@ -198,8 +204,7 @@ static int run_onbuild(struct bld_ctx *b, struct bld_stage *st, const struct df_
                         const struct df_stage *fs = df_file_stage(f, 0);
                         for (size_t k = 0; k < fs->n && r >= 0; k++) {
                                 const struct df_instr *in = df_file_instr(f, fs->first + k);
-                                if (!b->opts->quiet)
-                                        (void) fprintf(stderr, "ONBUILD trigger: %s\n", in->text);
+                                bld_progress_info(b->pg, "ONBUILD trigger: %s", in->text);
                                 r = bld_step(b, st, in, err);
                         }
                 }
@@ -220,72 +225,31 @@ static int run_stage(struct bld_ctx *b, size_t si, struct cb_err *err)
         int r = stage_from(b, si, st, err);
         if (r >= 0)
                 r = run_onbuild(b, st, ds, err);
-        if (r < 0)
+        if (r < 0) {
+                bld_progress_error(b->pg, b->step, cb_err_msg(err));
                 return r;
+        }
+        bld_progress_done(b->pg, b->step, false, 0);
         for (size_t k = 0; k < ds->n; k++) {
                 const struct df_instr *in = df_file_instr(b->df, ds->first + k);
+                if (bld_interrupted())
+                        return cb_failc(err, -EINTR, "interrupted by signal %d", bld_interrupted());
                 b->step++;
-                if (!b->opts->quiet)
-                        (void) fprintf(stderr, "STEP %zu/%zu: %s\n", b->step, b->nsteps, in->text);
+                bld_progress_start(b->pg, b->step, b->nsteps, in->text);
+                size_t cached = b->steps_cached, ran = b->steps_run;
                 r = bld_step(b, st, in, err);
-                if (r < 0)
+                if (r < 0) {
+                        bld_progress_error(b->pg, b->step, cb_err_msg(err));
                         return r;
+                }
+                if (b->steps_cached > cached)
+                        bld_progress_cached(b->pg, b->step, st->layers[st->nlayers - 1].digest);
+                else
+                        bld_progress_done(b->pg, b->step, b->steps_run > ran,
+                                          b->steps_run > ran ? st->layers[st->nlayers - 1].size : 0);
         }
         st->built = true;
         return 0;
-}
-
-/* Which stages the target needs: its FROM chain and every COPY/ADD --from, transitively. A --from
- * whose value cannot be resolved here (a variable not known before the build) keeps every earlier
- * stage, which is safe. */
-static void mark_needed(struct bld_ctx *b, size_t target, bool *needed)
-{
-        needed[target] = true;
-        for (size_t i = target + 1; i-- > 0;) {
-                if (!needed[i])
-                        continue;
-                const struct df_stage *ds = df_file_stage(b->df, i);
-                _cleanup_free_ char *base = NULL;
-                struct cb_err e2;
-                cb_err_init(&e2);
-                int r = df_expand_word(b->meta, ds->base, df_file_escape(b->df), &base, &e2);
-                cb_err_release(&e2);
-                if (r >= 0) {
-                        for (size_t j = 0; j < i; j++) {
-                                const char *n = df_file_stage(b->df, j)->name;
-                                if (n && strcasecmp(n, base) == 0)
-                                        needed[j] = true;
-                        }
-                }
-                for (size_t k = 0; k < ds->n; k++) {
-                        const struct df_instr *in = df_file_instr(b->df, ds->first + k);
-                        if (in->kind != DF_INSTR_COPY && in->kind != DF_INSTR_ADD)
-                                continue;
-                        for (size_t f = 0; f < in->nflags; f++) {
-                                if (strcmp(in->flags[f].name, "from") != 0 || !in->flags[f].value)
-                                        continue;
-                                const char *v = in->flags[f].value;
-                                uint64_t idx;
-                                bool found = false;
-                                if (strchr(v, '$')) {
-                                        for (size_t j = 0; j < i; j++)
-                                                needed[j] = true;
-                                        continue;
-                                }
-                                if (cb_parse_u64(cb_str_c(v), UINT32_MAX, &idx) == 0 && idx < i) {
-                                        needed[idx] = true;
-                                        continue;
-                                }
-                                for (size_t j = 0; j < i && !found; j++) {
-                                        const char *n = df_file_stage(b->df, j)->name;
-                                        if (n && strcasecmp(n, v) == 0) {
-                                                needed[j] = true;
-                                                found = true;
-                                        }
-                                }
-                        }
-                }
-        }
 }
 
 static int read_dockerfile(const struct bld_opts *o, struct cb_buf *text, char **ret_name, struct cb_err *err)
@@ -384,7 +348,18 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest
                 _cleanup_free_ char *k = eq ? cb_xstrndup(l, (size_t) (eq - l)) : cb_xstrdup(l);
                 json_object_set_new(labels, k, json_string(eq ? eq + 1 : ""));
         }
-        int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, false, NULL, ret_digest, err);
+        json_t *ann = NULL;
+        for (size_t i = 0; i < b->opts->nannotations; i++) {
+                const char *a = b->opts->annotations[i];
+                const char *eq = strchr(a, '=');
+                if (!ann)
+                        ann = json_object();
+                _cleanup_free_ char *k = cb_xstrndup(a, (size_t) (eq - a));
+                json_object_set_new(ann, k, json_string(eq + 1));
+        }
+        int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, b->opts->format_docker, ann, ret_digest,
+                                  err);
+        json_decref(ann);
         if (r < 0) {
                 cb_wrap(err, "write the image");
                 return r;
@@ -403,7 +378,8 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, char ret_digest
 }
 
 /* --metadata-file: what CI wants from a build, as docker buildx's metadata file has it. */
-static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *digest, struct cb_err *err)
+static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *digest, json_t *report,
+                          struct cb_err *err)
 {
         const struct bld_opts *o = b->opts;
         struct layer_image *img = NULL;
@@ -426,7 +402,9 @@ static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *d
                 json_object_set_new(m, "base.digest", json_string(st->base_digest));
         if (b->remote)
                 json_object_set_new(m, "cache.layers_fetched", json_integer((json_int_t) bld_cache_remote_fetched(b->remote)));
-        if (o->verify_report) {
+        if (report) {
+                json_object_set(m, "verify", report);
+        } else if (o->verify_report) {
                 json_t *rep = json_load_file(o->verify_report, 0, NULL);
                 if (rep)
                         json_object_set_new(m, "verify", rep);
@@ -444,11 +422,28 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
 {
         struct bld_ctx b;
         struct cb_buf text;
+        json_t *report = NULL; /* the verification report, its "static" section included */
         int r;
 
         memset(&b, 0, sizeof(b));
         b.opts = o;
         b.ctx_fd = -1;
+        {
+                enum bld_progress_mode mode = BLD_PROGRESS_AUTO;
+                if (o->quiet || (o->progress && bld_progress_mode_parse(o->progress, &mode) < 0))
+                        mode = BLD_PROGRESS_QUIET;
+                b.pg = bld_progress_new(mode, STDERR_FILENO);
+        }
+        {
+                /* sortable by time, unique by the random part: logs/ is pruned oldest first */
+                char rnd[9];
+                struct tm tm;
+                time_t now = time(NULL);
+                cb_random_hex(rnd, 4);
+                (void) gmtime_r(&now, &tm);
+                size_t n = strftime(b.build_id, sizeof(b.build_id), "%Y%m%dT%H%M%SZ", &tm);
+                (void) snprintf(b.build_id + n, sizeof(b.build_id) - n, "-%s", rnd);
+        }
         cb_buf_init(&text, DOCKERFILE_MAX);
         r = read_dockerfile(o, &text, &b.df_name, err);
         if (r < 0)
@@ -485,28 +480,25 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         b.nstages = target + 1;
         b.stages = cb_xcalloc(b.nstages, sizeof(*b.stages));
         bool *needed = cb_xcalloc(b.nstages, sizeof(bool));
-        mark_needed(&b, target, needed);
+        bld_mark_needed(&b, target, needed);
         for (size_t i = 0; i < b.nstages; i++)
                 if (needed[i])
                         b.nsteps += 1 + df_file_stage(b.df, i)->n;
         for (size_t i = 0; i < b.nstages; i++) {
-                if (!needed[i]) {
-                        if (!o->quiet)
-                                (void) fprintf(stderr, "skipping stage %zu%s%s: the target does not use it\n", i,
-                                               df_file_stage(b.df, i)->name ? " " : "",
-                                               df_file_stage(b.df, i)->name ? df_file_stage(b.df, i)->name : "");
-                        continue;
-                }
-                b.step++;
-                r = run_stage(&b, i, err);
-                if (r < 0) {
-                        free(needed);
-                        goto out;
-                }
+                if (!needed[i])
+                        bld_progress_info(b.pg, "skipping stage %zu%s%s: the target does not use it", i,
+                                          df_file_stage(b.df, i)->name ? " " : "",
+                                          df_file_stage(b.df, i)->name ? df_file_stage(b.df, i)->name : "");
+        }
+        r = bld_build_stages(&b, needed, o->jobs, run_stage, err);
+        if (r < 0) {
+                free(needed);
+                goto out;
         }
         free(needed);
-        if (!o->quiet && b.steps_run + b.steps_cached > 0)
-                (void) fprintf(stderr, "%zu layer steps ran, %zu came from the cache\n", b.steps_run, b.steps_cached);
+        bld_progress_set_step(b.pg, 0);
+        if (b.steps_run + b.steps_cached > 0)
+                bld_progress_info(b.pg, "%zu layer steps ran, %zu came from the cache", b.steps_run, b.steps_cached);
         /* layers of imported cache hits come into the store now: the image must be whole */
         r = bld_cache_remote_ensure(b.remote, b.stages[target].layers, b.stages[target].nlayers, err);
         if (r >= 0)
@@ -523,7 +515,11 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         .report_path = o->verify_report,
                         .tags = tags,
                         .ntags = o->ntags,
-                        .quiet = o->quiet,
+                        /* its lines are no JSON: rawjson readers take the result from --verify-report */
+                        .quiet = o->quiet || bld_progress_mode(b.pg) == BLD_PROGRESS_RAWJSON,
+                        .require_arch = o->require_arch,
+                        .require_driver = o->require_driver,
+                        .ret_report = &report,
                 };
                 r = bld_verify_image(b.store, b.tmp_dir, ret_digest, st->config, st->layers, st->nlayers, &vo, err);
                 for (size_t i = 0; i < o->ntags; i++)
@@ -534,13 +530,17 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         }
         r = bld_outputs(&b, ret_digest, err);
         for (size_t i = 0; r >= 0 && o->push && i < o->ntags; i++)
-                r = bld_push_image(b.store, &o->reg, o->tags[i], NULL, o->quiet, err);
+                r = bld_push_image_progress(b.store, &o->reg, o->tags[i], NULL, b.pg, err);
         if (r >= 0)
                 r = bld_cache_remote_export(b.remote, b.stages[target].layers, b.stages[target].nlayers, err);
         if (r >= 0 && o->metadata_file)
-                r = write_metadata(&b, &b.stages[target], ret_digest, err);
+                r = write_metadata(&b, &b.stages[target], ret_digest, report, err);
+        if (r >= 0)
+                bld_progress_info(b.pg, "built %s", ret_digest);
 out:
         b.remote = bld_cache_remote_free(b.remote);
+        if (report)
+                json_decref(report);
         for (size_t i = 0; i < b.nstages; i++)
                 stage_release(&b.stages[i]);
         free(b.stages);
@@ -549,6 +549,7 @@ out:
         df_ignore_free(b.ignore);
         df_file_free(b.df);
         layer_store_free(b.store);
+        b.pg = bld_progress_free(b.pg);
         free(b.tmp_dir);
         free(b.df_name);
         if (b.ctx_fd >= 0)

@@ -39,6 +39,17 @@ int bld_cmd_logout(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_save(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_prune(const struct bld_global *g, int argc, char **argv);
 int bld_cmd_verify(const struct bld_global *g, int argc, char **argv);
+int bld_cmd_compat(const struct bld_global *g, int argc, char **argv);
+
+/* suggest.c: the candidate closest to word (at most 2 edits, or word is a prefix of it), or NULL. */
+const char *bld_suggest(const char *word, const char *const *cands, size_t n);
+struct option;
+/* For an unknown "--flag[=v]": the closest long option name in the getopt table, or NULL. */
+const char *bld_suggest_flag(const char *arg, const struct option *opts);
+
+/* The one-line error for what getopt_long() rejected (arg: argv[optind - 1]): a missing value, or an
+ * unknown flag with the closest known one. Returns BLD_EXIT_USAGE. */
+int bld_flag_error(const char *cmd, const char *arg, int optopt, const struct option *opts);
 
 /* Prints "cubuild: <chain>" (with the raising site under --debug) and returns BLD_EXIT_FAILED. */
 int bld_report(const struct bld_global *g, const struct cb_err *err);

@@ -1,6 +1,7 @@
 /* cubuild build: docker build's flags with docker build's meaning. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,95 +12,13 @@
 #include "builder/cli.h"
 #include "builder/exit.h"
 #include "builder/internal.h"
+#include "builder/progress.h"
+#include "builder/run.h"
 #include "builder/verify.h"
+#include "builder/clispec.h"
+#include "builder/optids.h"
 #include "builder/regopts.h"
-
-enum {
-        OPT_BUILD_ARG = 256,
-        OPT_LABEL,
-        OPT_TARGET,
-        OPT_NO_CACHE,
-        OPT_IIDFILE,
-        OPT_NETWORK,
-        OPT_SECRET,
-        OPT_COMPRESSION,
-        OPT_SDE,
-        OPT_SHM,
-        OPT_PROGRESS,
-        OPT_PLATFORM,
-        OPT_PULL,
-        OPT_VERIFY,
-        OPT_VERIFY_REPORT,
-        OPT_GPUS,
-        OPT_PUSH,
-        OPT_METADATA,
-        OPT_CACHE_FROM,
-        OPT_CACHE_TO,
-};
-
-static const struct option build_opts[] = {
-        { "file", required_argument, NULL, 'f' },
-        { "tag", required_argument, NULL, 't' },
-        { "build-arg", required_argument, NULL, OPT_BUILD_ARG },
-        { "label", required_argument, NULL, OPT_LABEL },
-        { "target", required_argument, NULL, OPT_TARGET },
-        { "no-cache", no_argument, NULL, OPT_NO_CACHE },
-        { "iidfile", required_argument, NULL, OPT_IIDFILE },
-        { "output", required_argument, NULL, 'o' },
-        { "network", required_argument, NULL, OPT_NETWORK },
-        { "secret", required_argument, NULL, OPT_SECRET },
-        { "compression", required_argument, NULL, OPT_COMPRESSION },
-        { "source-date-epoch", required_argument, NULL, OPT_SDE },
-        { "shm-size", required_argument, NULL, OPT_SHM },
-        { "progress", required_argument, NULL, OPT_PROGRESS },
-        { "platform", required_argument, NULL, OPT_PLATFORM },
-        { "pull", no_argument, NULL, OPT_PULL },
-        { "verify", required_argument, NULL, OPT_VERIFY },
-        { "verify-report", required_argument, NULL, OPT_VERIFY_REPORT },
-        { "gpus", required_argument, NULL, OPT_GPUS },
-        { "push", no_argument, NULL, OPT_PUSH },
-        { "metadata-file", required_argument, NULL, OPT_METADATA },
-        { "cache-from", required_argument, NULL, OPT_CACHE_FROM },
-        { "cache-to", required_argument, NULL, OPT_CACHE_TO },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-};
-
-static void build_usage(FILE *f)
-{
-        (void) fputs("Usage: cubuild [GLOBAL OPTIONS] build [OPTIONS] CONTEXT\n\n"
-                     "Options:\n"
-                     "  -f, --file FILE            Dockerfile (default CONTEXT/Dockerfile; '-' reads stdin)\n"
-                     "  -t, --tag NAME[:TAG]       name the image (repeatable)\n"
-                     "      --build-arg K=V        set a build-time variable (repeatable)\n"
-                     "      --label K=V            add a label to the image (repeatable)\n"
-                     "      --target STAGE         build up to this stage\n"
-                     "      --secret id=ID,src=PATH|env=VAR  expose a secret to RUN --mount=type=secret\n"
-                     "      --network host|none    network for RUN (default host)\n"
-                     "      --shm-size SIZE        size of /dev/shm in RUN (default 64m)\n"
-                     "  -o, --output type=oci|oci-archive|docker-archive,dest=PATH   also write the image there\n"
-                     "      --push                 push every -t name to its registry after the build\n"
-                     "      --iidfile FILE         write the image digest to FILE\n"
-                     "      --metadata-file FILE   write the build result as JSON (digests, names, verification)\n"
-                     "      --cache-from type=registry,ref=REF | type=local,src=DIR   reuse a shared build cache\n"
-                     "      --cache-to type=registry,ref=REF[,mode=min|max] | type=local,dest=DIR   export it\n"
-                     "      --compression gzip|zstd     layer compression (default gzip)\n"
-                     "      --source-date-epoch N  timestamps for reproducible images (env SOURCE_DATE_EPOCH)\n"
-                     "      --verify auto|require|skip   GPU verification of the result (default auto:\n"
-                     "                             run when a GPU is present)\n"
-                     "      --verify-report FILE   write the verification report (JSON)\n"
-                     "      --gpus all|N|none      the host GPU in RUN steps (default none)\n"
-                     "      --verify auto|require|skip   GPU verification of the result (default auto:\n"
-                     "                             run when a GPU is present)\n"
-                     "      --verify-report FILE   write the verification report (JSON)\n"
-                     "      --gpus all|N|none      the host GPU in RUN steps (default none)\n"
-                     "      --progress auto|plain|quiet\n"
-                     "  -q, --quiet                print only the image digest\n"
-                     "      --no-cache             (accepted: every step runs)\n"
-                     "      --platform linux/amd64 (the host platform only)\n",
-                     f);
-}
+#include "kernels/compat.h"
 
 static void push(const char ***v, size_t *n, const char *s)
 {
@@ -118,6 +37,18 @@ static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ..
         return BLD_EXIT_USAGE;
 }
 
+/* First signal: kill the RUN step in flight and let the build unwind (unmount, clean tmp/); a
+ * second one ends us at once. */
+static void on_build_signal(int sig)
+{
+        if (bld_interrupted()) {
+                (void) signal(sig, SIG_DFL);
+                (void) raise(sig);
+                return;
+        }
+        bld_sandbox_interrupt(sig); /* NOLINT(bugprone-signal-handler): async-signal-safe (kill, a flag) */
+}
+
 int bld_report(const struct bld_global *g, const struct cb_err *err)
 {
         (void) fprintf(stderr, "cubuild: %s\n", cb_err_set(err) ? cb_err_msg(err) : "failed");
@@ -126,19 +57,39 @@ int bld_report(const struct bld_global *g, const struct cb_err *err)
         return BLD_EXIT_FAILED;
 }
 
+/* The option arrays (their strings are argv's). */
+static void opts_release(struct bld_opts *o)
+{
+        free(o->tags);
+        free(o->build_args);
+        free(o->labels);
+        free(o->outputs);
+        free(o->secrets);
+        free(o->no_cache_filter);
+        free(o->add_hosts);
+        free(o->ulimits);
+        free(o->annotations);
+        free(o->cache_from);
+        free(o->cache_to);
+}
+
 int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
 {
-        struct bld_opts o;
+        _cleanup_(opts_release) struct bld_opts o;
         bld_opts_init(&o);
         o.root = g->root;
         o.debug = g->debug;
         bld_reg_opts(g, &o.reg);
         const char *sde = getenv("SOURCE_DATE_EPOCH");
+        bool check = false;
         int c, rc;
 
+        const struct bld_cmdspec *spec = bld_cmdspec_find("build");
+        _cleanup_free_ char *shortopts = NULL;
+        _cleanup_free_ struct option *build_opts = bld_cmdspec_options(spec, &shortopts);
         opterr = 0;
         optind = 1;
-        while ((c = getopt_long(argc, argv, "+f:t:o:qh", build_opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, shortopts, build_opts, NULL)) != -1) {
                 switch (c) {
                 case 'f':
                         o.file = optarg;
@@ -146,81 +97,165 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 case 't':
                         push(&o.tags, &o.ntags, optarg);
                         break;
-                case OPT_BUILD_ARG:
+                case BLD_OPT_BUILD_ARG:
                         push(&o.build_args, &o.nbuild_args, optarg);
                         break;
-                case OPT_LABEL:
+                case BLD_OPT_LABEL:
                         push(&o.labels, &o.nlabels, optarg);
                         break;
-                case OPT_TARGET:
+                case BLD_OPT_TARGET:
                         o.target = optarg;
                         break;
-                case OPT_NO_CACHE:
+                case BLD_OPT_NO_CACHE:
                         o.no_cache = true;
                         break;
-                case OPT_IIDFILE:
+                case BLD_OPT_IIDFILE:
                         o.iidfile = optarg;
                         break;
                 case 'o':
                         push(&o.outputs, &o.noutputs, optarg);
                         break;
-                case OPT_NETWORK:
+                case BLD_OPT_NETWORK:
                         if (strcmp(optarg, "host") && strcmp(optarg, "none") && strcmp(optarg, "default"))
                                 return usage_error("--network '%s': use host or none", optarg);
                         o.network = optarg;
                         break;
-                case OPT_SECRET:
+                case BLD_OPT_SECRET:
                         if (!strstr(optarg, "id="))
                                 return usage_error("--secret '%s': give id=ID,src=PATH or id=ID,env=VAR", optarg);
                         push(&o.secrets, &o.nsecrets, optarg);
                         break;
-                case OPT_COMPRESSION:
+                case BLD_OPT_COMPRESSION:
                         if (strcmp(optarg, "gzip") && strcmp(optarg, "zstd"))
                                 return usage_error("--compression '%s': use gzip or zstd", optarg);
                         o.compression = optarg;
                         break;
-                case OPT_SDE:
+                case BLD_OPT_SDE:
                         sde = optarg;
                         break;
-                case OPT_SHM:
+                case BLD_OPT_SHM:
                         if (cb_parse_size(cb_str_c(optarg), &o.shm_size) < 0 || o.shm_size == 0)
                                 return usage_error("--shm-size '%s': not a size like 64m or 8g", optarg);
                         break;
-                case OPT_PROGRESS:
-                        if (strcmp(optarg, "quiet") == 0)
+                case BLD_OPT_PROGRESS: {
+                        enum bld_progress_mode m;
+                        if (bld_progress_mode_parse(optarg, &m) < 0)
+                                return usage_error("--progress '%s': use auto, tty, plain, rawjson or quiet", optarg);
+                        if (m == BLD_PROGRESS_QUIET)
                                 o.quiet = true;
-                        else if (strcmp(optarg, "auto") && strcmp(optarg, "plain") && strcmp(optarg, "tty"))
-                                return usage_error("--progress '%s': use auto, plain or quiet", optarg);
+                        o.progress = optarg;
                         break;
-                case OPT_PLATFORM:
+                }
+                case BLD_OPT_RUN_TIMEOUT: {
+                        int64_t ns;
+                        if (bld_duration_ns(optarg, &ns) < 0 || ns <= 0)
+                                return usage_error("--run-timeout '%s': not a duration like 90s, 10m or 1h", optarg);
+                        o.run_timeout_ms = ((uint64_t) ns + 999999) / 1000000;
+                        break;
+                }
+                case BLD_OPT_ON_ERROR:
+                        if (strcmp(optarg, "shell") && strcmp(optarg, "fail"))
+                                return usage_error("--on-error '%s': use shell or fail", optarg);
+                        o.on_error_shell = strcmp(optarg, "shell") == 0;
+                        break;
+                case BLD_OPT_PLATFORM:
                         if (strcmp(optarg, "linux/amd64") && strcmp(optarg, "linux/x86_64"))
                                 return usage_error("--platform '%s': only the host platform linux/amd64 is "
                                                    "supported",
                                                    optarg);
                         break;
-                case OPT_PULL:
+                case BLD_OPT_PULL:
+                        o.pull = true;
                         break;
-                case OPT_VERIFY:
+                case BLD_OPT_VERIFY:
                         if (strcmp(optarg, "auto") && strcmp(optarg, "require") && strcmp(optarg, "skip"))
                                 return usage_error("--verify '%s': use auto, require or skip", optarg);
                         o.verify = optarg;
                         break;
-                case OPT_METADATA:
+                case BLD_OPT_METADATA:
                         o.metadata_file = optarg;
                         break;
-                case OPT_CACHE_FROM:
+                case BLD_OPT_CACHE_FROM:
                         push(&o.cache_from, &o.ncache_from, optarg);
                         break;
-                case OPT_CACHE_TO:
+                case BLD_OPT_CACHE_TO:
                         push(&o.cache_to, &o.ncache_to, optarg);
                         break;
-                case OPT_PUSH:
+                case BLD_OPT_PUSH:
                         o.push = true;
                         break;
-                case OPT_VERIFY_REPORT:
+                case BLD_OPT_REQUIRE_ARCH: {
+                        for (const char *p = optarg; *p;) {
+                                size_t len = strcspn(p, ", ");
+                                if (len && !kv_arch_parse(p, len))
+                                        return usage_error("--require-arch '%.*s': give architectures like sm_80,sm_90",
+                                                           (int) len, p);
+                                p += len;
+                                p += strspn(p, ", ");
+                        }
+                        o.require_arch = optarg;
+                        break;
+                }
+                case BLD_OPT_REQUIRE_DRIVER:
+                        if (!kv_driver_parse(optarg))
+                                return usage_error("--require-driver '%s': give a driver version like 535 or "
+                                                   "535.104.05",
+                                                   optarg);
+                        o.require_driver = optarg;
+                        break;
+                case BLD_OPT_JOBS: {
+                        uint64_t n;
+                        if (cb_parse_u64(cb_str_c(optarg), 64, &n) < 0 || n == 0)
+                                return usage_error("--jobs '%s': use a count from 1 to 64", optarg);
+                        o.jobs = (unsigned) n;
+                        break;
+                }
+                case BLD_OPT_FORMAT:
+                        if (strcmp(optarg, "oci") && strcmp(optarg, "docker"))
+                                return usage_error("--format '%s': use oci or docker", optarg);
+                        o.format_docker = strcmp(optarg, "docker") == 0;
+                        break;
+                case BLD_OPT_ADD_HOST: {
+                        const char *colon = strchr(optarg, ':');
+                        if (!colon || colon == optarg || !colon[1] || strpbrk(optarg, " \t\n"))
+                                return usage_error("--add-host '%s': use HOST:IP", optarg);
+                        push(&o.add_hosts, &o.nadd_hosts, optarg);
+                        break;
+                }
+                case BLD_OPT_ULIMIT: {
+                        struct bld_ulimit u;
+                        int ur = bld_ulimit_parse(optarg, &u);
+                        if (ur == -ENOENT)
+                                return usage_error("--ulimit '%s': unknown limit (core, cpu, data, fsize, locks, "
+                                                   "memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, "
+                                                   "sigpending, stack)",
+                                                   optarg);
+                        if (ur < 0)
+                                return usage_error("--ulimit '%s': use TYPE=SOFT[:HARD] with SOFT <= HARD", optarg);
+                        o.ulimits = cb_xrealloc(o.ulimits, (o.nulimits + 1) * sizeof(*o.ulimits));
+                        o.ulimits[o.nulimits++] = u;
+                        break;
+                }
+                case BLD_OPT_ANNOTATION:
+                        if (!strchr(optarg, '=') || optarg[0] == '=')
+                                return usage_error("--annotation '%s': use KEY=VALUE", optarg);
+                        push(&o.annotations, &o.nannotations, optarg);
+                        break;
+                case BLD_OPT_LOAD:
+                        break;
+                case BLD_OPT_CHECK:
+                        check = true;
+                        break;
+                case BLD_OPT_SSH:
+                        return usage_error("--ssh: SSH agent forwarding is not supported; use --secret for keys "
+                                           "a RUN step needs");
+                case BLD_OPT_NO_CACHE_FILTER:
+                        push(&o.no_cache_filter, &o.nno_cache_filter, optarg);
+                        break;
+                case BLD_OPT_VERIFY_REPORT:
                         o.verify_report = optarg;
                         break;
-                case OPT_GPUS: {
+                case BLD_OPT_GPUS: {
                         uint64_t n;
                         if (strcmp(optarg, "all") && strcmp(optarg, "none") &&
                             cb_parse_u64(cb_str_c(optarg), 64, &n) < 0)
@@ -232,19 +267,27 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         o.quiet = true;
                         break;
                 case 'h':
-                        build_usage(stdout);
+                        bld_cmdspec_usage(stdout, spec);
                         return BLD_EXIT_OK;
                 default:
-                        if (optopt && optopt < 256)
-                                return usage_error("unknown flag or missing value '-%c'", (char) optopt);
-                        return usage_error("unknown flag or missing value '%s'", argv[optind - 1]);
+                        return bld_cmdspec_flag_error(spec, argv[optind - 1], optopt);
                 }
         }
+        if (o.format_docker && o.compression && strcmp(o.compression, "zstd") == 0)
+                return usage_error("--format docker: Docker v2 schema 2 has no zstd layers; use --compression gzip");
         if (o.push && o.ntags == 0)
                 return usage_error("--push needs at least one -t NAME");
         if (optind + 1 != argc)
                 return usage_error("give exactly one build context directory (got %d)", argc - optind);
         o.context = argv[optind];
+        if (check) {
+                /* buildx's --check: the checks, no build */
+                _cleanup_free_ char *ctx = cb_xstrdup(o.context);
+                _cleanup_free_ char *file = o.file ? cb_xstrdup(o.file) : NULL;
+                char check_cmd[] = "check", f_flag[] = "-f";
+                char *cargv[] = { check_cmd, file ? f_flag : ctx, file, file ? ctx : NULL, NULL };
+                return bld_cmd_check(g, file ? 4 : 2, cargv);
+        }
         if (sde) {
                 uint64_t v;
                 if (cb_parse_u64(cb_str_c(sde), INT64_MAX, &v) < 0)
@@ -254,6 +297,14 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
 
         struct cb_err err;
         cb_err_init(&err);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_build_signal;
+        sa.sa_flags = SA_RESTART;
+        (void) sigemptyset(&sa.sa_mask);
+        (void) sigaction(SIGINT, &sa, NULL);
+        (void) sigaction(SIGTERM, &sa, NULL);
+        (void) sigaction(SIGHUP, &sa, NULL);
         int r = bld_sandbox_init(&err);
         char digest[CB_DIGEST_STR_LEN];
         if (r >= 0)
@@ -263,18 +314,11 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                 if (r == BLD_E_VERIFY)
                         rc = BLD_EXIT_VERIFY;
         } else {
-                if (!o.quiet)
-                        (void) fprintf(stderr, "built %s\n", digest);
                 (void) printf("%s\n", digest);
                 rc = BLD_EXIT_OK;
         }
+        if (bld_interrupted())
+                rc = 128 + bld_interrupted();
         cb_err_release(&err);
-        free(o.tags);
-        free(o.build_args);
-        free(o.labels);
-        free(o.outputs);
-        free(o.secrets);
-        free(o.cache_from);
-        free(o.cache_to);
         return rc;
 }

@@ -36,6 +36,14 @@ char *bld_opt_get(const char *list, const char *key);
  * ("docker.io/library/x:tag") and its manifest digest. */
 char *bld_referrers_tag(const char *name, const char *manifest_digest);
 
+/* --- ulimit.c --- */
+struct bld_ulimit {
+        int resource; /* RLIMIT_* */
+        unsigned long long soft, hard; /* RLIM_INFINITY for unlimited */
+};
+/* "nofile=1024[:2048]" (docker's --ulimit); -ENOENT for an unknown type, -EINVAL, -ERANGE soft > hard. */
+int bld_ulimit_parse(const char *s, struct bld_ulimit *ret);
+
 /* --- sandbox.c: RUN in mount/pid/ipc/uts namespaces over a mounted rootfs --- */
 struct bld_bind {
         const char *src;  /* host path; NULL: an empty tmpfs at dest */
@@ -58,17 +66,38 @@ struct bld_run_spec {
         const struct bld_bind *binds; /* extra mounts (secrets, caches, GPU) */
         size_t nbinds;
         uint64_t shm_size;            /* bytes; 0: 64 MiB as docker */
+        const struct bld_ulimit *ulimits; /* --ulimit, set before exec */
+        size_t nulimits;
+        uint64_t timeout_ms;          /* 0: none; else the whole tree is killed after this long */
+        bool interactive;             /* stdin, stdout, stderr are ours (a debug shell); no on_output */
         /* the step's stdout and stderr, as they come */
         void (*on_output)(void *ud, const char *p, size_t n);
+        /* called about every 100 ms while the step runs (progress redraws) */
+        void (*on_tick)(void *ud);
         void *ud;
 };
 /* Runs the command and waits. *ret_status: the exit status (0..255), or 128+N when killed by
  * signal N. Mount points the sandbox had to create in the rootfs are removed again afterwards so
- * that they never reach a layer. Returns < 0 only when the sandbox could not be set up. */
+ * that they never reach a layer. Returns < 0 when the sandbox could not be set up, -ETIMEDOUT
+ * when timeout_ms passed and -EINTR when bld_sandbox_interrupt() was called: in both cases every
+ * process of the step is dead and reaped when it returns. */
 int bld_sandbox_run(const struct bld_run_spec *s, int *ret_status, struct cb_err *err);
+/* After the overlay is unmounted: removes from its upper directory (upper_fd) the ancestors of the
+ * mount targets dests that are left empty and not opaque. Creating a mount point (an /etc/hosts
+ * the image lacks, a cache mount's target) copies its parents up; without this they would reach
+ * the layer although the step changed nothing in them. */
+void bld_sandbox_trim_upper(int upper_fd, char *const *dests, size_t n);
+/* The mount targets every step has, for bld_sandbox_trim_upper(). */
+extern const char *const bld_sandbox_etc_files[3];
 /* Called once at start: the builder's own mount namespace, so every mount it makes vanishes with it. */
 int bld_sandbox_init(struct cb_err *err);
 /* Kill whatever RUN step is in flight (from a signal handler). */
 void bld_sandbox_kill_current(void);
+/* Async-signal-safe: records signal sig (bld_interrupted() returns it from then on) and kills the
+ * RUN step in flight; the build unwinds (unmounting, removing its tmp/ work) at its next check.
+ * While an interactive shell runs, SIGINT is left to the shell. */
+void bld_sandbox_interrupt(int sig);
+/* The signal that interrupted the build, 0 when none did. */
+int bld_interrupted(void);
 
 #endif

@@ -13,6 +13,7 @@
 #include "builder/bake.h"
 #include "builder/bld.h"
 #include "builder/cli.h"
+#include "builder/clispec.h"
 #include "builder/exit.h"
 #include "builder/internal.h"
 
@@ -27,7 +28,7 @@ static void on_signal(int sig)
 
 static const struct bld_command commands[] = {
         { "build", bld_cmd_build, "Build an image from a Dockerfile (the default command)" },
-        { "bake", bld_cmd_bake, "Build the targets of a bake file (cubuild.yaml, docker-bake.json)" },
+        { "bake", bld_cmd_bake, "Build the targets of a bake file (cubuild.yaml, docker-bake.json, compose)" },
         { "check", bld_cmd_check, "Parse and lint a Dockerfile without building" },
         { "images", bld_cmd_images, "List images in the store" },
         { "import", bld_cmd_import, "Import a rootfs tarball as an image" },
@@ -42,27 +43,41 @@ static const struct bld_command commands[] = {
         { "save", bld_cmd_save, "Write an image as an OCI layout, oci-archive or docker-archive" },
         { "prune", bld_cmd_prune, "Remove blobs and layers no image uses" },
         { "verify", bld_cmd_verify, "Run the GPU verification on a store image" },
+        { "compat", bld_cmd_compat, "Static CUDA compatibility report of an image (no GPU needed)" },
         { "version", bld_cmd_version, "Show the version" },
 };
 
 static void usage(FILE *f)
 {
-        (void) fprintf(f, "Usage: cubuild [GLOBAL OPTIONS] [COMMAND] [OPTIONS] [ARGS]\n\n"
-                          "With no command, cubuild builds: 'cubuild -t NAME .' is 'cubuild build -t NAME .'.\n"
-                          "A known command name wins over a context directory of that name (write ./NAME).\n\n"
-                          "Commands:\n");
-        for (size_t i = 0; i < CB_ARRAY_SIZE(commands); i++)
-                (void) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-        (void) fprintf(f, "\nGlobal options:\n"
-                          "  --root DIR     store root (default /var/lib/cubuild as root,\n"
-                          "                 $XDG_DATA_HOME/cubuild otherwise; env CUBUILD_ROOT)\n"
-                          "  --debug        show where errors were raised\n"
-                          "  --config FILE  configuration (registries, mirrors; default\n"
-                          "                 $XDG_CONFIG_HOME/cubuild/config.yaml, /etc/cubuild/config.yaml)\n"
-                          "  --registry-mirror [REGISTRY=]HOST  pull through a mirror (repeatable)\n"
-                          "  --insecure-registry HOST  plain HTTP or unverified TLS for HOST (repeatable)\n"
-                          "  -h, --help     show this help\n"
-                          "  --version      show the version\n");
+        bld_cmdspec_usage(f, bld_cmdspec_find(""));
+}
+
+/* `cubuild __doc markdown|man|bash|zsh`: the documents made from the command tables (not in --help). */
+static int cmd_doc(int argc, char **argv)
+{
+        if (argc != 2 || bld_cmdspec_doc(stdout, argv[1]) < 0) {
+                (void) fputs("cubuild __doc: give markdown, man, bash or zsh\n", stderr);
+                return BLD_EXIT_USAGE;
+        }
+        return BLD_EXIT_OK;
+}
+
+/* Help and unknown flags are handled here, from the command's table, the same way for every command. */
+static int run_command(const struct bld_command *cmd, const struct bld_global *g, int argc, char **argv)
+{
+        const struct bld_cmdspec *spec = bld_cmdspec_find(cmd->name);
+        if (spec) {
+                for (int k = 1; k < argc && strcmp(argv[k], "--") != 0; k++) {
+                        if (strcmp(argv[k], "-h") == 0 || strcmp(argv[k], "--help") == 0) {
+                                bld_cmdspec_usage(stdout, spec);
+                                return BLD_EXIT_OK;
+                        }
+                }
+                int rc = bld_cmdspec_check_flags(spec, argc, argv);
+                if (rc != 0)
+                        return rc;
+        }
+        return cmd->fn(g, argc, argv);
 }
 
 static char *default_root(void)
@@ -144,14 +159,24 @@ int main(int argc, char **argv)
         }
         for (size_t k = 0; k < CB_ARRAY_SIZE(commands); k++) {
                 if (strcmp(argv[i], commands[k].name) == 0) {
-                        int rc = commands[k].fn(&g, argc - i, argv + i);
+                        int rc = run_command(&commands[k], &g, argc - i, argv + i);
                         free(g.mirrors);
                         free(g.insecure);
                         return rc;
                 }
         }
+        if (strcmp(argv[i], "__doc") == 0) {
+                free(g.mirrors);
+                free(g.insecure);
+                return cmd_doc(argc - i, argv + i);
+        }
         if (argv[i][0] != '-' && access(argv[i], F_OK) < 0) {
-                (void) fprintf(stderr, "cubuild: unknown command '%s'\nsee 'cubuild --help'\n", argv[i]);
+                const char *names[CB_ARRAY_SIZE(commands)];
+                for (size_t k = 0; k < CB_ARRAY_SIZE(commands); k++)
+                        names[k] = commands[k].name;
+                const char *s = bld_suggest(argv[i], names, CB_ARRAY_SIZE(commands));
+                (void) fprintf(stderr, "cubuild: unknown command '%s'%s%s%s\nsee 'cubuild --help'\n", argv[i],
+                               s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
                 free(g.mirrors);
                 free(g.insecure);
                 return BLD_EXIT_USAGE;

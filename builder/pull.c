@@ -9,6 +9,7 @@
 #include "registry/reg.h"
 #include "builder/bld.h"
 #include "builder/internal.h"
+#include "builder/progress.h"
 #include <jansson.h>
 #include <stdlib.h>
 
@@ -31,6 +32,9 @@ static int sink_begin(void *ud, const char *digest, void **ret_handle, struct cb
 static int sink_write(void *ud, void *handle, const void *p, size_t len, struct cb_err *err)
 {
         (void) ud;
+        /* Ctrl-C stops a long pull here rather than after its last byte */
+        if (bld_interrupted())
+                return cb_failc(err, -EINTR, "interrupted by signal %d", bld_interrupted());
         return layer_blob_writer_write(handle, p, len, err);
 }
 
@@ -65,6 +69,14 @@ void bld_blob_sink_init(struct reg_blob_sink *s, struct layer_store *store)
         };
 }
 
+/* registry/'s transfer counters as the current step's byte counters */
+static void on_transfer(void *ud, const char *what, const char *digest, uint64_t done, uint64_t total)
+{
+        struct bld_progress *pg = ud;
+        if (strcmp(what, "pull") == 0 || strcmp(what, "push") == 0)
+                bld_progress_bytes(pg, bld_progress_step(pg), what, digest, done, total);
+}
+
 int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
         struct reg_ref rr;
@@ -75,10 +87,10 @@ int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_L
                 return r;
         r = reg_client_new(&b->opts->reg, &c, err);
         if (r >= 0) {
-                if (!b->opts->quiet)
-                        (void) fprintf(stderr, "pulling %s\n", ref);
+                struct reg_progress pg = { .ud = b->pg, .event = on_transfer };
+                bld_progress_info(b->pg, "pulling %s", ref);
                 bld_blob_sink_init(&sink, b->store);
-                r = reg_pull(c, &rr, &sink, NULL, ret_digest, err);
+                r = reg_pull(c, &rr, &sink, &pg, ret_digest, err);
         }
         if (r >= 0)
                 r = layer_store_tag(b->store, ref, ret_digest, err);
@@ -88,7 +100,7 @@ int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_L
 }
 
 static int push_one(struct reg_client *c, struct layer_store *s, const char *digest, const char *dest,
-                    const char *media_type, struct cb_err *err)
+                    const char *media_type, const struct reg_progress *pg, struct cb_err *err)
 {
         struct reg_ref rr;
         struct reg_blob_sink sink;
@@ -96,13 +108,22 @@ static int push_one(struct reg_client *c, struct layer_store *s, const char *dig
         if (r < 0)
                 return r;
         bld_blob_sink_init(&sink, s);
-        r = reg_push(c, &rr, &sink, digest, media_type, NULL, err);
+        r = reg_push(c, &rr, &sink, digest, media_type, pg, err);
         reg_ref_release(&rr);
         return r;
 }
 
 int bld_push_image(struct layer_store *s, const struct reg_opts *ro, const char *name, const char *dest, bool quiet,
                    struct cb_err *err)
+{
+        struct bld_progress *pg = bld_progress_new(quiet ? BLD_PROGRESS_QUIET : BLD_PROGRESS_PLAIN, STDERR_FILENO);
+        int r = bld_push_image_progress(s, ro, name, dest, pg, err);
+        bld_progress_free(pg);
+        return r;
+}
+
+int bld_push_image_progress(struct layer_store *s, const struct reg_opts *ro, const char *name, const char *dest,
+                            struct bld_progress *pg, struct cb_err *err)
 {
         char digest[CB_DIGEST_STR_LEN];
         _cleanup_free_ char *src = cb_digest_valid(name) ? cb_xstrdup(name) : bld_ref_normalize(name, err);
@@ -126,11 +147,11 @@ int bld_push_image(struct layer_store *s, const struct reg_opts *ro, const char 
                                                      : LAYER_MT_OCI_MANIFEST);
         json_decref(man);
         struct reg_client *c = NULL;
+        struct reg_progress rp = { .ud = pg, .event = on_transfer };
         r = reg_client_new(ro, &c, err);
         if (r >= 0) {
-                if (!quiet)
-                        (void) fprintf(stderr, "pushing %s\n", to);
-                r = push_one(c, s, digest, to, mt, err);
+                bld_progress_info(pg, "pushing %s", to);
+                r = push_one(c, s, digest, to, mt, &rp, err);
         }
         if (r >= 0) {
                 /* the verification report travels with the image: its referrers index under the
@@ -139,7 +160,7 @@ int bld_push_image(struct layer_store *s, const struct reg_opts *ro, const char 
                 char idx[CB_DIGEST_STR_LEN];
                 if (layer_store_resolve(s, ref_tag, idx, NULL) == 0) {
                         _cleanup_free_ char *dest_tag = bld_referrers_tag(to, digest);
-                        r = push_one(c, s, idx, dest_tag, LAYER_MT_OCI_INDEX, err);
+                        r = push_one(c, s, idx, dest_tag, LAYER_MT_OCI_INDEX, &rp, err);
                         if (r < 0)
                                 cb_wrap(err, "push the verification report");
                 }

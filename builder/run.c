@@ -1,6 +1,7 @@
 /* RUN's extras: the --mount flags (secret, cache, bind), the output stream and USER lookup. */
 #include "builder/run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,14 +11,17 @@
 #include <unistd.h>
 
 #include "builder/imgconfig.h"
+#include "builder/progress.h"
 
 #define TAIL_MAX 8192
+#define LOGS_KEEP 50
 
 void bld_run_ctx_init(struct bld_run_ctx *rc, bool quiet)
 {
         memset(rc, 0, sizeof(*rc));
         cb_buf_init(&rc->tail, CB_BUF_UNLIMITED);
         rc->quiet = quiet;
+        rc->log_fd = -1;
 }
 
 void bld_run_ctx_release(struct bld_run_ctx *rc)
@@ -28,7 +32,14 @@ void bld_run_ctx_release(struct bld_run_ctx *rc)
         free(rc->binds);
         free(rc->gpu_devices);
         cb_buf_release(&rc->tail);
+        if (rc->log_fd >= 0)
+                (void) close(rc->log_fd);
+        free(rc->log_path);
+        for (size_t i = 0; i < rc->ntargets; i++)
+                free(rc->targets[i]);
+        free(rc->targets);
         memset(rc, 0, sizeof(*rc));
+        rc->log_fd = -1;
 }
 
 static char *own(struct bld_run_ctx *rc, char *s)
@@ -58,13 +69,102 @@ void bld_run_add_bind(struct bld_run_ctx *rc, const struct bld_bind *b)
 void bld_run_on_output(void *ud, const char *p, size_t n)
 {
         struct bld_run_ctx *rc = ud;
-        if (!rc->quiet)
+        if (rc->log_fd >= 0 && cb_write_all(rc->log_fd, p, n) < 0) {
+                /* a full disk costs the log, not the step */
+                (void) close(rc->log_fd);
+                rc->log_fd = -1;
+        }
+        if (rc->pg)
+                bld_progress_log(rc->pg, rc->step, p, n);
+        else if (!rc->quiet)
                 (void) cb_write_all(STDERR_FILENO, p, n);
         (void) cb_buf_add(&rc->tail, p, n);
         if (rc->tail.len > 2 * TAIL_MAX) {
                 memmove(rc->tail.p, rc->tail.p + rc->tail.len - TAIL_MAX, TAIL_MAX);
                 cb_buf_truncate(&rc->tail, TAIL_MAX);
         }
+}
+
+void bld_run_on_tick(void *ud)
+{
+        struct bld_run_ctx *rc = ud;
+        bld_progress_tick(rc->pg);
+}
+
+int bld_run_log_open(struct bld_run_ctx *rc, const char *dir, struct cb_err *err)
+{
+        char *path = cb_xasprintf("%s/run.log", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+                int e = errno;
+                free(path);
+                return cb_fail(err, e, "create the step's log");
+        }
+        if (rc->log_fd >= 0)
+                (void) close(rc->log_fd);
+        free(rc->log_path);
+        rc->log_fd = fd;
+        rc->log_path = path;
+        return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* logs/ keeps the failure logs of the last LOGS_KEEP builds (names sort by time) */
+static void prune_logs(const char *root)
+{
+        _cleanup_free_ char *path = cb_xasprintf("%s/logs", root);
+        DIR *d = opendir(path);
+        if (!d)
+                return;
+        char **names = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                names = cb_xrealloc(names, (n + 1) * sizeof(char *));
+                names[n++] = cb_xstrdup(de->d_name);
+        }
+        if (n > LOGS_KEEP) {
+                qsort(names, n, sizeof(char *), name_cmp);
+                for (size_t i = 0; i < n - LOGS_KEEP; i++)
+                        (void) cb_rm_rf(dirfd(d), names[i], NULL);
+        }
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        (void) closedir(d);
+}
+
+int bld_run_log_keep(struct bld_run_ctx *rc, const char *root, const char *build_id, char **ret_path,
+                     struct cb_err *err)
+{
+        if (!rc->log_path)
+                return cb_failc(err, -ENOENT, "the step has no log");
+        if (rc->log_fd >= 0) {
+                int r = close(rc->log_fd);
+                rc->log_fd = -1;
+                if (r < 0)
+                        return cb_fail(err, errno, "write the step's log");
+        }
+        _cleanup_free_ char *dir = cb_xasprintf("%s/logs/%s", root, build_id);
+        int r = cb_mkdir_p(AT_FDCWD, dir, 0755, err);
+        if (r < 0)
+                return r;
+        prune_logs(root);
+        char *dest = cb_xasprintf("%s/%zu.log", dir, rc->step);
+        /* tmp/ is in the store, so this is a rename on one filesystem */
+        if (rename(rc->log_path, dest) < 0) {
+                int e = errno;
+                free(dest);
+                return cb_fail(err, e, "keep the step's log in '%s'", dir);
+        }
+        *ret_path = dest;
+        return 0;
 }
 
 char *bld_run_tail(const struct bld_run_ctx *rc, unsigned lines)
@@ -327,7 +427,7 @@ int bld_resolve_user(const char *rootfs, const char *spec, uid_t *ret_uid, gid_t
 }
 
 /* Docker's Healthcheck: Test ["CMD", ...] / ["CMD-SHELL", "..."] / ["NONE"], durations in ns. */
-static int duration_ns(const char *s, int64_t *ret)
+int bld_duration_ns(const char *s, int64_t *ret)
 {
         /* Go durations as docker takes them: 30s, 1m30s, 500ms, 1h */
         int64_t total = 0;
@@ -361,6 +461,8 @@ static int duration_ns(const char *s, int64_t *ret)
                 } else {
                         return -EINVAL;
                 }
+                if (v < 0 || v * (double) mult > 9e18 - (double) total)
+                        return -EINVAL;
                 total += (int64_t) (v * (double) mult);
                 p = end;
         }
@@ -399,7 +501,7 @@ int bld_step_healthcheck(struct bld_ctx *b, struct bld_stage *st, const struct d
                         if (strcmp(f->name, durs[k].flag) != 0)
                                 continue;
                         int64_t ns;
-                        if (!f->value || duration_ns(f->value, &ns) < 0) {
+                        if (!f->value || bld_duration_ns(f->value, &ns) < 0) {
                                 json_decref(hc);
                                 return cb_failc(err, -EINVAL, "%s:%u: HEALTHCHECK --%s: '%s' is not a duration",
                                                 b->df_name, in->start_line, f->name, f->value ? f->value : "");

@@ -15,6 +15,7 @@
 #include "builder/internal.h"
 #include "builder/cache.h"
 #include "builder/gpu.h"
+#include "builder/progress.h"
 #include "builder/run.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -197,7 +198,36 @@ static void next_key(struct bld_ctx *b, struct bld_stage *st, const struct df_in
         cb_sha256_free(h);
 }
 
-/* A layer step: the cache answers first, unless --no-cache. */
+/* --no-cache, or --no-cache-filter naming this stage (by name or index): run, don't look up. */
+static bool cache_off(const struct bld_ctx *b, const struct bld_stage *st)
+{
+        if (b->opts->no_cache)
+                return true;
+        size_t idx = (size_t) (st - b->stages);
+        for (size_t i = 0; i < b->opts->nno_cache_filter; i++) {
+                const char *f = b->opts->no_cache_filter[i];
+                uint64_t n;
+                if ((st->name && strcasecmp(st->name, f) == 0) ||
+                    (idx < b->nstages && cb_parse_u64(cb_str_c(f), UINT32_MAX, &n) == 0 && n == idx))
+                        return true;
+        }
+        return false;
+}
+
+/* After a layer step, the chain continues from what the step made: a step that ran again and made
+ * other content (a --no-cache-filter stage, a RUN that writes the time) changes every later key, so
+ * nothing built on its old result is reused. */
+static void key_add_layer(struct bld_stage *st)
+{
+        struct cb_sha256 *h = cb_sha256_new();
+        cb_sha256_update(h, st->key, strlen(st->key) + 1);
+        const char *d = st->layers[st->nlayers - 1].diff_id;
+        cb_sha256_update(h, d, strlen(d) + 1);
+        cb_sha256_final(h, st->key);
+        cb_sha256_free(h);
+}
+
+/* A layer step: the cache answers first, unless --no-cache or --no-cache-filter. */
 static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
 {
         char inputs[CB_DIGEST_STR_LEN] = "";
@@ -211,15 +241,14 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         }
         next_key(b, st, in, inputs);
         struct bld_cache_entry ce;
-        if (!b->opts->no_cache &&
+        if (!cache_off(b, st) &&
             (bld_cache_get(b->store, st->key, &ce) || bld_cache_remote_get(b->remote, st->key, &ce))) {
                 bld_cache_remote_note(b->remote, st->key, &ce);
-                if (!b->opts->quiet)
-                        (void) fprintf(stderr, "--> using cache %.19s\n", ce.layer.digest + 7);
                 bld_stage_add_layer(st, &ce.layer);
                 st->last_time = b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch : ce.created;
                 bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
                 b->steps_cached++;
+                key_add_layer(st);
                 return 0;
         }
         st->last_time = bld_ctx_time(b);
@@ -235,9 +264,10 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         /* a cache record that cannot be written costs the next build time, not this build */
         struct cb_err e2;
         cb_err_init(&e2);
-        if (bld_cache_put(b->store, st->key, &ce, &e2) < 0 && !b->opts->quiet)
-                (void) fprintf(stderr, "warning: build cache: %s\n", cb_err_msg(&e2));
+        if (bld_cache_put(b->store, st->key, &ce, &e2) < 0)
+                bld_progress_info(b->pg, "warning: build cache: %s", cb_err_msg(&e2));
         cb_err_release(&e2);
+        key_add_layer(st);
         return 0;
 }
 
@@ -411,7 +441,8 @@ static void strv_free(char **v)
 
 /* Writes resolv.conf, hosts and hostname for the sandbox: the host's resolver (host network), a
  * hosts file naming the sandbox. They are bind-mounted, so they never reach a layer. */
-static int make_etc(const char *dir, const char *hostname, bool network_none, struct cb_err *err)
+static int make_etc(const char *dir, const char *hostname, bool network_none, const struct bld_opts *o,
+                    struct cb_err *err)
 {
         struct cb_buf b;
         int r;
@@ -423,6 +454,12 @@ static int make_etc(const char *dir, const char *hostname, bool network_none, st
         cb_buf_reset(&b);
         (void) cb_buf_addf(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
                            hostname);
+        /* --add-host HOST:IP (the IP may hold colons: IPv6) */
+        for (size_t i = 0; i < o->nadd_hosts; i++) {
+                const char *h = o->add_hosts[i];
+                const char *colon = strchr(h, ':');
+                (void) cb_buf_addf(&b, "%s\t%.*s\n", colon + 1, (int) (colon - h), h);
+        }
         _cleanup_free_ char *p2 = cb_xasprintf("%s/hosts", dir);
         if (r >= 0)
                 r = cb_write_file_atomic(AT_FDCWD, p2, b.p, b.len, 0644, err);
@@ -433,6 +470,27 @@ static int make_etc(const char *dir, const char *hostname, bool network_none, st
                 r = cb_write_file_atomic(AT_FDCWD, p3, b.p, b.len, 0644, err);
         cb_buf_release(&b);
         return r;
+}
+
+/* --on-error shell: /bin/sh in the failed step's sandbox (its rootfs as the step left it, its
+ * environment, user and working directory), on our terminal, as buildx's debug mode does. */
+static void debug_shell(struct bld_ctx *b, const struct bld_run_spec *failed)
+{
+        struct bld_run_spec sh = *failed;
+        char *argv[] = { (char *) "/bin/sh", NULL };
+        sh.argv = argv;
+        sh.interactive = true;
+        sh.timeout_ms = 0;
+        sh.on_output = NULL;
+        sh.on_tick = NULL;
+        bld_progress_info(b->pg, "--on-error shell: /bin/sh in the failed step's sandbox; exit it to end the build");
+        bld_progress_suspend(b->pg);
+        int status = 0;
+        struct cb_err e2;
+        cb_err_init(&e2);
+        if (bld_sandbox_run(&sh, &status, &e2) < 0)
+                bld_progress_info(b->pg, "--on-error shell: %s", cb_err_msg(&e2));
+        cb_err_release(&e2);
 }
 
 /* Runs the command over the mounted rootfs; the caller owns fs and rc. */
@@ -448,7 +506,7 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
         _cleanup_free_ char *etc = cb_xasprintf("%s/etc", fs->dir);
         if (mkdir(etc, 0755) < 0)
                 return cb_fail(err, errno, "mkdir '%s'", etc);
-        r = make_etc(etc, "cubuild", net_none, err);
+        r = make_etc(etc, "cubuild", net_none, b->opts, err);
         if (r < 0)
                 return r;
         uid_t uid = 0;
@@ -508,22 +566,45 @@ static int run_in_rootfs(struct bld_ctx *b, struct bld_stage *st, const struct d
                 .binds = rc->binds,
                 .nbinds = rc->nbinds,
                 .shm_size = b->opts->shm_size,
+                .ulimits = b->opts->ulimits,
+                .nulimits = b->opts->nulimits,
+                .timeout_ms = b->opts->run_timeout_ms,
                 .on_output = bld_run_on_output,
+                .on_tick = bld_run_on_tick,
                 .ud = rc,
         };
+        rc->targets = cb_xcalloc(rc->nbinds + CB_ARRAY_SIZE(bld_sandbox_etc_files), sizeof(char *));
+        for (size_t i = 0; i < CB_ARRAY_SIZE(bld_sandbox_etc_files); i++)
+                rc->targets[rc->ntargets++] = cb_xstrdup(bld_sandbox_etc_files[i]);
+        for (size_t i = 0; i < rc->nbinds; i++)
+                rc->targets[rc->ntargets++] = cb_xstrdup(rc->binds[i].dest);
         int status = 0;
-        r = bld_sandbox_run(&spec, &status, err);
+        r = bld_run_log_open(rc, fs->dir, err);
+        if (r >= 0)
+                r = bld_sandbox_run(&spec, &status, err);
+        if ((r == -ETIMEDOUT || (r >= 0 && status != 0)) && b->opts->on_error_shell)
+                debug_shell(b, &spec);
         strv_free(argv);
         strv_free(envp);
         bld_gpu_release(&gpu);
-        if (r < 0) {
+        if (r < 0 && r != -ETIMEDOUT) {
                 cb_wrap(err, "%s:%u: RUN", b->df_name, in->start_line);
                 return r;
         }
-        if (status != 0) {
+        if (r == -ETIMEDOUT || status != 0) {
                 _cleanup_free_ char *tail = bld_run_tail(rc, 12);
-                return cb_failc(err, -ECHILD, "%s:%u: RUN %s: exit status %d%s%s", b->df_name, in->start_line,
-                                in->nargs ? in->args[0] : "", status, *tail ? "\n" : "", tail);
+                _cleanup_free_ char *why = r == -ETIMEDOUT ? cb_xstrdup(cb_err_msg(err))
+                                                           : cb_xasprintf("exit status %d", status);
+                _cleanup_free_ char *log = NULL;
+                struct cb_err e2;
+                cb_err_init(&e2);
+                if (bld_run_log_keep(rc, layer_store_root(b->store), b->build_id, &log, &e2) < 0)
+                        log = cb_xasprintf("not kept: %s", cb_err_msg(&e2));
+                cb_err_release(&e2);
+                cb_err_reset(err);
+                return cb_failc(err, r == -ETIMEDOUT ? -ETIMEDOUT : -ECHILD, "%s:%u: RUN %s: %s%s%s\nfull log: %s",
+                                b->df_name, in->start_line, in->nargs ? in->args[0] : "", why, *tail ? "\n" : "",
+                                tail, log);
         }
         return 0;
 }
@@ -533,11 +614,18 @@ static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_ins
         struct bld_rootfs fs = { 0 };
         struct bld_run_ctx rc;
         bld_run_ctx_init(&rc, b->opts->quiet);
+        rc.pg = b->pg;
+        rc.step = b->step;
         int r = mount_stage(b, st, &fs, err);
         if (r >= 0)
                 r = run_in_rootfs(b, st, in, &fs, &rc, err);
         if (r >= 0)
                 r = bld_rootfs_unmount(&fs, err);
+        if (r >= 0) {
+                _cleanup_close_ int ufd = open(fs.upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (ufd >= 0)
+                        bld_sandbox_trim_upper(ufd, rc.targets, rc.ntargets);
+        }
         if (r >= 0)
                 r = commit_upper(b, st, in, &fs, err);
         bld_run_ctx_release(&rc);

@@ -38,6 +38,8 @@ struct bld_ctx {
         size_t step, nsteps;
         size_t steps_run, steps_cached;
         struct bld_cache_remote *remote; /* --cache-from/--cache-to, or NULL */
+        struct bld_progress *pg; /* owned by bld_build(): every message of the build goes through it */
+        char build_id[40];       /* names this build's failure logs: ROOT/logs/<build_id>/ */
 };
 
 void bld_stage_add_layer(struct bld_stage *st, const struct layer_desc *l);
@@ -52,6 +54,15 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
 int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_outputs(struct bld_ctx *b, const char *digest, struct cb_err *err);
+/* jobs.c: the stage graph and the schedule (--jobs) */
+typedef int (*bld_stage_fn)(struct bld_ctx *b, size_t stage, struct cb_err *err);
+/* deps: b->nstages flags, set for each earlier stage that stage i reads (FROM, --from, --mount from=). */
+void bld_stage_deps(struct bld_ctx *b, size_t i, bool *deps);
+/* needed: b->nstages flags; the target and every stage it reads, transitively. */
+void bld_mark_needed(struct bld_ctx *b, size_t target, bool *needed);
+/* Builds the needed stages with fn, up to jobs at once (forked children for the concurrent ones), in an
+ * order that respects the graph; b->step numbering is the sequential one. */
+int bld_build_stages(struct bld_ctx *b, const bool *needed, unsigned jobs, bld_stage_fn fn, struct cb_err *err);
 struct reg_blob_sink;
 void bld_blob_sink_init(struct reg_blob_sink *s, struct layer_store *store);
 

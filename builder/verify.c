@@ -16,6 +16,7 @@
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/run.h"
+#include "kernels/compat.h"
 
 #define REPORT_MAX (4u << 20)
 #define EMPTY_JSON_DIGEST "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
@@ -231,12 +232,88 @@ static int store_report(struct layer_store *s, const char *manifest_digest, cons
         return r;
 }
 
+/* ---- the static compatibility report (kernels/compat.h) ---- */
+
+int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config, const struct layer_desc *layers,
+                     size_t n, const char *require_arch, const char *require_driver, json_t **ret_static,
+                     char **ret_summary, char **ret_gap, struct cb_err *err)
+{
+        struct bld_rootfs fs = { 0 };
+        char **lowers = cb_xcalloc(n + 1, sizeof(char *));
+        size_t k = 0;
+        int r = 0;
+        for (size_t i = n; i-- > 0 && r >= 0;) {
+                r = layer_store_unpacked(s, &layers[i], &lowers[k], err);
+                if (r >= 0)
+                        k++;
+        }
+        if (r >= 0)
+                r = bld_rootfs_mount(&fs, tmp_dir, (const char *const *) lowers, k, err);
+        for (size_t i = 0; i < k; i++)
+                free(lowers[i]);
+        free(lowers);
+        if (r < 0) {
+                bld_rootfs_release(&fs);
+                return r;
+        }
+        struct kv_compat_opts o = {
+                .cuda_version = bld_config_getenv(config, "CUDA_VERSION"),
+                .nvidia_require_cuda = bld_config_getenv(config, "NVIDIA_REQUIRE_CUDA"),
+                .require_arch = require_arch,
+                .require_driver = require_driver,
+        };
+        struct kv_compat *c = NULL;
+        struct kv_err kerr = { 0 };
+        _cleanup_close_ int root = open(fs.merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                r = cb_fail(err, errno, "open '%s'", fs.merged);
+        else if (kv_compat_scan(root, &o, &c, &kerr) < 0)
+                r = cb_failc(err, -(kerr.errnum ? kerr.errnum : EIO), "%s", kerr.msg ? kerr.msg : "scan failed");
+        kv_err_release(&kerr);
+        if (r >= 0) {
+                _cleanup_free_ char *text = kv_compat_json(c);
+                json_error_t je;
+                json_t *j = text ? json_loads(text, 0, &je) : NULL;
+                char *gap = NULL;
+                if (!j || kv_compat_require(c, &gap) < 0) {
+                        r = cb_failc(err, -ENOMEM, "compat: the report could not be made");
+                        json_decref(j);
+                } else {
+                        *ret_static = j;
+                        *ret_gap = gap;
+                        if (ret_summary)
+                                *ret_summary = kv_compat_summary(c, "compat: ");
+                }
+        }
+        kv_compat_free(c);
+        (void) bld_rootfs_unmount(&fs, NULL);
+        bld_rootfs_release(&fs);
+        return r;
+}
+
 int bld_verify_image(struct layer_store *s, const char *tmp_dir, const char *manifest_digest, json_t *config,
                      const struct layer_desc *layers, size_t n, const struct bld_verify_opts *vo, struct cb_err *err)
 {
         const char *policy = vo->policy ? vo->policy : "auto";
         json_t *rep = NULL;
-        int r = 0;
+        json_t *stat = NULL;
+        _cleanup_free_ char *stat_summary = NULL, *gap = NULL;
+        int r = bld_compat_image(s, tmp_dir, config, layers, n, vo->require_arch, vo->require_driver, &stat,
+                                 &stat_summary, &gap, err);
+        if (r == -EINVAL)
+                return r;
+        if (r < 0) {
+                /* the static report is advice: a rootfs it cannot read fails only a --require-* build */
+                if (vo->require_arch || vo->require_driver) {
+                        cb_wrap(err, "compat");
+                        return BLD_E_VERIFY;
+                }
+                stat = json_pack("{s:s, s:s}", "schema", KV_COMPAT_SCHEMA, "error", cb_err_msg(err));
+                cb_err_reset(err);
+                r = 0;
+        }
+        if (!vo->quiet && stat_summary)
+                (void) fputs(stat_summary, stderr);
         if (strcmp(policy, "skip") == 0) {
                 rep = skipped_report("--verify skip");
         } else {
@@ -250,11 +327,13 @@ int bld_verify_image(struct layer_store *s, const char *tmp_dir, const char *man
                         (void) snprintf(why, sizeof(why), "no GPU (%s)", m);
                         cb_err_reset(err);
                         if (strcmp(policy, "require") == 0) {
+                                json_decref(stat);
                                 return cb_failc(err, BLD_E_VERIFY, "verify: --verify require, but %s", why);
                         }
                         rep = skipped_report(why);
                         r = 0;
                 } else if (r < 0) {
+                        json_decref(stat);
                         cb_wrap(err, "verify");
                         return BLD_E_VERIFY;
                 } else {
@@ -268,13 +347,17 @@ int bld_verify_image(struct layer_store *s, const char *tmp_dir, const char *man
                                 r = run_verifier(s, tmp_dir, config, layers, n, &gpu, verifier, &rep, &status, err);
                         }
                         bld_gpu_release(&gpu);
-                        if (r < 0)
+                        if (r < 0) {
+                                json_decref(stat);
                                 return r;
+                        }
                         if (status == 4 && strcmp(policy, "auto") == 0) {
                                 json_object_set_new(rep, "result", json_string("skipped"));
                         }
                 }
         }
+        json_object_set_new(rep, "static", stat);
+        stat = NULL;
         if (!vo->quiet)
                 print_summary(rep);
         if (vo->report_path) {
@@ -295,9 +378,13 @@ int bld_verify_image(struct layer_store *s, const char *tmp_dir, const char *man
                         return r;
                 }
         }
+        if (vo->ret_report)
+                *vo->ret_report = json_incref(rep);
         const char *result = json_string_value(json_object_get(rep, "result"));
         bool ok = result && (strcmp(result, "pass") == 0 || strcmp(result, "skipped") == 0);
-        if (!ok) {
+        if (gap) {
+                r = cb_failc(err, BLD_E_VERIFY, "compat: %s", gap);
+        } else if (!ok) {
                 const char *summary = json_string_value(json_object_get(rep, "summary"));
                 if (summary && strncmp(summary, "fail: ", 6) == 0)
                         summary += 6;

@@ -87,3 +87,87 @@ DF
         [ "$status" -eq 0 ]
         [[ "$output" == *"hello world"* ]]
 }
+
+# Two stages that can only finish together: each RUN announces itself in a shared cache mount and
+# waits for the other. One after the other, the first one times out; with --jobs 2 both finish.
+@test "--jobs 2 builds independent stages at the same time, with the same digest as --jobs 1 would" {
+        mkdir -p "$CB_TMP/jobs"
+        cat >"$CB_TMP/jobs/Dockerfile" <<'DF'
+FROM debian:bookworm AS a
+RUN --mount=type=cache,id=jobs-sync,target=/s sh -c 'touch /s/a; i=0; while [ ! -e /s/b ]; do i=$((i+1)); [ $i -lt 100 ] || exit 7; sleep 0.1; done' && echo a >/a
+
+FROM debian:bookworm AS b
+RUN --mount=type=cache,id=jobs-sync,target=/s sh -c 'touch /s/b; i=0; while [ ! -e /s/a ]; do i=$((i+1)); [ $i -lt 100 ] || exit 7; sleep 0.1; done' && echo b >/b
+
+FROM debian:bookworm
+COPY --from=a /a /a
+COPY --from=b /b /b
+DF
+        run cb build --jobs 1 --no-cache -t jobs:1 "$CB_TMP/jobs"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"exit status 7"* ]]
+        rm -rf "$CB_ROOT/cache-mounts"
+        run cb build --jobs 2 --no-cache -t jobs:2 "$CB_TMP/jobs"
+        [ "$status" -eq 0 ]
+        d2=${lines[-1]}
+        # the same inputs built one stage at a time (the cache makes the RUNs hits) give the same digest
+        run cb build --jobs 1 -t jobs:3 "$CB_TMP/jobs"
+        [ "$status" -eq 0 ]
+        [ "${lines[-1]}" = "$d2" ]
+        [[ "$output" == *"0 layer steps ran, 4 came from the cache"* ]]
+}
+
+@test "--jobs: a failing stage stops the build and its sibling, leaving no mount behind" {
+        mkdir -p "$CB_TMP/jobsfail"
+        cat >"$CB_TMP/jobsfail/Dockerfile" <<'DF'
+FROM debian:bookworm AS slow
+RUN sleep 30
+
+FROM debian:bookworm AS bad
+RUN exit 5
+
+FROM debian:bookworm
+COPY --from=slow /etc/hostname /x
+COPY --from=bad /etc/hostname /y
+DF
+        before=$(wc -l </proc/self/mountinfo)
+        SECONDS=0
+        run cb build --jobs 2 --no-cache "$CB_TMP/jobsfail"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"Dockerfile:5: RUN exit 5"*"exit status 5"* ]]
+        [ "$SECONDS" -lt 25 ]
+        [ "$(wc -l </proc/self/mountinfo)" -eq "$before" ]
+        ! pgrep -f "sleep 30"
+}
+
+@test "--no-cache-filter STAGE reruns that stage only" {
+        mkdir -p "$CB_TMP/ncf"
+        cat >"$CB_TMP/ncf/Dockerfile" <<'DF'
+FROM debian:bookworm AS one
+RUN date +%s%N >/stamp
+
+FROM debian:bookworm
+RUN date +%s%N >/stamp2
+COPY --from=one /stamp /stamp
+DF
+        cb build -q -t ncf:1 -o "type=oci,dest=$CB_TMP/ncf1" "$CB_TMP/ncf" >/dev/null
+        cb build -q -t ncf:2 --no-cache-filter one -o "type=oci,dest=$CB_TMP/ncf2" "$CB_TMP/ncf" >/dev/null
+        # the layer of stage one's RUN is new (the timestamp changed); the final stage's RUN layer is reused
+        l1=$(jq -r '.layers[-2].digest' "$CB_TMP/ncf1/blobs/sha256/$(jq -r '.manifests[0].digest' "$CB_TMP/ncf1/index.json" | cut -d: -f2)")
+        l2=$(jq -r '.layers[-2].digest' "$CB_TMP/ncf2/blobs/sha256/$(jq -r '.manifests[0].digest' "$CB_TMP/ncf2/index.json" | cut -d: -f2)")
+        c1=$(jq -r '.layers[-1].digest' "$CB_TMP/ncf1/blobs/sha256/$(jq -r '.manifests[0].digest' "$CB_TMP/ncf1/index.json" | cut -d: -f2)")
+        c2=$(jq -r '.layers[-1].digest' "$CB_TMP/ncf2/blobs/sha256/$(jq -r '.manifests[0].digest' "$CB_TMP/ncf2/index.json" | cut -d: -f2)")
+        [ "$l1" = "$l2" ]
+        [ "$c1" != "$c2" ]
+}
+
+@test "--format docker writes Docker v2 schema 2 media types" {
+        cb build -q --format docker -t fmt:docker -o "type=oci,dest=$CB_TMP/fmt" "$CB_TMP/ncf" >/dev/null
+        m="$CB_TMP/fmt/blobs/sha256/$(jq -r '.manifests[0].digest' "$CB_TMP/fmt/index.json" | cut -d: -f2)"
+        [ "$(jq -r .mediaType "$m")" = application/vnd.docker.distribution.manifest.v2+json ]
+        [ "$(jq -r .config.mediaType "$m")" = application/vnd.docker.container.image.v1+json ]
+        [ "$(jq -r '.layers[-1].mediaType' "$m")" = application/vnd.docker.image.rootfs.diff.tar.gzip ]
+        run cb build --format docker --compression zstd "$CB_TMP/ncf"
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"has no zstd layers"* ]]
+}

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/xattr.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -209,6 +212,103 @@ static void test_missing_command_is_exit_127_not_a_setup_error(void **state)
         cb_err_release(&err);
 }
 
+/* Whether any process's command line is exactly argv0 arg (a NUL between them, as /proc has it). */
+static bool process_running(const char *argv0, const char *arg)
+{
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        bool found = false;
+        char want[64];
+        int wn = snprintf(want, sizeof(want), "%s%c%s", argv0, '\0', arg);
+        assert_true(d != NULL);
+        while (!found && (de = readdir(d))) {
+                char path[300];
+                (void) snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+                struct cb_buf b;
+                cb_buf_init(&b, 4096);
+                if (cb_read_file(AT_FDCWD, path, 4096, &b, NULL) >= 0 && b.len >= (size_t) wn + 1 &&
+                    memcmp(b.p, want, (size_t) wn + 1) == 0)
+                        found = true;
+                cb_buf_release(&b);
+        }
+        (void) closedir(d);
+        return found;
+}
+
+static void test_timeout_kills_and_reaps_the_whole_tree(void **state)
+{
+        (void) state;
+        if (!can_run)
+                skip();
+        struct bld_rootfs fs;
+        struct out o;
+        struct cb_err err;
+        int status = -1;
+        cb_buf_init(&o.b, CB_BUF_UNLIMITED);
+        cb_err_init(&err);
+        mount_host(&fs);
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) "sleep 4711 & sleep 4712; echo never", NULL };
+        char *envp[] = { (char *) "PATH=/usr/bin:/bin", NULL };
+        struct bld_run_spec s = {
+                .rootfs = fs.merged,
+                .argv = argv,
+                .envp = envp,
+                .cwd = "/",
+                .timeout_ms = 300,
+                .on_output = collect,
+                .ud = &o,
+        };
+        time_t t0 = time(NULL);
+        int r = bld_sandbox_run(&s, &status, &err);
+        assert_int_equal(r, -ETIMEDOUT);
+        assert_non_null(strstr(cb_err_msg(&err), "--run-timeout 300 ms"));
+        assert_true(time(NULL) - t0 < 10);
+        assert_null(strstr(o.b.p, "never"));
+        /* both sleeps were in the step's pid namespace: gone with it, nothing left to reap */
+        assert_false(process_running("sleep", "4711"));
+        assert_false(process_running("sleep", "4712"));
+        bld_rootfs_release(&fs);
+        cb_buf_release(&o.b);
+        cb_err_release(&err);
+}
+
+static void test_trim_removes_only_empty_copied_up_parents(void **state)
+{
+        (void) state;
+        if (!can_run)
+                skip();
+        char up[4096];
+        (void) snprintf(up, sizeof(up), "%s/trim-upper", tmpdir);
+        assert_int_equal(mkdir(up, 0755), 0);
+        int fd = open(up, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        /* etc/: copied up for a mount point, left empty; root/.cache: the same, two levels;
+         * var/: the step wrote in it; opt/: the step emptied it (opaque) */
+        assert_int_equal(mkdirat(fd, "etc", 0755), 0);
+        assert_int_equal(mkdirat(fd, "root", 0700), 0);
+        assert_int_equal(mkdirat(fd, "root/.cache", 0755), 0);
+        assert_int_equal(mkdirat(fd, "var", 0755), 0);
+        assert_int_equal(mkdirat(fd, "var/lib", 0755), 0);
+        int f = openat(fd, "var/lib/data", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        assert_true(f >= 0);
+        (void) close(f);
+        assert_int_equal(mkdirat(fd, "opt", 0755), 0);
+        int o = openat(fd, "opt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* trusted.* needs CAP_SYS_ADMIN and a filesystem that keeps it; without, opt/ is not checked */
+        bool opaque = fsetxattr(o, "trusted.overlay.opaque", "y", 1, 0) == 0;
+        (void) close(o);
+        char *dests[] = { (char *) "/etc/hosts", (char *) "/root/.cache/pip", (char *) "/var/lib/x/y",
+                          (char *) "/opt/mnt" };
+        bld_sandbox_trim_upper(fd, dests, 4);
+        struct stat st;
+        assert_int_equal(fstatat(fd, "etc", &st, AT_SYMLINK_NOFOLLOW), -1);
+        assert_int_equal(fstatat(fd, "root", &st, AT_SYMLINK_NOFOLLOW), -1);
+        assert_int_equal(fstatat(fd, "var/lib/data", &st, AT_SYMLINK_NOFOLLOW), 0);
+        if (opaque)
+                assert_int_equal(fstatat(fd, "opt", &st, AT_SYMLINK_NOFOLLOW), 0);
+        (void) close(fd);
+}
+
 int main(void)
 {
         if (geteuid() != 0)
@@ -219,6 +319,8 @@ int main(void)
                 cmocka_unit_test(test_writes_land_in_upper_but_injected_files_do_not),
                 cmocka_unit_test(test_network_none_has_only_loopback),
                 cmocka_unit_test(test_missing_command_is_exit_127_not_a_setup_error),
+                cmocka_unit_test(test_timeout_kills_and_reaps_the_whole_tree),
+                cmocka_unit_test(test_trim_removes_only_empty_copied_up_parents),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
