@@ -109,11 +109,13 @@ static yaml_node_t *node(struct bld_bake *bk, int id)
 #define CAT(a, b) CAT2(a, b)
 /* kn, vn: the key and value node of each pair. Nested uses must sit on different lines. A break
  * leaves only the inner one-pass loop: callers stop with return, or test their status first. */
+/* NOLINTBEGIN(bugprone-macro-parentheses): kn and vn are declared names, which cannot be parenthesised */
 #define FOREACH_PAIR(bk, map, kn, vn) FOREACH_PAIR_(bk, map, kn, vn, CAT(p_, __LINE__), CAT(once_, __LINE__))
 #define FOREACH_PAIR_(bk, map, kn, vn, p_, once_)                                                            \
         for (yaml_node_pair_t *p_ = (map)->data.mapping.pairs.start; p_ < (map)->data.mapping.pairs.top; p_++) \
                 for (yaml_node_t *kn = node(bk, p_->key), *vn = node(bk, p_->value), *once_ = kn; once_;   \
                      once_ = NULL)
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 /* ---- variables and interpolation --------------------------------------------------------------- */
 
@@ -285,7 +287,7 @@ static int map_value(struct bld_bake *bk, const yaml_node_t *n, const char *key,
                         char *v = NULL;
                         const char *s = scalar(in);
                         r = s ? interp(bk, in, key, s, 0, &v, err) : bake_fail(bk, in, key, err, "expected K=V");
-                        if (r < 0)
+                        if (r < 0 || !v)
                                 break;
                         char *eq = strchr(v, '=');
                         if (eq) {

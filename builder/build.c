@@ -529,7 +529,7 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 goto out;
         b.tmp_dir = cb_xstrdup(layer_store_work_path(b.store));
         apply_meta_args(&b);
-        r = bld_cache_remote_open(o, b.store, &b.remote, err);
+        r = bld_cache_remote_open(o, b.store, b.pg, &b.remote, err);
         if (r < 0)
                 goto out;
 

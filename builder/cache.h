@@ -35,14 +35,16 @@ struct bld_stage;
 struct df_instr;
 struct bld_cache_remote;
 /* Parses o->cache_to (failing on a bad spec) and imports the records of every o->cache_from (a cache
- * that cannot be read is a warning). *ret is NULL when neither is given, else owned:
- * bld_cache_remote_free(). o and s are borrowed for the handle's life. */
-int bld_cache_remote_open(const struct bld_opts *o, struct layer_store *s, struct bld_cache_remote **ret,
-                          struct cb_err *err);
+ * that cannot be read is a warning; messages go to pg, or stderr when NULL). *ret is NULL when neither
+ * is given, else owned: bld_cache_remote_free(). o, s and pg are borrowed for the handle's life. */
+struct bld_progress;
+int bld_cache_remote_open(const struct bld_opts *o, struct layer_store *s, struct bld_progress *pg,
+                          struct bld_cache_remote **ret, struct cb_err *err);
 struct bld_cache_remote *bld_cache_remote_free(struct bld_cache_remote *rc);
 /* An imported record for key (NULL rc: false). Its layer may not be in the store yet. */
 bool bld_cache_remote_get(struct bld_cache_remote *rc, const char *key, struct bld_cache_entry *ret);
-/* Remembers a step of this build for --cache-to. NULL rc does nothing. */
+/* Remembers a step of this build for --cache-to (in a file, so that stages built in forked children by
+ * --jobs count too). NULL rc does nothing. */
 void bld_cache_remote_note(struct bld_cache_remote *rc, const char *key, const struct bld_cache_entry *e);
 /* Fetches the layers among layers[0..n) that came from an imported record and are not in the store. */
 int bld_cache_remote_ensure(struct bld_cache_remote *rc, const struct layer_desc *layers, size_t n,

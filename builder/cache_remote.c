@@ -23,6 +23,7 @@
 
 #include "builder/bld.h"
 #include "builder/internal.h"
+#include "builder/progress.h"
 #include "builder/steps.h"
 #include "registry/reg.h"
 
@@ -45,7 +46,13 @@ struct cache_rec {
 struct bld_cache_remote {
         struct layer_store *store; /* borrowed */
         const struct bld_opts *opts; /* borrowed */
-        struct reg_client *client;   /* owned, made on first use */
+        struct bld_progress *pg;     /* borrowed: where messages go */
+        struct reg_client *client;   /* owned, made on first use by client_pid */
+        pid_t client_pid;
+        /* this build's steps for --cache-to, one JSON line each, appended: stages that --jobs builds in
+         * forked children append to the same file, so the parent's export sees every stage */
+        int notes_fd;
+        char *notes_path;
         struct cache_src *srcs;
         size_t nsrcs;
         struct cache_rec *in; /* imported */
@@ -58,21 +65,30 @@ struct bld_cache_remote {
 static void say(const struct bld_cache_remote *rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const struct bld_cache_remote *rc, const char *fmt, ...)
 {
-        if (rc->opts->quiet)
-                return;
+        struct cb_buf m;
+        cb_buf_init(&m, CB_BUF_UNLIMITED);
         va_list ap;
         va_start(ap, fmt);
-        (void) vfprintf(stderr, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): va_start above */
+        (void) cb_buf_vaddf(&m, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): va_start above */
         va_end(ap);
-        (void) fputc('\n', stderr);
+        if (rc->pg)
+                bld_progress_info(rc->pg, "%s", m.p);
+        else if (!rc->opts->quiet)
+                (void) fprintf(stderr, "%s\n", m.p);
+        cb_buf_release(&m);
 }
 
 static int client(struct bld_cache_remote *rc, struct reg_client **ret, struct cb_err *err)
 {
+        /* a stage that --jobs builds in a forked child must not share the parent's connections: the
+         * inherited client is left alone (its sockets belong to the parent) and a new one made */
+        if (rc->client && rc->client_pid != getpid())
+                rc->client = NULL;
         if (!rc->client) {
                 int r = reg_client_new(&rc->opts->reg, &rc->client, err);
                 if (r < 0)
                         return r;
+                rc->client_pid = getpid();
         }
         *ret = rc->client;
         return 0;
@@ -317,8 +333,8 @@ static int import_local(struct bld_cache_remote *rc, int src, struct cb_err *err
         return r;
 }
 
-int bld_cache_remote_open(const struct bld_opts *o, struct layer_store *s, struct bld_cache_remote **ret,
-                          struct cb_err *err)
+int bld_cache_remote_open(const struct bld_opts *o, struct layer_store *s, struct bld_progress *pg,
+                          struct bld_cache_remote **ret, struct cb_err *err)
 {
         *ret = NULL;
         if (o->ncache_from == 0 && o->ncache_to == 0)
@@ -344,6 +360,19 @@ int bld_cache_remote_open(const struct bld_opts *o, struct layer_store *s, struc
         struct bld_cache_remote *rc = cb_xcalloc(1, sizeof(*rc));
         rc->store = s;
         rc->opts = o;
+        rc->pg = pg;
+        rc->notes_fd = -1;
+        if (o->ncache_to > 0) {
+                char rnd[17];
+                cb_random_hex(rnd, 8);
+                rc->notes_path = cb_xasprintf("%s/cache-notes-%s.jsonl", layer_store_work_path(s), rnd);
+                rc->notes_fd = open(rc->notes_path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+                if (rc->notes_fd < 0) {
+                        int e = errno;
+                        bld_cache_remote_free(rc);
+                        return cb_fail(err, e, "--cache-to: create the step list");
+                }
+        }
         for (size_t i = 0; i < o->ncache_from; i++) {
                 enum src_kind k;
                 char *loc = NULL;
@@ -393,7 +422,13 @@ struct bld_cache_remote *bld_cache_remote_free(struct bld_cache_remote *rc)
         free(rc->srcs);
         free(rc->in);
         free(rc->out);
-        reg_client_free(rc->client);
+        if (rc->notes_fd >= 0) {
+                (void) close(rc->notes_fd);
+                (void) unlink(rc->notes_path);
+        }
+        free(rc->notes_path);
+        if (rc->client_pid == getpid())
+                reg_client_free(rc->client);
         free(rc);
         return NULL;
 }
@@ -415,17 +450,58 @@ bool bld_cache_remote_get(struct bld_cache_remote *rc, const char *key, struct b
 
 void bld_cache_remote_note(struct bld_cache_remote *rc, const char *key, const struct bld_cache_entry *e)
 {
-        if (!rc || rc->opts->ncache_to == 0)
+        if (!rc || rc->notes_fd < 0)
                 return;
-        for (size_t i = 0; i < rc->nout; i++)
-                if (strcmp(rc->out[i].key, key) == 0)
-                        return;
-        rc->out = cb_xrealloc(rc->out, (rc->nout + 1) * sizeof(*rc->out));
-        struct cache_rec *c = &rc->out[rc->nout++];
-        memset(c, 0, sizeof(*c));
-        memcpy(c->key, key, CB_DIGEST_STR_LEN);
-        c->e = *e;
-        c->src = -1;
+        struct cache_rec c;
+        memset(&c, 0, sizeof(c));
+        memcpy(c.key, key, CB_DIGEST_STR_LEN);
+        c.e = *e;
+        c.src = -1;
+        char *line = records_json(&c, 1);
+        size_t n = strlen(line);
+        line[n] = '\n'; /* replaces the NUL: one write of one line, appended whole */
+        int r = cb_write_all(rc->notes_fd, line, n + 1);
+        free(line);
+        if (r < 0)
+                say(rc, "warning: --cache-to: remember a step: %s", strerror(-r));
+}
+
+/* The steps noted by this process and by forked stage builds, each key once. */
+static int read_notes(struct bld_cache_remote *rc, struct cb_err *err)
+{
+        struct cb_buf text;
+        cb_buf_init(&text, CB_BUF_UNLIMITED);
+        _cleanup_close_ int fd = open(rc->notes_path, O_RDONLY | O_CLOEXEC);
+        int r = fd < 0 ? -errno : cb_read_all(fd, &text);
+        if (r < 0) {
+                cb_buf_release(&text);
+                return cb_fail(err, -r, "--cache-to: read the step list");
+        }
+        /* parse_records() appends to rc->in: borrow it for the notes, then swap */
+        struct cache_rec *in = rc->in;
+        size_t nin = rc->nin;
+        rc->in = NULL;
+        rc->nin = 0;
+        for (char *p = text.p, *nl; p < text.p + text.len; p = nl + 1) {
+                nl = memchr(p, '\n', (size_t) (text.p + text.len - p));
+                if (!nl)
+                        break;
+                (void) parse_records(rc, -1, p, (size_t) (nl - p), NULL);
+        }
+        free(rc->out);
+        rc->out = rc->in;
+        rc->nout = 0;
+        for (size_t i = 0; i < rc->nin; i++) {
+                bool dup = false;
+                for (size_t k = 0; k < rc->nout && !dup; k++)
+                        dup = strcmp(rc->out[k].key, rc->out[i].key) == 0;
+                if (!dup)
+                        rc->out[rc->nout++] = rc->out[i];
+        }
+        rc->in = in;
+        rc->nin = nin;
+        cb_buf_release(&text);
+        return 0;
 }
 
 /* ---- lazy fetch -------------------------------------------------------------------------------- */
@@ -670,8 +746,11 @@ static int export_local(struct bld_cache_remote *rc, const char *dir, const char
 int bld_cache_remote_export(struct bld_cache_remote *rc, const struct layer_desc *final_layers, size_t nfinal,
                             struct cb_err *err)
 {
-        if (!rc)
+        if (!rc || rc->notes_fd < 0)
                 return 0;
+        int rn = read_notes(rc, err);
+        if (rn < 0)
+                return rn;
         for (size_t t = 0; t < rc->opts->ncache_to; t++) {
                 const char *spec = rc->opts->cache_to[t];
                 enum src_kind kind;

@@ -66,6 +66,10 @@ static const struct bld_flag build_flags[] = {
         { "cache-to", BLD_OPT_CACHE_TO, "type=registry,ref=REF[,mode=min|max]|type=local,dest=DIR",
           "Cache and concurrency", "export the build cache there", false },
         { "jobs", BLD_OPT_JOBS, "N", "Cache and concurrency", "build up to N independent stages at once (default 1)", false },
+        { "cache-from", BLD_OPT_CACHE_FROM, "type=registry,ref=REF|type=local,src=DIR", "Cache and concurrency",
+          "import a shared build cache; layers of hits are fetched only when needed (repeatable)", false },
+        { "cache-to", BLD_OPT_CACHE_TO, "type=registry,ref=REF|type=local,dest=DIR[,mode=min|max]",
+          "Cache and concurrency", "export the build cache (mode=max: every stage's steps) (repeatable)", false },
         { "network", BLD_OPT_NETWORK, "host|none", "RUN steps", "network for RUN (default host)", false },
         { "shm-size", BLD_OPT_SHM, "SIZE", "RUN steps", "size of /dev/shm in RUN (default 64m)", false },
         { "gpus", BLD_OPT_GPUS, "all|N|none", "RUN steps", "the host GPU in RUN steps (default none)", false },
@@ -153,29 +157,32 @@ static const struct bld_flag verify_flags[] = {
         END,
 };
 
+static const struct bld_flag bake_flags[] = {
+        { "file", 'f', "FILE", "Input",
+          "the bake file (default: the first of cubuild.yaml, cubuild.yml, docker-bake.json, compose.yaml, "
+          "compose.yml, docker-compose.yml, docker-compose.yaml)",
+          false },
+        { "set", BLD_OPT_SET, "TARGET.KEY=VALUE", "Input",
+          "override a target's key after inheritance; TARGET may be a glob such as '*' (repeatable)", false },
+        { "print", BLD_OPT_PRINT, NULL, "Output", "print the resolved plan as JSON and build nothing", false },
+        { "push", BLD_OPT_PUSH, NULL, "Output", "push every target's tags", false },
+        { "load", BLD_OPT_LOAD, NULL, "Output", "accepted: every image goes into the local store", false },
+        { "metadata-file", BLD_OPT_METADATA, "FILE", "Output", "write each target's build result as JSON", false },
+        { "no-cache", BLD_OPT_NO_CACHE, NULL, "Cache and concurrency", "run every step of every target", false },
+        { "jobs", 'j', "N", "Cache and concurrency",
+          "build at most N targets at a time (default: every target whose dependencies are built)", false },
+        { "progress", BLD_OPT_PROGRESS, "auto|plain|quiet", "Display", "how much to show (quiet: only the digests)",
+          false },
+        H_HELP,
+        END,
+};
+
 static const struct bld_flag compat_flags[] = {
         { "json", BLD_OPT_JSON, NULL, "Options", "print the report as JSON (the verification report's \"static\")", false },
         { "require-arch", BLD_OPT_REQUIRE_ARCH, "sm_80,sm_90", "Options",
           "exit 3 unless all of the image's CUDA code runs on these GPUs", false },
         { "require-driver", BLD_OPT_REQUIRE_DRIVER, "VERSION", "Options",
           "exit 3 if the image needs a newer NVIDIA driver than VERSION", false },
-        H_HELP,
-        END,
-};
-
-static const struct bld_flag bake_flags[] = {
-        { "file", 'f', "FILE", "Options",
-          "the bake file (default: the first of cubuild.yaml, cubuild.yml, docker-bake.json, compose.yaml, "
-          "compose.yml, docker-compose.yml)",
-          false },
-        { "set", BLD_OPT_SET, "T.KEY=VALUE", "Options", "override a target's key (T may be a glob: '*.args.V=1')", false },
-        { "print", BLD_OPT_PRINT, NULL, "Options", "print the resolved plan as JSON and build nothing", false },
-        { "no-cache", BLD_OPT_NO_CACHE, NULL, "Options", "every step of every target runs", false },
-        { "push", BLD_OPT_PUSH, NULL, "Options", "push every target's tags", false },
-        { "load", BLD_OPT_LOAD, NULL, "Options", "accepted: every image goes into the store", false },
-        { "metadata-file", BLD_OPT_METADATA, "FILE", "Options", "write each target's build result as JSON", false },
-        { "jobs", 'j', "N", "Options", "build at most N targets at a time (default: all that are ready)", false },
-        { "progress", BLD_OPT_PROGRESS, "auto|plain|quiet", "Display", "how to show progress (default auto)", false },
         H_HELP,
         END,
 };
@@ -237,8 +244,11 @@ static const struct bld_cmdspec commands[] = {
           "Build the Dockerfile in CONTEXT (or -f FILE) into an image in the store, verify it on the GPU when there "
           "is one, and write or push it where asked.",
           build_flags },
-        { "bake", "[TARGET|GROUP...]", "Build the targets of a bake file (cubuild.yaml, docker-bake.json)",
-          "With no names: the group or target 'default' (a compose file: every service with a build section). "
+        { "bake", "[TARGET|GROUP...]", "Build the targets of a bake file (cubuild.yaml, docker-bake.json, compose)",
+          "Build several images described once in a YAML build file with the structure of docker buildx bake's "
+          "JSON definition (variable, group, target, inherits, contexts, args, tags, output, cache-from, cache-to, "
+          "platforms) plus verify; a docker-bake.json and a compose file's build sections read too. Targets build in "
+          "dependency order, independent ones at the same time. With no names: the group or target 'default'. "
           "See docs/bake.md.",
           bake_flags },
         { "check", "[CONTEXT]", "Parse and lint a Dockerfile without building",

@@ -29,7 +29,7 @@ static void on_signal(int sig)
 
 static const struct bld_command commands[] = {
         { "build", bld_cmd_build, "Build an image from a Dockerfile (the default command)" },
-        { "bake", bld_cmd_bake, "Build the targets of a bake file (cubuild.yaml, docker-bake.json)" },
+        { "bake", bld_cmd_bake, "Build the targets of a bake file (cubuild.yaml, docker-bake.json, compose)" },
         { "check", bld_cmd_check, "Parse and lint a Dockerfile without building" },
         { "images", bld_cmd_images, "List images in the store" },
         { "import", bld_cmd_import, "Import a rootfs tarball as an image" },

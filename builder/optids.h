@@ -49,6 +49,7 @@ enum {
         BLD_OPT_REQUIRE_ARCH,
         BLD_OPT_REQUIRE_DRIVER,
         BLD_OPT_JSON,
+        /* the shared build cache (build, bake) and bake */
         BLD_OPT_CACHE_FROM,
         BLD_OPT_CACHE_TO,
         BLD_OPT_SET,

@@ -11,8 +11,8 @@ _cubuild() {
 	done
 	local words
 	case $cmd in
-	build) words="--file --build-arg --target --build-context --platform --secret --pull --ssh --check --tag --label --output --annotation --push --load --provenance --sbom --iidfile --metadata-file --format --compression --source-date-epoch --no-cache --no-cache-filter --cache-from --cache-to --jobs --network --shm-size --gpus --add-host --ulimit --verify --verify-report --require-arch --require-driver --run-timeout --on-error --progress --quiet --help" ;;
-	bake) words="--file --set --print --no-cache --push --load --metadata-file --jobs --progress --help" ;;
+	build) words="--file --build-arg --target --build-context --platform --secret --pull --ssh --check --tag --label --output --annotation --push --load --provenance --sbom --iidfile --metadata-file --format --compression --source-date-epoch --no-cache --no-cache-filter --cache-from --cache-to --jobs --cache-from --cache-to --network --shm-size --gpus --add-host --ulimit --verify --verify-report --require-arch --require-driver --run-timeout --on-error --progress --quiet --help" ;;
+	bake) words="--file --set --print --push --load --metadata-file --no-cache --jobs --progress --help" ;;
 	check) words="--file --strict --format --list-rules --help" ;;
 	images) words="--quiet --help" ;;
 	import) words="--help" ;;

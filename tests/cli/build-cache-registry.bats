@@ -134,6 +134,25 @@ layers_of() {
         [ "$(skopeo inspect --raw --tls-verify=false "docker://$rmax-2" | jq '.layers | length')" -eq 3 ]
 }
 
+@test "--jobs 2: the steps of stages built in parallel children are exported too" {
+        mkdir -p "$CB_TMP/par"
+        cat >"$CB_TMP/par/Dockerfile" <<DF
+FROM $BASE AS a
+RUN date +%s%N >/a
+FROM $BASE AS b
+RUN date +%s%N >/b
+FROM $BASE
+COPY --from=a /a /a
+COPY --from=b /b /b
+DF
+        d1=$(runner p1 build -q --jobs 2 --cache-to "type=local,dest=$CB_TMP/pcache,mode=max" -t par:1 "$CB_TMP/par")
+        run runner p2 build --jobs 2 --cache-from "type=local,src=$CB_TMP/pcache" --metadata-file "$CB_TMP/p.json" \
+                -t par:1 "$CB_TMP/par"
+        [ "$status" -eq 0 ]
+        [ "$(jq -r .layer_steps_run "$CB_TMP/p.json")" = 0 ]
+        [ "$(jq -r '."containerimage.digest"' "$CB_TMP/p.json")" = "$d1" ]
+}
+
 @test "type=local: an OCI layout directory carries the cache" {
         d1=$(runner l1 build -q --cache-to "type=local,dest=$CB_TMP/lcache,mode=max" -t app:l "$CB_TMP/ctx")
         [ -f "$CB_TMP/lcache/oci-layout" ]
