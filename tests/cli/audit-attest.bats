@@ -81,7 +81,7 @@ PY
         [ "$(jq -r '.predicate.buildDefinition.resolvedDependencies[] | select(.uri == "pkg:docker/docker.io/library/mini:1") | .digest.sha256' "$p")" = "${base#sha256:}" ]
         [ "$(jq -r '.predicate.buildDefinition.resolvedDependencies[] | select(.name == "Dockerfile") | .digest.sha256' "$p")" = "$(sha256sum <"$CB_TMP/ctx/Dockerfile" | cut -d' ' -f1)" ]
         [ "$(jq -r '.predicate.buildDefinition.internalParameters["source-date-epoch"]' "$p")" = 1700000000 ]
-        [ "$(jq -r '.predicate.runDetails.builder.version.cubuild' "$p")" = "$("$CUBUILD" version | awk '{print $3}')" ]
+        [ "$(jq -r '.predicate.runDetails.builder.version.cubuild' "$p")" = "$("$CUBUILD" version | awk 'NR == 1 {print $3}')" ]
 }
 
 @test "the SBOM is valid SPDX 2.3 and its versions are what dpkg-query and the dist-info directories say" {
@@ -115,4 +115,15 @@ PY
         [ "$(cb attestations --format json none:1 | jq -r '[.[].kind] | sort | join(",")')" = verify ]
         run cb build -q --sbom=maybe "$BATS_TEST_TMPDIR"
         [ "$status" -eq 2 ]
+}
+
+@test "cubuild verify after the build replaces the report and keeps provenance and SBOM" {
+        before=$(cb attestations --format json att:1 | jq -r '.[] | select(.kind == "verify") | .digest')
+        run cb verify --verify auto att:1
+        [ "$status" -eq 0 ]
+        run cb attestations --format json att:1
+        [ "$status" -eq 0 ]
+        [ "$(echo "$output" | jq length)" -eq 3 ]
+        [ "$(echo "$output" | jq -r '[.[].kind] | sort | join(",")')" = "provenance,sbom,verify" ]
+        [ -n "$before" ]
 }

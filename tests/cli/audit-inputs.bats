@@ -50,7 +50,7 @@ an() {
         [ "$(an inputs:1 dev.cubuild.label.team)" = audit ]
         [ "$(an inputs:1 dev.cubuild.target)" = final ]
         [ "$(an inputs:1 dev.cubuild.source-date-epoch)" = 1700000000 ]
-        [ "$(an inputs:1 dev.cubuild.version)" = "$("$CUBUILD" version | awk '{print $3}')" ]
+        [ "$(an inputs:1 dev.cubuild.version)" = "$("$CUBUILD" version | awk 'NR == 1 {print $3}')" ]
         # the secret is nowhere in the manifest, the config or the inspect output
         ! cb inspect inputs:1 | grep -q s3cr3t
         # the readable block, and the same as JSON
