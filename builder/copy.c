@@ -615,8 +615,12 @@ static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, cons
                 if (into_dir || !dst_leaf) {
                         d = fcntl(dst_dir_fd, F_DUPFD_CLOEXEC, 3);
                 } else {
-                        if (mkdirat(dst_dir_fd, dst_leaf, 0755) < 0 && errno != EEXIST)
+                        bool made = mkdirat(dst_dir_fd, dst_leaf, 0755) == 0;
+                        if (!made && errno != EEXIST)
                                 return cb_fail(err, errno, "mkdir '%s'", dst_leaf);
+                        /* a destination directory the copy makes belongs to --chown's owner, as in Docker */
+                        if (made && j->chown)
+                                (void) fchownat(dst_dir_fd, dst_leaf, j->uid, j->gid, AT_SYMLINK_NOFOLLOW);
                         d = openat(dst_dir_fd, dst_leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 }
                 if (s < 0 || d < 0)
@@ -837,6 +841,10 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                         j.chown = true;
                         if (!hash)
                                 r = bld_resolve_user(merged, v ? v : "", &j.uid, &j.gid, err);
+                        /* a uid without a group: the same number as the gid, as Docker documents */
+                        uint64_t n;
+                        if (r >= 0 && v && !strchr(v, ':') && cb_parse_u64(cb_str_c(v), UINT32_MAX, &n) == 0)
+                                j.gid = (gid_t) n;
                 } else if (strcmp(f->name, "chmod") == 0) {
                         j.chmod = true;
                         const char *m = v ? v : "";

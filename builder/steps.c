@@ -45,6 +45,56 @@ static json_t *shell_of(json_t *cfg)
         return json_pack("[s,s]", "/bin/sh", "-c");
 }
 
+/* Whether text is nothing but one heredoc marker: "<<EOF", "<<-EOF", "<<'EOF'", "<<\"EOF\"". */
+static bool only_marker(const char *text, const char *delim)
+{
+        const char *p = text + strspn(text, " \t");
+        if (strncmp(p, "<<", 2) != 0)
+                return false;
+        p += 2;
+        if (*p == '-')
+                p++;
+        char q = (*p == '\'' || *p == '"') ? *p++ : 0;
+        size_t n = strlen(delim);
+        if (strncmp(p, delim, n) != 0)
+                return false;
+        p += n;
+        if (q && *p++ != q)
+                return false;
+        return p[strspn(p, " \t")] == '\0';
+}
+
+/* RUN with heredocs, as BuildKit runs it: a command that is one heredoc alone runs the body as the
+ * script (through the shell, or as a file when it starts with "#!"); any other command goes to the
+ * shell with the heredoc bodies after it, and the shell feeds them where the markers say. */
+static json_t *run_heredoc_json(json_t *c, const struct df_instr *in)
+{
+        const char *cmd = in->nargs > 0 ? in->args[0] : "";
+        if (in->nheredocs == 1 && only_marker(cmd, in->heredocs[0].delim)) {
+                const char *body = in->heredocs[0].body;
+                if (strncmp(body, "#!", 2) != 0) {
+                        json_array_append_new(c, json_string(body));
+                        return c;
+                }
+                json_decref(c);
+                /* a script with its own interpreter: written to a temporary file and run, as
+                 * BuildKit mounts it as a file */
+                return json_pack("[s,s,s,s,s]", "/bin/sh", "-c",
+                                 "t=$(mktemp) && printf '%s' \"$1\" >\"$t\" && chmod 0700 \"$t\" && \"$t\"; "
+                                 "r=$?; rm -f \"$t\"; exit $r",
+                                 "sh", body);
+        }
+        struct cb_buf t;
+        cb_buf_init(&t, CB_BUF_UNLIMITED);
+        (void) cb_buf_adds(&t, cmd);
+        (void) cb_buf_addc(&t, '\n');
+        for (size_t i = 0; i < in->nheredocs; i++)
+                (void) cb_buf_addf(&t, "%s%s\n", in->heredocs[i].body, in->heredocs[i].delim);
+        json_array_append_new(c, json_stringn(t.p, t.len));
+        cb_buf_release(&t);
+        return c;
+}
+
 /* CMD/ENTRYPOINT/RUN argv: exec form as written, shell form wrapped in the stage's SHELL. */
 static json_t *command_json(struct bld_stage *st, const struct df_instr *in)
 {
@@ -53,6 +103,8 @@ static json_t *command_json(struct bld_stage *st, const struct df_instr *in)
         json_t *a = shell_of(st->config);
         json_t *c = json_deep_copy(a);
         json_decref(a);
+        if (in->kind == DF_INSTR_RUN && in->nheredocs > 0)
+                return run_heredoc_json(c, in);
         if (in->nargs > 0)
                 json_array_append_new(c, json_string(in->args[0]));
         return c;
@@ -200,6 +252,11 @@ static void next_key(struct bld_ctx *b, struct bld_stage *st, const struct df_in
         struct cb_sha256 *h = cb_sha256_new();
         cb_sha256_update(h, st->key, strlen(st->key) + 1);
         cb_sha256_update(h, in->text, strlen(in->text) + 1);
+        /* heredoc bodies are not in the text: a changed script must miss */
+        for (size_t i = 0; i < in->nheredocs; i++) {
+                cb_sha256_update(h, in->heredocs[i].delim, strlen(in->heredocs[i].delim) + 1);
+                cb_sha256_update(h, in->heredocs[i].body, strlen(in->heredocs[i].body) + 1);
+        }
         for (size_t i = 0; i < df_vars_count(st->vars); i++) {
                 const char *k = df_vars_key(st->vars, i), *v = df_vars_value(st->vars, i);
                 cb_sha256_update(h, k, strlen(k) + 1);
