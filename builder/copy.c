@@ -572,17 +572,38 @@ static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, cons
         struct stat st;
         if (fstat(sfd, &st) < 0)
                 return cb_fail(err, errno, "stat '%s'", rel);
+        bool followed = false;
         if (S_ISLNK(st.st_mode)) {
                 /* a named source that is a symlink is followed (inside the root), as docker does */
                 (void) close(sfd);
                 sfd = bld_open_in_root(j->src_root, rel, O_PATH, 0);
                 if (sfd < 0 || fstat(sfd, &st) < 0)
                         return cb_fail(err, errno, "'%s'", rel);
+                followed = true;
         }
         const char *slash = strrchr(rel, '/');
         const char *base = slash ? slash + 1 : rel;
+        const char *src_name = base; /* the entry copy_entry reads: the link's target when followed */
+        _cleanup_free_ char *target_path = NULL;
         _cleanup_close_ int parent = -1;
-        {
+        if (followed && !S_ISDIR(st.st_mode)) {
+                /* the file the link resolved to, inside the root: copied under the link's name */
+                char proc[64], path[4096];
+                (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", sfd);
+                ssize_t n = readlink(proc, path, sizeof(path) - 1);
+                if (n <= 0)
+                        return cb_fail(err, errno, "resolve '%s'", rel);
+                path[n] = '\0';
+                target_path = cb_xstrdup(path);
+                char *ts = strrchr(target_path, '/');
+                if (!ts)
+                        return cb_failc(err, -EINVAL, "resolve '%s'", rel);
+                *ts = '\0';
+                src_name = ts + 1;
+                parent = open(*target_path ? target_path : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (parent < 0)
+                        return cb_fail(err, errno, "open the directory of '%s'", rel);
+        } else {
                 _cleanup_free_ char *pp = slash ? cb_xstrndup(rel, (size_t) (slash - rel)) : cb_xstrdup("/");
                 parent = bld_open_in_root(j->src_root, pp, O_RDONLY | O_DIRECTORY, 0);
                 if (parent < 0)
@@ -627,7 +648,7 @@ static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, cons
                         return cb_fail(err, errno, "open directory '%s'", rel);
                 return copy_tree(j, s, strcmp(rel, ".") ? rel : "", d, 0, err);
         }
-        return copy_entry(j, parent, strcmp(rel, ".") ? base : ".", rel, dst_dir_fd,
+        return copy_entry(j, parent, strcmp(rel, ".") ? src_name : ".", rel, dst_dir_fd,
                           into_dir || !dst_leaf ? base : dst_leaf, 0, err);
 }
 

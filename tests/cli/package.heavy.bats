@@ -7,6 +7,8 @@ load helpers
 setup_file() {
         export PKG_TMP
         PKG_TMP=$(mktemp -d /tmp/cubuild-pkg.XXXXXX)
+        # apt reads the .deb as its sandbox user: the directories on the way must be readable
+        chmod 0755 "$PKG_TMP"
 }
 
 teardown_file() {
@@ -19,11 +21,14 @@ teardown_file() {
         cmake --build "$PKG_TMP/build" -j"$(nproc)" >/dev/null
         (cd "$PKG_TMP/build" && cpack >/dev/null)
         deb=$(ls "$PKG_TMP"/build/cubuild_*_amd64.deb)
+        chmod 0755 "$PKG_TMP/build"
+        chmod 0644 "$deb"
         dpkg-deb -c "$deb" | grep -q ' ./usr/bin/cubuild$'
         dpkg-deb -c "$deb" | grep -q ' ./usr/libexec/cubuild/cubuild-verify$'
         dpkg-deb -c "$deb" | grep -q ' ./usr/share/man/man1/cubuild.1'
         # apt resolves the dependencies in a chroot that has none of them
-        mmdebstrap --variant=apt --include="$deb" bookworm "$PKG_TMP/root" http://deb.debian.org/debian >/dev/null 2>&1
+        mmdebstrap --variant=apt --include="$deb" bookworm "$PKG_TMP/root" http://deb.debian.org/debian \
+                >"$PKG_TMP/mmdebstrap.log" 2>&1 || { tail -20 "$PKG_TMP/mmdebstrap.log" >&2; return 1; }
         chroot "$PKG_TMP/root" dpkg -s cubuild | grep -q '^Status: install ok installed'
         chroot "$PKG_TMP/root" cubuild --version | grep -q '^cubuild version'
         mount -t proc proc "$PKG_TMP/root/proc"
