@@ -409,8 +409,15 @@ static int copy_tree(struct copy_job *j, int src_dir, const char *rel, int dst_d
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *crel = *rel && strcmp(rel, ".") ? cb_xasprintf("%s/%s", rel, names[i])
                                                                      : cb_xstrdup(names[i]);
-                if (r >= 0 && !(j->from_context && j->b->ignore && df_ignore_match(j->b->ignore, crel)) &&
-                    !excluded(j, crel))
+                bool ign = j->from_context && j->b->ignore && df_ignore_match(j->b->ignore, crel);
+                if (ign) {
+                        /* an ignored directory is still walked when a '!' pattern may take back
+                         * something below it, as Docker does; its entries are checked one by one */
+                        struct stat cst;
+                        ign = !(fstatat(src_dir, names[i], &cst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(cst.st_mode) &&
+                                df_ignore_may_reinclude(j->b->ignore, crel));
+                }
+                if (r >= 0 && !ign && !excluded(j, crel))
                         r = copy_entry(j, src_dir, names[i], crel, dst_dir, names[i], depth, err);
                 free(names[i]);
         }
