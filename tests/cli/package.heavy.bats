@@ -27,8 +27,15 @@ teardown_file() {
         dpkg-deb -c "$deb" | grep -q ' ./usr/libexec/cubuild/cubuild-verify$'
         dpkg-deb -c "$deb" | grep -q ' ./usr/share/man/man1/cubuild.1'
         # apt resolves the dependencies in a chroot that has none of them
-        mmdebstrap --variant=apt --include="$deb" bookworm "$PKG_TMP/root" http://deb.debian.org/debian \
+        mmdebstrap --variant=apt bookworm "$PKG_TMP/root" http://deb.debian.org/debian \
                 >"$PKG_TMP/mmdebstrap.log" 2>&1 || { tail -20 "$PKG_TMP/mmdebstrap.log" >&2; return 1; }
+        cp "$deb" "$PKG_TMP/root/tmp/cubuild.deb"
+        cp /etc/resolv.conf "$PKG_TMP/root/etc/resolv.conf"
+        chroot "$PKG_TMP/root" apt-get update >/dev/null
+        chroot "$PKG_TMP/root" env DEBIAN_FRONTEND=noninteractive apt-get install -y /tmp/cubuild.deb \
+                >"$PKG_TMP/apt.log" 2>&1 || { tail -20 "$PKG_TMP/apt.log" >&2; return 1; }
+        # what apt had to bring: the libraries the package depends on
+        grep -q "libarchive13" "$PKG_TMP/apt.log"
         chroot "$PKG_TMP/root" dpkg -s cubuild | grep -q '^Status: install ok installed'
         chroot "$PKG_TMP/root" cubuild --version | grep -q '^cubuild version'
         mount -t proc proc "$PKG_TMP/root/proc"
