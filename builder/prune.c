@@ -236,7 +236,7 @@ int bld_prune(struct layer_store *s, const struct bld_prune_opts *o, struct bld_
                         struct cand *x = &c.v[i];
                         if (o->until_ns > 0 && now_ns - x->mtime_ns < o->until_ns)
                                 continue; /* used too recently */
-                        if (o->has_keep_storage && !o->cache && total <= o->keep_storage)
+                        if (o->has_keep_storage && total <= o->keep_storage)
                                 break;
                         uint64_t f = o->has_keep_storage ? freed_by(s, &c, i, img, nimg) : 0;
                         r = x->mount ? cb_rm_rf(layer_store_root_fd(s), x->path, err)
@@ -261,9 +261,8 @@ int bld_prune(struct layer_store *s, const struct bld_prune_opts *o, struct bld_
         st.layers.blobs_removed += ls.blobs_removed;
         st.layers.bytes_removed += ls.bytes_removed;
         st.layers.layers_removed += ls.layers_removed;
-        st.total_after = bld_store_total(s);
-        if (!gc)
-                st.total_before = st.total_after + ls.bytes_removed;
+        if (gc) /* a walk of the whole store: only where it is reported */
+                st.total_after = bld_store_total(s);
 out:
         for (size_t i = 0; i < nkeep; i++)
                 free(keep[i]);

@@ -13,7 +13,7 @@
 
 struct bld_prune_opts {
         bool cache;            /* remove every (eligible) build cache record and cache mount */
-        bool has_keep_storage; /* remove LRU ones until the store's total is at most keep_storage */
+        bool has_keep_storage; /* only until the store's total is at most keep_storage (with or without cache) */
         uint64_t keep_storage;
         int64_t until_ns; /* > 0: only entries not used for this long are eligible */
 };
@@ -21,7 +21,7 @@ struct bld_prune_opts {
 struct bld_prune_stats {
         uint64_t records_removed, mounts_removed;
         struct layer_prune_stats layers;
-        uint64_t total_before, total_after; /* bytes allocated under blobs, layers, cache, cache-mounts */
+        uint64_t total_before, total_after; /* bytes under blobs, layers, cache, cache-mounts (0 for a plain prune) */
 };
 
 /* Without cache nor has_keep_storage: the plain prune (the build cache's layers stay). */
