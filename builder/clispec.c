@@ -145,7 +145,10 @@ static const struct bld_flag save_flags[] = {
 };
 
 static const struct bld_flag prune_flags[] = {
-        { "all", 'a', NULL, "Options", "also empty the build cache and the layers it keeps", false },
+        { "all", 'a', NULL, "Options", "also empty the build cache, its layers and the cache mounts", false },
+        { "cache", BLD_OPT_PRUNE_CACHE, NULL, "Options", "also remove build cache records and cache mounts, least recently used first", false },
+        { "keep-storage", BLD_OPT_KEEP_STORAGE, "SIZE", "Options", "remove least recently used build cache and cache mounts until the store takes at most SIZE", false },
+        { "filter", BLD_OPT_FILTER, "until=DURATION", "Options", "only what was not used for DURATION (with --all, --cache, --keep-storage)", false },
         H_HELP,
         END,
 };

@@ -19,6 +19,8 @@
 #include "parser/df.h"
 #include "builder/cache.h"
 #include "builder/internal.h"
+#include "builder/prune.h"
+#include "builder/run.h"
 #include "builder/verify.h"
 
 static int usage_error(const char *cmd, const char *msg)
@@ -367,41 +369,53 @@ int bld_cmd_save(const struct bld_global *g, int argc, char **argv)
 
 int bld_cmd_prune(const struct bld_global *g, int argc, char **argv)
 {
-        bool all = false;
+        struct bld_prune_opts o = { 0 };
+        bool filtered = false;
         for (int i = 1; i < argc; i++) {
-                if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-                        (void) puts("Usage: cubuild prune [--all]\n\nRemove blobs and unpacked layers that no named "
-                                    "image uses. Layers the build cache\npoints to stay unless --all, which also "
-                                    "empties the build cache.");
+                const char *a = argv[i];
+                if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+                        (void) puts("Usage: cubuild prune [--all] [--cache] [--keep-storage SIZE] [--filter until=DURATION]\n\n"
+                                    "Remove blobs and unpacked layers that no named image uses. Layers the build cache\n"
+                                    "points to stay unless --all or --cache, which also remove the build cache records\n"
+                                    "and RUN cache mounts (least recently used first). --keep-storage removes them,\n"
+                                    "least recently used first, only until the store takes at most SIZE bytes\n"
+                                    "(k, m, g suffixes). --filter until=DURATION (e.g. 24h) spares what was used\n"
+                                    "within DURATION.");
                         return BLD_EXIT_OK;
-                } else if (strcmp(argv[i], "--all") == 0 || strcmp(argv[i], "-a") == 0) {
-                        all = true;
+                } else if (strcmp(a, "--all") == 0 || strcmp(a, "-a") == 0 || strcmp(a, "--cache") == 0) {
+                        o.cache = true;
+                } else if (strcmp(a, "--keep-storage") == 0 && i + 1 < argc) {
+                        if (cb_parse_size(cb_str_c(argv[++i]), &o.keep_storage) < 0)
+                                return usage_error("prune", "--keep-storage: give a size such as 10g or 500m");
+                        o.has_keep_storage = true;
+                } else if (strcmp(a, "--filter") == 0 && i + 1 < argc) {
+                        const char *f = argv[++i];
+                        if (strncmp(f, "until=", 6) != 0 || bld_duration_ns(f + 6, &o.until_ns) < 0 || o.until_ns <= 0)
+                                return usage_error("prune", "--filter: use until=DURATION (e.g. until=24h)");
+                        filtered = true;
                 } else {
-                        return usage_error("prune", "unknown argument");
+                        return usage_error("prune", "unknown argument or missing value");
                 }
         }
+        if (filtered && !o.cache && !o.has_keep_storage)
+                return usage_error("prune", "--filter applies to --all, --cache or --keep-storage");
         struct cb_err err;
         struct layer_store *s = NULL;
-        struct layer_prune_stats st = { 0 };
+        struct bld_prune_stats st = { 0 };
         cb_err_init(&err);
         int r = open_store(g, &s, &err);
-        char **keep = NULL;
-        size_t nkeep = 0;
-        if (r >= 0) {
-                if (all)
-                        r = bld_cache_clear(s, &err);
-                else
-                        r = bld_cache_layers(s, &keep, &nkeep, &err);
-        }
         if (r >= 0)
-                r = layer_store_prune(s, (const char *const *) keep, nkeep, &st, &err);
-        for (size_t i = 0; i < nkeep; i++)
-                free(keep[i]);
-        free(keep);
+                r = bld_prune(s, &o, &st, &err);
+        if (r >= 0 && (o.cache || o.has_keep_storage))
+                (void) printf("removed %llu build cache records and %llu cache mounts\n",
+                              (unsigned long long) st.records_removed, (unsigned long long) st.mounts_removed);
         if (r >= 0)
                 (void) printf("removed %llu blobs (%.1f MB) and %llu unpacked layers\n",
-                              (unsigned long long) st.blobs_removed, (double) st.bytes_removed / 1e6,
-                              (unsigned long long) st.layers_removed);
+                              (unsigned long long) st.layers.blobs_removed, (double) st.layers.bytes_removed / 1e6,
+                              (unsigned long long) st.layers.layers_removed);
+        if (r >= 0 && (o.cache || o.has_keep_storage))
+                (void) printf("store total: %llu bytes (%.1f MB)\n", (unsigned long long) st.total_after,
+                              (double) st.total_after / 1e6);
         return finish(g, r, &err, s);
 }
 

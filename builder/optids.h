@@ -62,6 +62,10 @@ enum {
         BLD_OPT_INPUTS,
         BLD_OPT_BUILD_CONTEXT,
         BLD_OPT_REPAIR,
+        /* prune */
+        BLD_OPT_PRUNE_CACHE,
+        BLD_OPT_KEEP_STORAGE,
+        BLD_OPT_FILTER,
 };
 
 #endif

@@ -487,6 +487,7 @@ static int mount_flag(struct bld_ctx *b, const struct df_instr *in, const char *
                 int r = cb_mkdir_p(layer_store_root_fd(b->store), rel, 0755, err);
                 if (r < 0)
                         return r;
+                (void) utimensat(layer_store_root_fd(b->store), rel, NULL, 0); /* last use, for prune's LRU */
                 char *src = cb_xasprintf("%s/%s", layer_store_root(b->store), rel);
                 _cleanup_free_ char *ro = opt_dup2(spec, "readonly", "ro", NULL);
                 add_bind(rc, own(rc, src), own(rc, CB_TAKE_PTR(target)), ro && strcmp(ro, "false") != 0, true);

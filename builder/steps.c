@@ -325,6 +325,9 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         if (!cache_off(b, st) &&
             (bld_cache_get(b->store, st->key, &ce) || bld_cache_remote_get(b->remote, st->key, &ce))) {
                 bld_cache_remote_note(b->remote, st->key, &ce);
+                /* last use, for `cubuild prune --keep-storage`'s LRU order (no record: a remote hit) */
+                _cleanup_free_ char *rec = cb_xasprintf("cache/%s", st->key + 7);
+                (void) utimensat(layer_store_root_fd(b->store), rec, NULL, 0);
                 bld_stage_add_layer(st, &ce.layer);
                 st->last_time = b->opts->source_date_epoch >= 0 ? b->opts->source_date_epoch : ce.created;
                 bld_config_add_history(st->config, st->last_time, in->text, false, NULL);

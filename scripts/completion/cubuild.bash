@@ -25,7 +25,7 @@ _cubuild() {
 	login) words="--username --password --password-stdin --authfile --help" ;;
 	logout) words="--authfile --help" ;;
 	save) words="--output --format --help" ;;
-	prune) words="--all --help" ;;
+	prune) words="--all --cache --keep-storage --filter --help" ;;
 	verify) words="--verify --verify-report --help" ;;
 	compat) words="--json --require-arch --require-driver --help" ;;
 	diff) words="--format --no-files --quiet --help" ;;
