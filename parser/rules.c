@@ -72,6 +72,15 @@ const struct df_lint_rule df_lint_rules[] = {
      df_rule_devel_final},
     {"RootUser", DF_SEV_WARNING, "the final stage sets no non-root USER: the container runs as root",
      df_rule_root_user},
+    /* Image rules: found in the built image's files by the static CUDA report (kernels/compat.c,
+     * `cubuild compat`, the end of every build), not in the Dockerfile; listed here so that both share
+     * one list of names. */
+    {"CudaRuntimeMultipleMajors", DF_SEV_WARNING,
+     "(image) two CUDA runtimes of different major versions in one image", NULL},
+    {"CudaLibraryMissing", DF_SEV_ERROR,
+     "(image) a CUDA library the image's CUDA code links (cuDNN, NCCL, ...) is not in the image", NULL},
+    {"CudaRequireMismatch", DF_SEV_WARNING,
+     "(image) NVIDIA_REQUIRE_CUDA asks for another CUDA than the image's runtime", NULL},
 };
 const size_t df_lint_nrules = CB_ARRAY_SIZE(df_lint_rules);
 

@@ -95,3 +95,12 @@ EOF
         run cb check -f "$CB_TMP/Dockerfile.check" "$CB_TMP/ctx"
         [[ "$output" == *"CudaTorchMismatch"* ]]
 }
+
+@test "every finding name of the static report is a rule name of cubuild check" {
+        names=$(grep -ohE 'add_finding\(c, "[A-Za-z]+"' "$CUBUILD_SOURCE_DIR/kernels/compat.c" | grep -oE '"[A-Za-z]+"' | tr -d '"' | sort -u)
+        [ -n "$names" ]
+        rules=$("$CUBUILD" check --list-rules | awk '{print $1}')
+        for n in $names; do
+                grep -qx "$n" <<<"$rules" || { echo "'$n' is not in cubuild check --list-rules" >&2; return 1; }
+        done
+}
