@@ -2,7 +2,8 @@
 # The newcomer's path, checked textually in a second (README.md, item 6 of issue 10): the README's
 # first command block is the main job, its second the test command; both name scripts that exist and
 # are executable, and .ci/run runs exactly the second one. Running the main job in a fresh clone:
-# newcomer.heavy.bats. The test command itself is the suite, so nothing here runs it.
+# newcomer.heavy.bats. (Not newcomer.bats: ctest names a bats file by its name up to the first dot, so
+# that name would clash with newcomer.heavy.bats.) The test command itself is the suite: not run here.
 
 # readme_block N: the body of the README's N-th fenced block (1-based), one line per line.
 readme_block() {
