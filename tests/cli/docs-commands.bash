@@ -15,9 +15,9 @@ teardown_file() {
         registry_stop
         # registries a page started itself (getting-started's) and left behind on failure
         local f
-        for f in $(find "${CB_TMP:-/nonexistent}" -name pid -path '*/registry/pid' 2>/dev/null); do
+        while IFS= read -r f; do
                 kill "$(cat "$f")" 2>/dev/null || true
-        done
+        done < <(find "${CB_TMP:-/nonexistent}" -path '*/registry/pid' 2>/dev/null)
         cb_teardown_store
 }
 
