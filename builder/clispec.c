@@ -413,7 +413,7 @@ void bld_cmdspec_usage(FILE *f, const struct bld_cmdspec *c)
                 const struct bld_cmdspec *const *all = bld_cmdspecs(&n);
                 (void) fputs("\nCommands:\n", f);
                 for (size_t i = 0; i < n; i++)
-                        (void) fprintf(f, "  %-10s %s\n", all[i]->name, all[i]->summary);
+                        (void) fprintf(f, "  %-14s %s\n", all[i]->name, all[i]->summary);
         }
         const char *groups[16];
         size_t ng = 0;
