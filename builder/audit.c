@@ -1,5 +1,6 @@
 /* Recorded inputs: every image says which bases, Dockerfile, context, args and epoch made it. */
 #include "builder/audit.h"
+#include "builder/internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,11 +15,6 @@
 #include "parser/df.h"
 
 #define CTX_MAX_DEPTH 256
-
-static int name_cmp(const void *a, const void *b)
-{
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
 
 static char type_char(mode_t m)
 {
@@ -37,30 +33,11 @@ static int walk_dir(int dir_fd, const char *rel, const struct df_ignore *ig, uns
 {
         if (depth > CTX_MAX_DEPTH)
                 return cb_failc(err, -ELOOP, "context: '%s' is nested too deep", rel);
-        int dfd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
-        if (dfd < 0)
-                return cb_fail(err, errno, "context: '%s'", rel);
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                int e = errno;
-                (void) close(dfd);
-                return cb_fail(err, e, "context: '%s'", rel);
-        }
         char **names = NULL;
-        size_t n = 0, cap = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 32;
-                        names = cb_xrealloc(names, cap * sizeof(char *));
-                }
-                names[n++] = cb_xstrdup(de->d_name);
-        }
-        (void) closedir(d);
-        if (n > 1)
-                qsort(names, n, sizeof(char *), name_cmp);
+        size_t n = 0;
+        int lr = bld_dir_names(dir_fd, &names, &n);
+        if (lr < 0)
+                return cb_fail(err, -lr, "context: '%s'", rel);
         struct cb_sha256 *h = cb_sha256_new();
         int r = 0;
         for (size_t i = 0; i < n && r >= 0; i++) {

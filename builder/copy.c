@@ -381,31 +381,11 @@ static int name_cmp(const void *a, const void *b)
 static int copy_tree(struct copy_job *j, int src_dir, const char *rel, int dst_dir, unsigned depth,
                      struct cb_err *err)
 {
-        int dfd = fcntl(src_dir, F_DUPFD_CLOEXEC, 3);
-        if (dfd < 0)
-                return cb_fail(err, errno, "dup");
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                int e = errno;
-                (void) close(dfd);
-                return cb_fail(err, e, "opendir '%s'", rel);
-        }
         char **names = NULL;
-        size_t n = 0, cap = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 32;
-                        names = cb_xrealloc(names, cap * sizeof(char *));
-                }
-                names[n++] = cb_xstrdup(de->d_name);
-        }
-        (void) closedir(d);
-        if (n > 1)
-                qsort(names, n, sizeof(char *), name_cmp);
-        int r = 0;
+        size_t n = 0;
+        int r = bld_dir_names(src_dir, &names, &n);
+        if (r < 0)
+                return cb_fail(err, -r, "read directory '%s'", rel);
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *crel = *rel && strcmp(rel, ".") ? cb_xasprintf("%s/%s", rel, names[i])
                                                                      : cb_xstrdup(names[i]);
@@ -1172,19 +1152,7 @@ static int stage_rootfs_for(struct bld_ctx *b, const char *from, struct bld_root
                 layers = img->layers;
                 n = img->nlayers;
         }
-        char **lowers = cb_xcalloc(n + 1, sizeof(char *));
-        size_t k = 0;
-        int r = 0;
-        for (size_t i = n; i-- > 0 && r >= 0;) {
-                r = layer_store_unpacked(b->store, &layers[i], &lowers[k], err);
-                if (r >= 0)
-                        k++;
-        }
-        if (r >= 0)
-                r = bld_rootfs_mount(fs, b->tmp_dir, (const char *const *) lowers, k, err);
-        for (size_t i = 0; i < k; i++)
-                free(lowers[i]);
-        free(lowers);
+        int r = bld_rootfs_mount_layers(fs, b->store, b->tmp_dir, layers, n, err);
         layer_image_free(img);
         return r;
 }

@@ -19,6 +19,15 @@ struct bld_rootfs {
  * store's tmp/ directory, on the same filesystem as the layers. */
 int bld_rootfs_mount(struct bld_rootfs *fs, const char *tmp_dir, const char *const *lowers, size_t n,
                      struct cb_err *err);
+struct layer_store;
+struct layer_desc;
+/* Unpacks layers (bottom first, as an image lists them) and mounts them as fs's lowers, top-most first. */
+int bld_rootfs_mount_layers(struct bld_rootfs *fs, struct layer_store *s, const char *tmp_dir,
+                            const struct layer_desc *layers, size_t n, struct cb_err *err);
+/* The entries of a directory ("." and ".." left out), sorted by name: the order every tree walk of the
+ * builder follows, so hashes and layers do not depend on readdir's order. *ret owned (names and array).
+ * -errno on failure. dir_fd stays open and usable. */
+int bld_dir_names(int dir_fd, char ***ret, size_t *ret_n);
 /* Unmounts (if mounted); the upper directory stays for committing. */
 int bld_rootfs_unmount(struct bld_rootfs *fs, struct cb_err *err);
 /* Unmounts and removes everything under fs->dir. NULL-safe on a zeroed struct. */

@@ -1,8 +1,10 @@
 /* An overlay mount for one build step: the stage's layers (unpacked once in the store) as read-only
  * lower directories, a fresh upper directory that becomes the step's layer. */
 #include "builder/internal.h"
+#include "layers/layer.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,4 +171,60 @@ char *bld_referrers_tag(const char *name, const char *manifest_digest)
         if (at && colon && colon < at)
                 repo_len = (size_t) (colon - name);
         return cb_xasprintf("%.*s:sha256-%s", (int) repo_len, name, manifest_digest + 7);
+}
+
+int bld_rootfs_mount_layers(struct bld_rootfs *fs, struct layer_store *s, const char *tmp_dir,
+                            const struct layer_desc *layers, size_t n, struct cb_err *err)
+{
+        char **lowers = cb_xcalloc(n + 1, sizeof(char *));
+        size_t k = 0;
+        int r = 0;
+        for (size_t i = n; i-- > 0 && r >= 0;) {
+                r = layer_store_unpacked(s, &layers[i], &lowers[k], err);
+                if (r >= 0)
+                        k++;
+        }
+        if (r >= 0)
+                r = bld_rootfs_mount(fs, tmp_dir, (const char *const *) lowers, k, err);
+        for (size_t i = 0; i < k; i++)
+                free(lowers[i]);
+        free(lowers);
+        return r;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int bld_dir_names(int dir_fd, char ***ret, size_t *ret_n)
+{
+        int dfd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (dfd < 0)
+                return -errno;
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                int e = errno;
+                (void) close(dfd);
+                return -e;
+        }
+        rewinddir(d); /* the dup shares dir_fd's offset */
+        char **names = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 32;
+                        names = cb_xrealloc(names, cap * sizeof(char *));
+                }
+                names[n++] = cb_xstrdup(de->d_name);
+        }
+        (void) closedir(d);
+        if (n > 1)
+                qsort(names, n, sizeof(char *), name_cmp);
+        *ret = names;
+        *ret_n = n;
+        return 0;
 }

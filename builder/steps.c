@@ -471,21 +471,7 @@ static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df
 /* The stage's layers as overlay lower directories, top-most first. */
 static int mount_stage(struct bld_ctx *b, struct bld_stage *st, struct bld_rootfs *fs, struct cb_err *err)
 {
-        char **lowers = cb_xcalloc(st->nlayers + 1, sizeof(char *));
-        int r = 0;
-        size_t n = 0;
-        for (size_t i = st->nlayers; i-- > 0;) {
-                r = layer_store_unpacked(b->store, &st->layers[i], &lowers[n], err);
-                if (r < 0)
-                        break;
-                n++;
-        }
-        if (r >= 0)
-                r = bld_rootfs_mount(fs, b->tmp_dir, (const char *const *) lowers, n, err);
-        for (size_t i = 0; i < n; i++)
-                free(lowers[i]);
-        free(lowers);
-        return r;
+        return bld_rootfs_mount_layers(fs, b->store, b->tmp_dir, st->layers, st->nlayers, err);
 }
 
 static char **run_env(struct bld_stage *st, const struct bld_gpu *gpu, size_t *ret_n)

@@ -62,19 +62,7 @@ static int run_verifier(struct layer_store *s, const char *tmp_dir, json_t *conf
                         struct cb_err *err)
 {
         struct bld_rootfs fs = { 0 };
-        char **lowers = cb_xcalloc(n + 1, sizeof(char *));
-        size_t k = 0;
-        int r = 0;
-        for (size_t i = n; i-- > 0 && r >= 0;) {
-                r = layer_store_unpacked(s, &layers[i], &lowers[k], err);
-                if (r >= 0)
-                        k++;
-        }
-        if (r >= 0)
-                r = bld_rootfs_mount(&fs, tmp_dir, (const char *const *) lowers, k, err);
-        for (size_t i = 0; i < k; i++)
-                free(lowers[i]);
-        free(lowers);
+        int r = bld_rootfs_mount_layers(&fs, s, tmp_dir, layers, n, err);
         if (r < 0) {
                 bld_rootfs_release(&fs);
                 return r;
@@ -264,19 +252,7 @@ int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config,
                      char **ret_summary, char **ret_gap, struct cb_err *err)
 {
         struct bld_rootfs fs = { 0 };
-        char **lowers = cb_xcalloc(n + 1, sizeof(char *));
-        size_t k = 0;
-        int r = 0;
-        for (size_t i = n; i-- > 0 && r >= 0;) {
-                r = layer_store_unpacked(s, &layers[i], &lowers[k], err);
-                if (r >= 0)
-                        k++;
-        }
-        if (r >= 0)
-                r = bld_rootfs_mount(&fs, tmp_dir, (const char *const *) lowers, k, err);
-        for (size_t i = 0; i < k; i++)
-                free(lowers[i]);
-        free(lowers);
+        int r = bld_rootfs_mount_layers(&fs, s, tmp_dir, layers, n, err);
         if (r < 0) {
                 bld_rootfs_release(&fs);
                 return r;
