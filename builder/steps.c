@@ -435,6 +435,18 @@ int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
         return 0;
 }
 
+struct layer_bytes {
+        struct bld_progress *pg;
+        size_t step;
+};
+
+/* the layer being written, as the step's byte counter ("layer 1.2 GiB 310 MiB/s") */
+static void on_layer_bytes(void *ud, uint64_t tar_bytes)
+{
+        const struct layer_bytes *lb = ud;
+        bld_progress_bytes(lb->pg, lb->step, "layer", NULL, tar_bytes, 0);
+}
+
 /* Upper dir → layer blob → the stage's next layer and a history entry. */
 static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct bld_rootfs *fs,
                         struct cb_err *err)
@@ -450,6 +462,9 @@ static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df
         co.compression = b->opts->compression ? bld_compression_of(b->opts->compression) : LAYER_UNCOMPRESSED;
         co.source_date_epoch = b->opts->source_date_epoch;
         co.overlay_whiteouts = true;
+        struct layer_bytes lb = { .pg = b->pg, .step = b->step };
+        co.progress = on_layer_bytes;
+        co.progress_ud = &lb;
         struct layer_desc l;
         int r = layer_commit_dir(b->store, ufd, &co, &l, err);
         if (r < 0) {

@@ -145,6 +145,9 @@ struct layer_commit_opts {
         int level;                 /* -1 default (gzip 6, zstd 3) */
         int64_t source_date_epoch; /* -1 unset: keep mtimes; else mtimes later than it are clamped to it */
         bool overlay_whiteouts;    /* translate 0/0 char devs + opaque xattrs */
+        /* called every few MiB of tar written, with the tar bytes so far (NULL: not called) */
+        void (*progress)(void *ud, uint64_t tar_bytes);
+        void *progress_ud;
 };
 /* Defaults: gzip, level -1, no clamping, no whiteout translation. Start from this (or set level and
  * source_date_epoch to -1): a zeroed struct means gzip level 0 (stored, uncompressed deflate) and every mtime
