@@ -216,6 +216,8 @@ static int mkdirs_depth(const struct copy_job *job, int root_fd, const char *pat
                 int next = bld_open_in_root(root_fd, p, O_RDONLY | O_DIRECTORY, 0);
                 if (next < 0 && errno == ENOENT) {
                         if (mkdirat(fd, p + j, 0755) == 0) {
+                                /* 0755 whatever our umask, as BuildKit's MkdirAll under buildkitd's 022 */
+                                (void) fchmodat(fd, p + j, 0755, 0);
                                 /* BuildKit's MkdirAll gives the directories it creates the --chown owner */
                                 if (job->chown)
                                         (void) fchownat(fd, p + j, job->uid, job->gid, AT_SYMLINK_NOFOLLOW);
@@ -255,6 +257,16 @@ static int mkdirs_depth(const struct copy_job *job, int root_fd, const char *pat
 static int mkdirs_in(const struct copy_job *job, int root_fd, const char *path, struct cb_err *err)
 {
         return mkdirs_depth(job, root_fd, path, 0, err);
+}
+
+int bld_mkdirs_in_root(int root_fd, const char *path, uid_t uid, gid_t gid, struct cb_err *err)
+{
+        struct copy_job j = { .chown = true, .uid = uid, .gid = gid };
+        int fd = mkdirs_in(&j, root_fd, path, err);
+        if (fd < 0)
+                return fd;
+        (void) close(fd);
+        return 0;
 }
 
 static void apply_meta(struct copy_job *j, int dir_fd, const char *name, const struct stat *st, bool is_link)

@@ -3,6 +3,7 @@
 #define BLD_STEPS_H
 
 #include <jansson.h>
+#include <sys/types.h>
 
 #include "builder/bld.h"
 #include "layers/layer.h"
@@ -51,6 +52,9 @@ int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
 /* Copies into merged; or, with hash set (merged NULL), feeds the sources' identity into hash. */
 int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const char *merged,
              struct cb_sha256 *hash, struct cb_err *err);
+/* mkdir -p of path inside the rootfs at root_fd, every component resolved in it (symlinks of the
+ * image followed there, never out); the directories it creates are owned by uid:gid, mode 0755. */
+int bld_mkdirs_in_root(int root_fd, const char *path, uid_t uid, gid_t gid, struct cb_err *err);
 /* What a --from names, as a digest: a stage's cache key or an image's manifest digest. */
 int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_STR_LEN], struct cb_err *err);
 /* An image a FROM or --from names, as a manifest digest: a --build-context NAME=docker-image://REF
