@@ -141,7 +141,9 @@ cubuild prune --all'
                 "$REGISTRY_HOST" >"$CB_TMP/golden-config.yaml"
         run docs_block docs/bake.md bake-ci-job
         [ "$status" -eq 0 ]
-        cmd="${output//harbor.example.com/$REGISTRY_HOST} --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt"
+        cmd="${output//harbor.example.com/$REGISTRY_HOST}"
+        # the secret goes first: cubuild takes no option after the context (docker does)
+        cmd="cubuild build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt ${cmd#cubuild build }"
         cd "$CUBUILD_SOURCE_DIR"
         for runner in a b; do
                 run env PATH="$CB_TMP/bin:$PATH" CUBUILD_ROOT="$CB_TMP/runner-$runner" CUBUILD_CONFIG="$CB_TMP/golden-config.yaml" \

@@ -28,7 +28,7 @@ load docs-commands
         [ "$(grep -c 'expected .* to fail' "$CB_TMP/troubleshooting.sh")" -eq 10 ]
 }
 
-@test "drift guard: every shell block of docs/ and README.md is run, mirrored or skipped with a reason" {
+@test "drift guard: every shell block of docs/ and README.md is run, mirrored or skipped with a reason; inline cubuild commands use real options" {
         run python3 "$CUBUILD_SOURCE_DIR/tests/cli/docs-commands.py" --check
         echo "$output"
         [ "$status" -eq 0 ]

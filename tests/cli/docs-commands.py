@@ -28,8 +28,11 @@ The convention, for every page. A fenced block's info string is LANG [ATTR...]:
                            a CI file or a Kubernetes Job whose commands a stand-in runs
                            (tests/cli/docs-commands-standin.py)
   anything else            (```text, ```yaml, ```json, ...) is not run; a block without a language,
-                           a text block holding a "$ " line and an indented code block are errors
-                           of the drift guard (label them)
+                           a text block holding a "$ " line or (but the output after a `fails`
+                           block) a line starting "cubuild ", and an
+                           indented code block are errors of the drift guard (label them)
+The drift guard also checks every inline `cubuild ...` span of the pages (but cli.md): each option
+it names must be one docs/cli.md (generated from the same table as --help) lists for that command.
 """
 import glob
 import os
@@ -164,6 +167,59 @@ def pages(root):
     return sorted(glob.glob(os.path.join(root, "docs", "*.md"))) + [os.path.join(root, "README.md")]
 
 
+def cli_options(root):
+    """{command: set of its options} from the generated docs/cli.md ("" holds the global ones)."""
+    opts, cmd = {"": set()}, ""
+    for line in read(os.path.join(root, "docs", "cli.md")):
+        m = re.match(r"^## (\S+)$", line)
+        if m:
+            cmd = m.group(1)
+            opts[cmd] = set()
+        elif line.startswith("| `"):
+            first = line.split(" | ")[0]
+            opts[cmd] |= {o.split("=")[0] for o in re.findall(r"`(--?[\w-]+)", first)}
+    return opts
+
+
+def inline_commands(root, opts):
+    """Inline `cubuild ...` spans of every page but cli.md: each option must be one cli.md lists for
+    that command (or a global one). Returns problems and the number of spans checked."""
+    problems, n = [], 0
+    for path in pages(root):
+        page = os.path.relpath(path, root)
+        if page == "docs/cli.md":
+            continue
+        fence = False
+        for num, line in enumerate(read(path), 1):
+            if line.startswith("```"):
+                fence = not fence
+                continue
+            if fence:
+                continue
+            for span in re.findall(r"(?<!`)`(cubuild [^`]+)`", line):
+                n += 1
+                for seg in re.split(r"\s(?:&&|;|\|\|)\s", span):
+                    words = [w.strip("[]") for w in seg.split()]
+                    if not words or words[0] != "cubuild":
+                        continue
+                    words, cmd = words[1:], None
+                    while words and words[0] in opts[""]:
+                        words = words[1:]
+                        if words and not words[0].startswith("-") and words[0] not in opts:
+                            words = words[1:]  # the option's value
+                    if words and words[0] in opts and words[0] != "":
+                        cmd, words = words[0], words[1:]
+                    else:
+                        cmd = "build"  # no command means build
+                    for w in words:
+                        for o in w.split("|"):
+                            o = o.strip("[]().,").split("=")[0]
+                            if re.match(r"^--?[a-zA-Z]", o) and o not in opts[cmd] and o not in opts[""]:
+                                problems.append(f"{page}:{num}: `{span}`: {o} is no option of cubuild {cmd} "
+                                                "(docs/cli.md)")
+    return problems, n
+
+
 def check(root):
     """The drift guard: one line per problem, and a summary of what runs where."""
     problems, counts = [], {"run": 0, "console": 0, "mirrored": 0, "skipped": 0, "stand-in": 0}
@@ -175,8 +231,10 @@ def check(root):
     for path in pages(root):
         page = os.path.relpath(path, root)
         lines = read(path)
+        prev_fails = False
         for line, lang, attrs, body in blocks(lines):
             where = f"{page}:{line}"
+            after_fails, prev_fails = prev_fails, lang in SHELL and "fails" in attrs
             if not lang:
                 problems.append(f"{where}: a block without a language: label it (sh, console, text, yaml, ...)")
                 continue
@@ -220,6 +278,9 @@ def check(root):
                 continue
             if any(b.startswith("$ ") for b in body):
                 problems.append(f"{where}: a ```{lang} block holds '$ ' commands: make it ```console")
+            elif not after_fails and any(re.match(r"^(sudo )?cubuild\s", b) for b in body):
+                problems.append(f"{where}: a ```{lang} block holds a cubuild command: make it ```sh "
+                                "(run, 'mirrored ID' or 'skip: REASON')")
         # indented code blocks: a line indented by 4 after a blank line, outside lists and fences
         fence, prev = False, ""
         for n, text in enumerate(lines, 1):
@@ -230,7 +291,8 @@ def check(root):
                 if before and not re.match(r"^(\s*[-*+]|\s*\d+\.|\s{2,})", before[-1]):
                     problems.append(f"{page}:{n}: an indented code block: use a fenced block with a language")
             prev = text
-    return problems, counts
+    inline, counts["inline cubuild commands checked against docs/cli.md"] = inline_commands(root, cli_options(root))
+    return problems + inline, counts
 
 
 def main(argv):
