@@ -32,7 +32,8 @@ The convention, for every page. A fenced block's info string is LANG [ATTR...]:
                            block) a line starting "cubuild ", and an
                            indented code block are errors of the drift guard (label them)
 The drift guard also checks every inline `cubuild ...` span of the pages (but cli.md): each option
-it names must be one docs/cli.md (generated from the same table as --help) lists for that command.
+it names must be one docs/cli.md (generated from the same table as --help) lists for that command;
+and each row of docs/docker-compat.md's table must name test files that use the row's flag.
 """
 import glob
 import os
@@ -220,6 +221,27 @@ def inline_commands(root, opts):
     return problems, n
 
 
+def compat_rows(root):
+    """docs/docker-compat.md: each row's flags must appear in a test file its "tested in" cell names."""
+    problems, n = [], 0
+    for num, line in enumerate(read(os.path.join(root, "docs", "docker-compat.md")), 1):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("| `") else []
+        if len(cells) < 3:
+            continue
+        flags = re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", cells[0].split("`")[1])
+        # test files, and docs pages a test runs (troubleshooting.md entry 10)
+        files = [os.path.join("tests", "cli", f) for f in re.findall(r"([\w.-]+\.bats)", cells[-1])]
+        files += [os.path.join("docs", f) for f in re.findall(r"([\w.-]+\.md)", cells[-1])]
+        missing = [f for f in files if not os.path.exists(os.path.join(root, f))]
+        texts = "".join(open(os.path.join(root, f), encoding="utf-8").read() for f in files if f not in missing)
+        n += 1
+        if missing or not files:
+            problems.append(f"docs/docker-compat.md:{num}: names no existing test file ({', '.join(missing) or 'none'})")
+        elif flags and not any(re.search(re.escape(f) + r"[\s=]", texts) for f in flags):
+            problems.append(f"docs/docker-compat.md:{num}: {', '.join(flags)} appear in none of {', '.join(files)}")
+    return problems, n
+
+
 def check(root):
     """The drift guard: one line per problem, and a summary of what runs where."""
     problems, counts = [], {"run": 0, "console": 0, "mirrored": 0, "skipped": 0, "stand-in": 0}
@@ -292,7 +314,8 @@ def check(root):
                     problems.append(f"{page}:{n}: an indented code block: use a fenced block with a language")
             prev = text
     inline, counts["inline cubuild commands checked against docs/cli.md"] = inline_commands(root, cli_options(root))
-    return problems + inline, counts
+    rows, counts["docker-compat.md rows with their test"] = compat_rows(root)
+    return problems + inline + rows, counts
 
 
 def main(argv):
