@@ -174,3 +174,14 @@ cubuild --root "$CB_TMP/bc4" build --cache-from type=local,src="$CB_TMP/bc-local
         echo "$output"
         [ "$status" -eq 0 ]
 }
+
+@test "docs/registry.md's and docs/configuration.md's config files, as written, are read: a blocked prefix refuses" {
+        for page in registry configuration; do
+                awk '/^```yaml/ { n++; inside = (n == 1); next } /^```/ { inside = 0 } inside' \
+                        "$CUBUILD_SOURCE_DIR/docs/$page.md" >"$CB_TMP/$page-config.yaml"
+                run cb --config "$CB_TMP/$page-config.yaml" pull evil.example.com/x:1
+                echo "$output"
+                [ "$status" -eq 1 ]
+                [[ "$output" == *"'evil.example.com/x' is blocked by the registries config (prefix 'evil.example.com')"* ]]
+        done
+}
