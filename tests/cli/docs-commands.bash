@@ -40,7 +40,6 @@ run_page() {
                 bash "$script")
 }
 
-
 # docs_block PAGE ID: the lines of PAGE's block marked `mirrored ID` (the drift guard looks for this
 # call, with the page and the ID, in a bats file).
 docs_block() {

@@ -31,7 +31,8 @@ The convention, for every page. A fenced block's info string is LANG [ATTR...]:
                            a text block holding a "$ " line or (but the output after a `fails`
                            block) a line starting "cubuild ", and an
                            indented code block are errors of the drift guard (label them)
-The drift guard also checks every inline `cubuild ...` span of the pages (but cli.md): each option
+The drift guard also checks every inline `cubuild ...` span of the pages (but cli.md), and every
+cubuild line of a mirrored or skipped block: each option
 it names must be one docs/cli.md (generated from the same table as --help) lists for that command;
 and each row of docs/docker-compat.md's table must name test files that use the row's flag.
 """
@@ -182,16 +183,46 @@ def cli_options(root):
     return opts
 
 
+def option_problems(where, text, opts):
+    """The options of one cubuild command line (or synopsis) that docs/cli.md does not list."""
+    problems = []
+    for seg in re.split(r"\s(?:&&|;|\|\||\|)\s", text):
+        words = [w.strip("[]") for w in seg.split()]
+        if words and words[0] == "cubuild":
+            words = words[1:]
+            while words and words[0] in opts[""]:
+                words = words[1:]
+                if words and not words[0].startswith("-") and words[0] not in opts:
+                    words = words[1:]  # the option's value
+            cmd = "build"  # no command means build
+        elif words and words[0] in opts and words[0] != "":
+            cmd = None  # "cubuild images | inspect NAME": a synopsis's alternative command
+        else:
+            continue
+        if words and words[0] in opts and words[0] != "":
+            cmd, words = words[0], words[1:]
+        if cmd is None:
+            continue
+        for w in words:
+            for o in w.split("|"):
+                o = o.strip("[]().,").split("=")[0]
+                if re.match(r"^--?[a-zA-Z]", o) and o not in opts[cmd] and o not in opts[""]:
+                    problems.append(f"{where}: `{text.strip()}`: {o} is no option of cubuild {cmd} (docs/cli.md)")
+    return problems
+
+
 def inline_commands(root, opts):
-    """Inline `cubuild ...` spans of every page but cli.md: each option must be one cli.md lists for
-    that command (or a global one). Returns problems and the number of spans checked."""
+    """Inline `cubuild ...` spans of every page but cli.md, and the lines of blocks that are not
+    run as they stand (mirrored, skipped): each option must be one cli.md lists for that command (or
+    a global one). Returns problems and the number of commands checked."""
     problems, n = [], 0
     for path in pages(root):
         page = os.path.relpath(path, root)
         if page == "docs/cli.md":
             continue
+        lines = read(path)
         fence = False
-        for num, line in enumerate(read(path), 1):
+        for num, line in enumerate(lines, 1):
             if line.startswith("```"):
                 fence = not fence
                 continue
@@ -199,25 +230,20 @@ def inline_commands(root, opts):
                 continue
             for span in re.findall(r"(?<!`)`(cubuild [^`]+)`", line):
                 n += 1
-                for seg in re.split(r"\s(?:&&|;|\|\|)\s", span):
-                    words = [w.strip("[]") for w in seg.split()]
-                    if not words or words[0] != "cubuild":
-                        continue
-                    words, cmd = words[1:], None
-                    while words and words[0] in opts[""]:
-                        words = words[1:]
-                        if words and not words[0].startswith("-") and words[0] not in opts:
-                            words = words[1:]  # the option's value
-                    if words and words[0] in opts and words[0] != "":
-                        cmd, words = words[0], words[1:]
-                    else:
-                        cmd = "build"  # no command means build
-                    for w in words:
-                        for o in w.split("|"):
-                            o = o.strip("[]().,").split("=")[0]
-                            if re.match(r"^--?[a-zA-Z]", o) and o not in opts[cmd] and o not in opts[""]:
-                                problems.append(f"{page}:{num}: `{span}`: {o} is no option of cubuild {cmd} "
-                                                "(docs/cli.md)")
+                problems += option_problems(f"{page}:{num}", span, opts)
+        for start, lang, attrs, body in blocks(lines):
+            if lang not in SHELL or not not_run(attrs):
+                continue
+            joined = []
+            for b in body:
+                if b[:1].isspace() and joined:
+                    joined[-1] += " " + b.strip()  # a synopsis continued on the next line
+                else:
+                    joined.append(b)
+            for b in joined:
+                if re.match(r"^(\S+=\S+ )*cubuild\s", b):
+                    n += 1
+                    problems += option_problems(f"{page}:{start}", re.sub(r"^(\S+=\S+ )*", "", b), opts)
     return problems, n
 
 
