@@ -70,11 +70,13 @@ standin() {
                 TMPDIR="$CB_TMP/tmp" bash "$script"
 }
 
-# a small stand-in for examples/golden (the default suite's CI and Job runs): the RUN step writes a
-# random id, so a second runner that ran it again would make another image
+# small_golden [NAME]: a small stand-in for examples/golden (the default suite's CI and Job runs):
+# the RUN step writes a random id, so a second runner that ran it again would make another image;
+# NAME makes its steps differ from other runs' (no cache hit from the registry cache they exported)
 small_golden() {
-        mkdir -p "$CB_TMP/golden"
-        printf 'FROM tiny\nRUN cat /proc/sys/kernel/random/uuid >/built-at\nCOPY hello.txt /\n' >"$CB_TMP/golden/Dockerfile"
-        echo hello >"$CB_TMP/golden/hello.txt"
-        echo "$CB_TMP/golden"
+        local d="$CB_TMP/golden${1:+-$1}"
+        mkdir -p "$d"
+        printf 'FROM tiny\nRUN echo %s; cat /proc/sys/kernel/random/uuid >/built-at\nCOPY hello.txt /\n' "${1:-golden}" >"$d/Dockerfile"
+        echo hello >"$d/hello.txt"
+        echo "$d"
 }

@@ -85,11 +85,13 @@ load docs-commands
 @test "docs/kubernetes.md: the Job's container, with the privileges the page gives it and without SYS_ADMIN" {
         hub_mirror
         export STANDIN_GOLDEN
-        STANDIN_GOLDEN=$(small_golden)
-        # the narrower form: the runtime's default capabilities plus SYS_ADMIN, uid 0, cwd /
+        STANDIN_GOLDEN=$(small_golden k8s)
+        # the narrower form: the runtime's default capabilities plus SYS_ADMIN, uid 0, cwd /; its
+        # own Dockerfile, so that the RUN step runs in the sandbox rather than coming from the cache
         STANDIN_RUN=k8s run standin k8s docs/kubernetes.md
         echo "$output"
         [ "$status" -eq 0 ]
+        [[ "$output" == *"2 layer steps ran, 0 came from the cache"* ]]
         [[ "$output" == *"standin: capabilities: chown,"*",sys_admin"* ]]
         curl -fs "http://$REGISTRY_HOST/v2/ml/pytorch-cuda/tags/list" | grep -q '"2.9"'
         "$CUBUILD" --root "$CB_TMP/runners/k8s/pod/volumes/store" images | grep -q "^$REGISTRY_HOST/ml/pytorch-cuda:2.9 "
