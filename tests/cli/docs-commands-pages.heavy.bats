@@ -3,9 +3,11 @@
 # docs/configuration.md, docs/audit.md and docs/compat.md, run in order, one shell per page, from the
 # repository root, as tests/cli/docs-commands.py extracts them (the convention is stated there);
 # README.md's "Using it" block and docs/bake.md's CI job (the golden image on two runners), mirrored.
-# Heavy because the pages build and fill several stores (getting-started ~15 s, configuration ~25 s,
-# audit ~55 s, compat ~25 s, README ~25 s on this machine under load, the golden image minutes), and
-# removing the stores takes as long again on this machine's disk. The light part: docs-commands.bats.
+# Heavy because the pages build and fill several stores: measured at load 8 on this machine,
+# getting-started 13 s, configuration 32 s, audit 56 s, README 29 s, compat 22 s (225 s for the five
+# with setup and teardown; removing the stores takes long on this disk), bake's CI job 204 s (apt and
+# PyPI on the first runner; the second builds from the registry cache). The light part:
+# docs-commands.bats.
 load helpers
 load docs-commands
 
