@@ -2,11 +2,12 @@
 # The docs' commands, the heavy part: every runnable block of docs/getting-started.md,
 # docs/configuration.md, docs/audit.md and docs/compat.md, run in order, one shell per page, from the
 # repository root, as tests/cli/docs-commands.py extracts them (the convention is stated there);
-# README.md's "Using it" block and docs/bake.md's CI job (the golden image on two runners), mirrored.
+# README.md's "Using it" block and docs/bake.md's CI job (the golden image on two runners), mirrored;
+# docs/ci.md's GitHub jobs with examples/golden itself (the default suite uses a small context).
 # Heavy because the pages build and fill several stores: measured at load 8 on this machine,
 # getting-started 13 s, configuration 32 s, audit 56 s, README 29 s, compat 22 s (225 s for the five
 # with setup and teardown; removing the stores takes long on this disk), bake's CI job 204 s (apt and
-# PyPI on the first runner; the second builds from the registry cache). The light part:
+# PyPI on the first runner; the second builds from the registry cache), ci.md's golden jobs 250 s. The light part:
 # docs-commands.bats.
 load helpers
 load docs-commands
@@ -133,14 +134,20 @@ cubuild prune --all'
         [[ "$output" == *"all 1 blocks of docs/compat.md ran"* ]]
 }
 
-# docs/bake.md's CI job, mirrored: the block as written, run by two runners with empty stores, with
-# harbor.example.com the fixture registry, Docker Hub (nvidia/cuda) that registry as a mirror, and
-# the CA bundle of this network's TLS-inspecting proxy as the golden Dockerfile's `ca` secret.
-@test "docs/bake.md: the CI job on two runners; the second runs no RUN step (examples/golden)" {
+# cuda_mirror: the fixture registry as the docker.io mirror, holding the CUDA base the golden
+# Dockerfile starts from; the config file is $CB_TMP/golden-config.yaml.
+cuda_mirror() {
         skopeo copy --quiet --dest-tls-verify=false "oci:$(fixture_oci cuda-11.8.0-runtime):cuda-11.8.0-runtime" \
                 "docker://$REGISTRY_HOST/nvidia/cuda:11.8.0-runtime-ubuntu20.04"
         printf 'registries:\n  - prefix: docker.io\n    mirrors:\n      - location: %s\n        insecure: true\n' \
                 "$REGISTRY_HOST" >"$CB_TMP/golden-config.yaml"
+}
+
+# docs/bake.md's CI job, mirrored: the block as written, run by two runners with empty stores, with
+# harbor.example.com the fixture registry, Docker Hub (nvidia/cuda) that registry as a mirror, and
+# the CA bundle of this network's TLS-inspecting proxy as the golden Dockerfile's `ca` secret.
+@test "docs/bake.md: the CI job on two runners; the second runs no RUN step (examples/golden)" {
+        cuda_mirror
         run docs_block docs/bake.md bake-ci-job
         [ "$status" -eq 0 ]
         cmd="${output//harbor.example.com/$REGISTRY_HOST}"
@@ -155,4 +162,25 @@ cubuild prune --all'
         done
         [[ "$output" == *"0 layer steps ran"* ]]
         curl -fs "http://$REGISTRY_HOST/v2/ai-platform/pytorch-cuda/tags/list" | grep -q '"2.9"'
+}
+
+# docs/ci.md's GitHub Actions file with examples/golden itself (the default suite uses a small
+# context): the build job on two runners, the second building from the registry cache, then verify.
+@test "docs/ci.md, GitHub Actions, examples/golden: two runners, the second runs no step; verify" {
+        cuda_mirror
+        export CUBUILD_CONFIG="$CB_TMP/golden-config.yaml"
+        export STANDIN_BUILD_ARGS="--secret id=ca,src=/etc/ssl/certs/ca-certificates.crt"
+        for runner in gh-golden-a gh-golden-b; do
+                STANDIN_RUN=$runner run standin ci docs/ci.md github-actions build
+                echo "$output"
+                [ "$status" -eq 0 ]
+        done
+        a="$CB_TMP/runners/gh-golden-a/build" b="$CB_TMP/runners/gh-golden-b/build"
+        [ "$(jq -r .layer_steps_run "$a/build.json")" -ge 4 ]
+        [ "$(jq -r .layer_steps_run "$b/build.json")" = 0 ]
+        [ "$(cat "$b/iid")" = "$(cat "$a/iid")" ]
+        STANDIN_RUN=gh-golden-b run standin ci docs/ci.md github-actions verify
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"standin: job verify of github-actions passed"* ]]
 }

@@ -22,6 +22,8 @@ What stands in for what (the pages list the same):
   Docker Hub (FROM nvidia/cuda, ...)  the local registry as a docker.io mirror ($CUBUILD_CONFIG)
   the GPU runner's cubuild verify      run; with STANDIN_NO_GPU=1 (no GPU here) it must exit 3 saying
                                       "no GPU", and the job goes on as if the step were skipped
+  (STANDIN_BUILD_ARGS, heavy test)    options put first in each `cubuild build`: the CA bundle secret
+                                      of this network's TLS-inspecting proxy for the golden image
   upload-artifact, artifacts:         not run (the files stay in the runner's directory)
   securityContext                     runAsUser 0: the test runs as root; capabilities: setpriv keeps
                                       the container runtime's default set plus what `add` names
@@ -154,6 +156,11 @@ def load(text, kind):
 
 def subst(cmd):
     cmd = re.sub(r"\$\{\{\s*secrets\.(\w+)\s*\}\}", r"${\1}", cmd)
+    # STANDIN_BUILD_ARGS: options put first in each `cubuild build` (the heavy test's CA secret for
+    # this network's TLS-inspecting proxy, which the golden Dockerfile's pip step needs)
+    extra = os.environ.get("STANDIN_BUILD_ARGS")
+    if extra:
+        cmd = re.sub(r"(cubuild build )", lambda m: m.group(1) + extra + " ", cmd)
     return cmd.replace("harbor.example.com", "${CI_REGISTRY}")
 
 
