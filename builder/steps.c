@@ -266,6 +266,13 @@ static void next_key(struct bld_ctx *b, struct bld_stage *st, const struct df_in
         }
         if (in->kind == DF_INSTR_RUN && b->opts->network && strcmp(b->opts->network, "none") == 0)
                 cb_sha256_update(h, "network=none", 13);
+        /* SOURCE_DATE_EPOCH clamps the layer's mtimes: a layer made without it (or with another) is
+         * another layer, and reusing it would make the image depend on the store's history */
+        if (b->opts->source_date_epoch >= 0) {
+                char sde[40];
+                (void) snprintf(sde, sizeof(sde), "source-date-epoch=%lld", (long long) b->opts->source_date_epoch);
+                cb_sha256_update(h, sde, strlen(sde) + 1);
+        }
         if (extra)
                 cb_sha256_update(h, extra, strlen(extra) + 1);
         cb_sha256_final(h, st->key);
