@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builder/audit.h"
 #include "builder/bld.h"
 #include "builder/cli.h"
 #include "builder/exit.h"
@@ -67,6 +68,9 @@ int bld_cmd_pull(const struct bld_global *g, int argc, char **argv)
                 _cleanup_free_ char *name = reg_ref_string(&rr);
                 if (!rr.digest || rr.tag)
                         r = layer_store_tag(s, name, digest, &err);
+                /* provenance, SBOM and GPU report travel with the image (docs/audit.md) */
+                if (r >= 0)
+                        bld_pull_referrers_or_warn(s, c, &rr, digest, rr.tag ? name : NULL, quiet);
                 if (r >= 0) {
                         if (!quiet)
                                 (void) fprintf(stderr, "pulled %s\n", name);
