@@ -220,6 +220,8 @@ int bld_cmd_rebuild_check(const struct bld_global *g, int argc, char **argv)
                 o.nlabels = nlabels;
                 o.compression = an_get(an, BLD_AN_COMPRESSION);
                 o.verify = "skip";
+                /* the rebuild is compared, never kept: attestations of it would be work thrown away */
+                o.no_provenance = o.no_sbom = true;
                 o.quiet = true;
                 o.debug = g->debug;
                 o.reg = sd.reg;
