@@ -70,6 +70,9 @@ json_t *bld_referrers_load(struct layer_store *s, const char *manifest_digest, c
 /* Stores index and tags it under the digest key and each name's "<repo>:sha256-<hex>". */
 int bld_referrers_save(struct layer_store *s, const char *manifest_digest, const char *const *names, size_t nnames,
                        json_t *index, struct cb_err *err);
+/* Untags the referrers indexes whose subject no name in the store holds any more (an image built or
+ * pulled without a name, or whose names were removed), so that prune can collect them. */
+int bld_referrers_prune(struct layer_store *s, struct cb_err *err);
 /* After a pull of rr (manifest_digest): its referrers into the store, tagged under the digest key and
  * name's fallback tag (name may be NULL). *ret_api (may be NULL): whether the registry's referrers API
  * answered. -ENOENT when the registry has none. */

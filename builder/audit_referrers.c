@@ -124,3 +124,36 @@ void bld_pull_referrers_or_warn(struct layer_store *s, struct reg_client *c, con
                                api ? "referrers API" : "fallback tag");
         cb_err_release(&err);
 }
+
+/* "sha256-<hex>" or "REPO:sha256-<hex>": the subject's hex, else NULL */
+static const char *referrers_subject_hex(const char *name)
+{
+        const char *colon = strrchr(name, ':');
+        const char *t = colon ? colon + 1 : name;
+        if (strncmp(t, "sha256-", 7) != 0 || strlen(t + 7) != 64 || strspn(t + 7, "0123456789abcdef") != 64)
+                return NULL;
+        return t + 7;
+}
+
+int bld_referrers_prune(struct layer_store *s, struct cb_err *err)
+{
+        struct layer_image_entry *v = NULL;
+        size_t n = 0;
+        int r = layer_store_list(s, &v, &n, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                const char *hex = referrers_subject_hex(v[i].name);
+                if (!hex)
+                        continue;
+                bool held = false;
+                for (size_t k = 0; k < n && !held; k++)
+                        held = !referrers_subject_hex(v[k].name) && !strcmp(v[k].manifest_digest + 7, hex);
+                if (!held && (r = layer_store_untag(s, v[i].name, err)) == -ENOENT) {
+                        cb_err_reset(err);
+                        r = 0;
+                }
+        }
+        layer_image_entries_free(v, n);
+        return r < 0 ? r : 0;
+}

@@ -65,6 +65,12 @@ kinds() {
         other="$CB_TMP/other2"
         "$CUBUILD" --root "$other" pull "$REGISTRY_HOST/audit/notag@$d"
         [ "$(kinds "$other" "$d")" = provenance,sbom,verify ]
+        # prune collects an unnamed image, and its referrers with it; a named image keeps its own
+        named=$(cb inspect "$REGISTRY_HOST/audit/pulled:1" | jq -r .digest)
+        cb prune >/dev/null
+        ! jq -e --arg t "sha256-${d#sha256:}" \
+                '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t)' "$CB_ROOT/index.json"
+        [ "$(kinds "$CB_ROOT" "$named")" = provenance,sbom,verify ]
 }
 
 @test "pull reads the referrers API where the registry has one" {
