@@ -32,8 +32,8 @@ int bld_cmd_pull(const struct bld_global *g, int argc, char **argv)
         for (int i = 1; i < argc; i++) {
                 if (help_flag(argv[i])) {
                         (void) puts("Usage: cubuild pull [-q] REFERENCE\n\nPull an image (the host's platform) into "
-                                    "the store; every blob is verified by digest.\nThe image's referrers (provenance, SBOM, GPU report) "
-                                    "come with it.");
+                                    "the store; every blob is verified by digest.\nThe image's referrers "
+                                    "(provenance, SBOM, GPU report) come with it.");
                         return BLD_EXIT_OK;
                 } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
                         quiet = true;

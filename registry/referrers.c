@@ -10,6 +10,8 @@
 #include "internal.h"
 
 #define ACCEPT_INDEX "Accept: " REG_MT_OCI_INDEX
+/* a hostile index must not make a pull fetch without end: each referrer costs up to blob_max per blob */
+#define REG_REFERRERS_MAX 256u
 #define ACCEPT_ANY_MANIFEST "Accept: " REG_MT_OCI_MANIFEST ", " REG_MT_OCI_INDEX ", " REG_MT_DOCKER_MANIFEST
 
 struct ref_ctx {
@@ -82,7 +84,8 @@ static int fetch_blob(struct ref_ctx *ctx, const struct reg_descriptor *d, struc
         if (ctx->sink->has && ctx->sink->has(ctx->sink->ud, d->digest))
                 return 0;
         if (d->size > ctx->blob_max)
-                return cb_failc(err, -E2BIG, "registry %s: repository %s: referrer blob %s has %llu bytes, more than %llu",
+                return cb_failc(err, -E2BIG,
+                                "registry %s: repository %s: referrer blob %s has %llu bytes, more than %llu",
                                 ctx->ep->host, ctx->ep->repo, d->digest, (unsigned long long) d->size,
                                 (unsigned long long) ctx->blob_max);
         struct cb_buf b;
@@ -162,6 +165,9 @@ static int referrers_from(struct ref_ctx *ctx, const char *subject, bool *ret_ap
                 r = cb_failc(err, -EBADMSG, "registry %s: %s: not an index", ctx->ep->host, what);
         if (r >= 0 && idx.nitems == 0)
                 r = -ENOENT; /* the API's answer when there are none */
+        if (r >= 0 && idx.nitems > REG_REFERRERS_MAX)
+                r = cb_failc(err, -E2BIG, "registry %s: %s: %zu referrers, more than %u", ctx->ep->host, what,
+                             idx.nitems, REG_REFERRERS_MAX);
         for (size_t i = 0; r >= 0 && i < idx.nitems; i++)
                 r = fetch_referrer(ctx, &idx.items[i], err);
         if (r == -ENOENT && cb_err_set(err))
@@ -190,7 +196,8 @@ int reg_pull_referrers(struct reg_client *c, const struct reg_ref *ref, const ch
                 return r;
         r = -ENOENT;
         for (size_t i = 0; i < n; i++) {
-                struct ref_ctx ctx = { .c = c, .ep = &eps[i], .sink = sink, .blob_max = blob_max ? blob_max : 64u << 20 };
+                struct ref_ctx ctx = { .c = c, .ep = &eps[i], .sink = sink };
+                ctx.blob_max = blob_max ? blob_max : 64u << 20;
                 ctx.host = reg_client_host(c, eps[i].host, eps[i].insecure);
                 struct cb_err e;
                 cb_err_init(&e);

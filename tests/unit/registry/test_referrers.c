@@ -175,7 +175,8 @@ static void fx_init(struct fx *f, const char *doc_text)
         f->art_text = cb_xasprintf("{\"schemaVersion\":2,\"mediaType\":\"" REG_MT_OCI_MANIFEST "\",\"artifactType\":"
                                    "\"application/spdx+json\",\"config\":{\"mediaType\":"
                                    "\"application/vnd.oci.empty.v1+json\",\"digest\":\"" EMPTY "\",\"size\":2},"
-                                   "\"layers\":[{\"mediaType\":\"application/spdx+json\",\"digest\":\"%s\",\"size\":%zu}],"
+                                   "\"layers\":[{\"mediaType\":\"application/spdx+json\","
+                                   "\"digest\":\"%s\",\"size\":%zu}],"
                                    "\"subject\":{\"mediaType\":\"" REG_MT_OCI_MANIFEST "\",\"digest\":\"" SUBJECT
                                    "\",\"size\":1}}",
                                    f->doc, strlen(doc_text));
