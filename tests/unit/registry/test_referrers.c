@@ -324,6 +324,32 @@ static void test_missing_referrer_is_trouble_not_none(void **state)
         fx_release(&f);
 }
 
+static void test_too_many_referrers_is_e2big(void **state)
+{
+        (void) state;
+        struct fx f;
+        fx_init(&f, "{}");
+        struct cb_buf b;
+        cb_buf_init(&b, CB_BUF_UNLIMITED);
+        (void) cb_buf_adds(&b, "{\"schemaVersion\":2,\"mediaType\":\"" REG_MT_OCI_INDEX "\",\"manifests\":[");
+        for (int i = 0; i < 257; i++)
+                (void) cb_buf_addf(&b, "%s{\"mediaType\":\"" REG_MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%zu}",
+                                   i ? "," : "", f.art, strlen(f.art_text));
+        (void) cb_buf_adds(&b, "]}");
+        struct route routes[] = { { f.p_tag, 200, b.p }, { f.p_art, 200, f.art_text }, { f.p_doc, 200, f.doc_text },
+                                  { f.p_empty, 200, "{}" } };
+        struct mem_sink m = { 0 };
+        struct cb_err err;
+        cb_err_init(&err);
+        bool api = false;
+        char idx[CB_DIGEST_STR_LEN];
+        assert_int_equal(pull(routes, CB_ARRAY_SIZE(routes), &m, &api, idx, &err), -E2BIG);
+        assert_int_equal(m.n, 0);
+        cb_err_release(&err);
+        cb_buf_release(&b);
+        fx_release(&f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -332,6 +358,7 @@ int main(void)
                 cmocka_unit_test(test_none_is_enoent),
                 cmocka_unit_test(test_tampered_document_stores_nothing_that_names_it),
                 cmocka_unit_test(test_missing_referrer_is_trouble_not_none),
+                cmocka_unit_test(test_too_many_referrers_is_e2big),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
