@@ -33,8 +33,10 @@ struct layer_store;
  * is the sha256 of its entries sorted by name ("TYPE MODE NAME\0" then the child's digest, the file's
  * content sha256 or the link target); mtimes and owners are left out, as the build cache leaves them
  * out. The context's own digest is the root directory's. */
-int bld_audit_context_digest(int ctx_fd, const struct df_ignore *ig, char ret[CB_DIGEST_STR_LEN],
-                             struct cb_err *err);
+struct bld_file_memo;
+/* memo (may be NULL): file digests the build already took (filememo.h). */
+int bld_audit_context_digest(int ctx_fd, const struct df_ignore *ig, struct bld_file_memo *memo,
+                             char ret[CB_DIGEST_STR_LEN], struct cb_err *err);
 
 /* The annotations a build records (owned, json_decref()): per-stage bases, Dockerfile and context
  * digests, build args, --label values, target, SOURCE_DATE_EPOCH, compression, version. */

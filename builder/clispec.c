@@ -55,7 +55,7 @@ static const struct bld_flag build_flags[] = {
         { "iidfile", BLD_OPT_IIDFILE, "FILE", "Output", "write the image digest to FILE", false },
         { "metadata-file", BLD_OPT_METADATA, "FILE", "Output", "write the build result as JSON: digests, names, verification", false },
         { "format", BLD_OPT_FORMAT, "oci|docker", "Output", "manifest and config media types (default oci)", false },
-        { "compression", BLD_OPT_COMPRESSION, "gzip|zstd|none", "Output", "layer compression (default gzip)", false },
+        { "compression", BLD_OPT_COMPRESSION, "gzip|zstd|none", "Output", "layer compression of pushes and exports (default gzip; given, of the stored image too)", false },
         { "source-date-epoch", BLD_OPT_SDE, "SECONDS", "Output",
           "timestamps for reproducible images (default: env SOURCE_DATE_EPOCH)", false },
         { "no-cache", BLD_OPT_NO_CACHE, NULL, "Cache and concurrency", "run every step; don't look up the build cache", false },

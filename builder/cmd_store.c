@@ -300,6 +300,15 @@ int bld_cmd_inspect(const struct bld_global *g, int argc, char **argv)
 static int save_to(struct layer_store *s, const char *digest, const char *name, const char *format, const char *path,
                    struct cb_err *err)
 {
+        /* OCI layouts carry compressed layers, as registries do: a build's uncompressed ones are gzipped
+         * (once each, remembered); a docker-archive holds them uncompressed either way */
+        char out[CB_DIGEST_STR_LEN];
+        if (strcmp(format, "oci-dir") == 0 || strcmp(format, "oci") == 0 || strcmp(format, "oci-archive") == 0) {
+                int r = layer_image_compress(s, digest, LAYER_GZIP, out, err);
+                if (r < 0)
+                        return r;
+                digest = out;
+        }
         if (strcmp(format, "oci-dir") == 0 || strcmp(format, "oci") == 0) {
                 if (!path)
                         return cb_failc(err, -EINVAL, "--format oci-dir needs -o DIR");

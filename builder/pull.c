@@ -136,6 +136,18 @@ int bld_push_image_progress(struct layer_store *s, const struct reg_opts *ro, co
         int r = layer_store_resolve(s, src, digest, err);
         if (r < 0)
                 return r;
+        /* a built image's layers are stored uncompressed: the registry gets them gzipped (each layer
+         * compressed once and remembered), and the image's referrers follow it to that manifest */
+        char out[CB_DIGEST_STR_LEN];
+        r = layer_image_compress(s, digest, LAYER_GZIP, out, err);
+        if (r >= 0 && strcmp(out, digest) != 0) {
+                r = bld_referrers_retarget(s, src, digest, out, err);
+                memcpy(digest, out, sizeof(digest));
+        }
+        if (r < 0) {
+                cb_wrap(err, "push '%s'", src);
+                return r;
+        }
         struct cb_buf m;
         cb_buf_init(&m, LAYER_JSON_MAX);
         r = layer_store_read_blob(s, digest, LAYER_JSON_MAX, &m, err);

@@ -444,10 +444,10 @@ static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df
                 return cb_fail(err, errno, "open '%s'", fs->upper);
         struct layer_commit_opts co;
         layer_commit_opts_init(&co);
-        if (b->opts->compression && strcmp(b->opts->compression, "zstd") == 0)
-                co.compression = LAYER_ZSTD;
-        else if (b->opts->compression && strcmp(b->opts->compression, "none") == 0)
-                co.compression = LAYER_UNCOMPRESSED;
+        /* layers are stored uncompressed, as the tar they are: writing them costs no more than the disk,
+         * and pushes and exports compress each layer once (bld_output_compression()); an explicit
+         * --compression commits in that compression right away */
+        co.compression = b->opts->compression ? bld_compression_of(b->opts->compression) : LAYER_UNCOMPRESSED;
         co.source_date_epoch = b->opts->source_date_epoch;
         co.overlay_whiteouts = true;
         struct layer_desc l;

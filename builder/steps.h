@@ -40,6 +40,7 @@ struct bld_ctx {
         struct bld_progress *pg; /* owned by bld_build(): every message of the build goes through it */
         char build_id[40];       /* names this build's failure logs: ROOT/logs/<build_id>/ */
         struct bld_cache_remote *remote; /* --cache-from/--cache-to, or NULL */
+        struct bld_file_memo *memo;      /* context file digests, taken once per build */
 };
 
 void bld_stage_add_layer(struct bld_stage *st, const struct layer_desc *l);
@@ -57,6 +58,11 @@ int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_
 int bld_resolve_image(struct bld_ctx *b, const char *name, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_outputs(struct bld_ctx *b, const char *digest, struct cb_err *err);
+/* "gzip", "zstd", "none" (NULL: gzip, the outputs' default) */
+enum layer_compression bld_compression_of(const char *name);
+/* Whether the build's final image gets compressed layers in the store: an explicit --compression, --push, or an
+ * -o type=oci|oci-archive output (a docker-archive carries uncompressed layers either way). */
+bool bld_outputs_compressed(const struct bld_opts *o);
 /* jobs.c: the stage graph and the schedule (--jobs) */
 typedef int (*bld_stage_fn)(struct bld_ctx *b, size_t stage, struct cb_err *err);
 /* deps: b->nstages flags, set for each earlier stage that stage i reads (FROM, --from, --mount from=). */

@@ -191,10 +191,19 @@ int layer_store_adopt_unpacked(struct layer_store *s, const struct layer_desc *l
  * push or export of any image with this layer costs nothing. */
 int layer_store_compress_layer(struct layer_store *s, const struct layer_desc *l, enum layer_compression c, int level,
                                struct layer_desc *ret, struct cb_err *err);
+/* Remembers that l, a compressed layer whose blob is in the store, is what compressing its diff_id at the
+ * default level gives, so layer_store_compress_layer() returns l rather than compressing again: for a layer
+ * fetched compressed whose uncompressed form the store then keeps (a build cache import). */
+int layer_store_remember_compressed(struct layer_store *s, const struct layer_desc *l, struct cb_err *err);
 /* Writes a manifest for the same config (same image id) whose layers use compression c; docker_format as
  * in layer_image_write(). The new manifest digest goes to ret_manifest_digest; nothing is tagged. */
 int layer_image_convert(struct layer_store *s, const char *manifest_digest, enum layer_compression c, int level,
                         bool docker_format, char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+/* The image as an output carries it: its uncompressed layers (what builds commit) in compression c, at the
+ * default level, every other layer (a pulled base's) byte for byte, in the manifest's own format. An image
+ * with no uncompressed layer, or c LAYER_UNCOMPRESSED, is its own output: ret is manifest_digest. */
+int layer_image_compress(struct layer_store *s, const char *manifest_digest, enum layer_compression c,
+                         char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 
 /* Secure extraction of a (possibly compressed: detect gzip/zstd/none) tar stream into root_fd; OCI
  * whiteouts applied by deleting in root (mode LAYER_EXTRACT_APPLY) or kept as overlay whiteouts

@@ -103,7 +103,9 @@ mk() { # mk NAME LAYERS_JSON [LABELS_JSON]
         mkdir -p "$ctx"
         echo data >"$ctx/a.txt"
         printf 'FROM scratch\nCOPY a.txt /a\nLABEL k=v\n' >"$ctx/Dockerfile"
-        "$CUBUILD" --root "$CB_TMP/s1" build -q --source-date-epoch 1700000000 -t same:1 "$ctx"
+        # an OCI archive carries gzip layers: the first store commits gzip too (without --compression it
+        # would keep its layers uncompressed, the same image in another manifest)
+        "$CUBUILD" --root "$CB_TMP/s1" build -q --compression gzip --source-date-epoch 1700000000 -t same:1 "$ctx"
         "$CUBUILD" --root "$CB_TMP/s2" build -q --source-date-epoch 1700000000 -t same:1 \
                 -o "type=oci-archive,dest=$CB_TMP/same.tar" -o "type=docker-archive,dest=$CB_TMP/same-docker.tar" "$ctx"
         run "$CUBUILD" --root "$CB_TMP/s1" diff same:1 "oci-archive:$CB_TMP/same.tar"
