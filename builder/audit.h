@@ -69,6 +69,10 @@ int bld_referrers_find(struct layer_store *s, const char *manifest_digest, const
 /* Owned (json_decref()): the referrers index as bld_referrers_find() finds it, or a new empty one. */
 json_t *bld_referrers_load(struct layer_store *s, const char *manifest_digest, const char *const *names,
                            size_t nnames);
+/* Tags the stored index idx as manifest_digest's referrers: the digest key and each name's
+ * "<repo>:sha256-<hex>". */
+int bld_referrers_tag_index(struct layer_store *s, const char *manifest_digest, const char *const *names,
+                            size_t nnames, const char *idx, struct cb_err *err);
 /* Stores index and tags it under the digest key and each name's "<repo>:sha256-<hex>". */
 int bld_referrers_save(struct layer_store *s, const char *manifest_digest, const char *const *names, size_t nnames,
                        json_t *index, struct cb_err *err);

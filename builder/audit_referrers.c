@@ -67,8 +67,8 @@ json_t *bld_referrers_load(struct layer_store *s, const char *manifest_digest, c
         return json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType", LAYER_MT_OCI_INDEX, "manifests");
 }
 
-static int tag_all(struct layer_store *s, const char *manifest_digest, const char *const *names, size_t nnames,
-                   const char *idx, struct cb_err *err)
+int bld_referrers_tag_index(struct layer_store *s, const char *manifest_digest, const char *const *names,
+                            size_t nnames, const char *idx, struct cb_err *err)
 {
         _cleanup_free_ char *key = bld_referrers_key(manifest_digest);
         int r = layer_store_tag(s, key, idx, err);
@@ -89,7 +89,7 @@ int bld_referrers_save(struct layer_store *s, const char *manifest_digest, const
         int r = layer_store_put_blob(s, text, strlen(text), idx, err);
         free(text);
         if (r >= 0)
-                r = tag_all(s, manifest_digest, names, nnames, idx, err);
+                r = bld_referrers_tag_index(s, manifest_digest, names, nnames, idx, err);
         return r;
 }
 
@@ -106,7 +106,7 @@ int bld_audit_pull_referrers(struct layer_store *s, struct reg_client *c, const 
         const char *names[1] = { name };
         if (ret_api)
                 *ret_api = api;
-        return tag_all(s, manifest_digest, names, name ? 1 : 0, idx, err);
+        return bld_referrers_tag_index(s, manifest_digest, names, name ? 1 : 0, idx, err);
 }
 
 void bld_pull_referrers_or_warn(struct layer_store *s, struct reg_client *c, const struct reg_ref *rr,

@@ -60,11 +60,14 @@ kinds() {
                 '[.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t)] | length == 1' \
                 "$CB_ROOT/index.json"
         cb push "$d" "$REGISTRY_HOST/audit/notag:1"
-        run skopeo inspect --raw --tls-verify=false "docker://$REGISTRY_HOST/audit/notag:sha256-${d#sha256:}"
+        # the store keeps layers uncompressed: the pushed manifest is the gzip one, and the referrers
+        # follow it there
+        p=$(skopeo inspect --tls-verify=false "docker://$REGISTRY_HOST/audit/notag:1" | jq -r .Digest)
+        run skopeo inspect --raw --tls-verify=false "docker://$REGISTRY_HOST/audit/notag:sha256-${p#sha256:}"
         [ "$status" -eq 0 ]
         other="$CB_TMP/other2"
-        "$CUBUILD" --root "$other" pull "$REGISTRY_HOST/audit/notag@$d"
-        [ "$(kinds "$other" "$d")" = provenance,sbom,verify ]
+        "$CUBUILD" --root "$other" pull "$REGISTRY_HOST/audit/notag@$p"
+        [ "$(kinds "$other" "$p")" = provenance,sbom,verify ]
         # prune collects an unnamed image, and its referrers with it; a named image keeps its own
         named=$(cb inspect "$REGISTRY_HOST/audit/pulled:1" | jq -r .digest)
         cb prune >/dev/null
