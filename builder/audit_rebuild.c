@@ -226,6 +226,8 @@ int bld_cmd_rebuild_check(const struct bld_global *g, int argc, char **argv)
                             !strcmp(img->layers[i].media_type, LAYER_MT_DOCKER_LAYER))
                                 o.compression = NULL;
                 o.verify = "skip";
+                /* the rebuild is compared, never kept: attestations of it would be work thrown away */
+                o.no_provenance = o.no_sbom = true;
                 o.quiet = true;
                 o.debug = g->debug;
                 o.reg = sd.reg;

@@ -263,9 +263,13 @@ static const struct bld_cmdspec commands[] = {
           "Load from an OCI image layout directory, a docker-archive (docker save) or an oci-archive.", load_flags },
         { "tag", "IMAGE NEW_NAME[:TAG]", "Give an image another name", NULL, help_only },
         { "rm", "NAME...", "Remove image names from the store", "Blobs stay until prune.", help_only },
-        { "inspect", "IMAGE", "Show an image's manifest and config as JSON", NULL, inspect_flags },
+        { "inspect", "IMAGE", "Show an image's manifest and config as JSON",
+          "IMAGE is a store name or digest, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE or docker://REF.",
+          inspect_flags },
         { "pull", "REFERENCE", "Pull an image from a registry into the store",
-          "The host's platform; every blob is verified by digest.", quiet_flags },
+          "The host's platform; every blob is verified by digest. The image's referrers (provenance, SBOM, GPU "
+          "report) come with it, through the registry's referrers API or the OCI 1.1 fallback tag.",
+          quiet_flags },
         { "push", "NAME [DESTINATION]", "Push a store image to a registry",
           "DESTINATION defaults to NAME; blobs the registry has are skipped, and the image's GPU verification "
           "report goes with it.",
@@ -299,7 +303,8 @@ static const struct bld_cmdspec commands[] = {
           "mismatch prints the differences as diff does. Exit status: 0 reproduced, 1 not, 2 trouble.",
           rebuild_flags },
         { "attestations", "IMAGE", "List or print an image's provenance, SBOM and GPU report",
-          "The documents that refer to a store image (its referrers index, tagged REPO:sha256-<hex>).",
+          "The documents that refer to a store image, by name or digest (its referrers index, kept under "
+          "sha256-<hex> and REPO:sha256-<hex>).",
           attest_flags },
         { "system", "df", "Show what the store holds: images, blobs, unpacked layers, build cache, cache mounts, logs",
           "Sizes are allocated bytes, as du counts them.", system_flags },

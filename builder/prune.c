@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "builder/audit.h"
 #include "builder/cache.h"
 
 static uint64_t du_fd(int fd, unsigned depth)
@@ -211,6 +212,9 @@ int bld_prune(struct layer_store *s, const struct bld_prune_opts *o, struct bld_
         size_t nkeep = 0, nimg = 0;
         int r = 0;
         bool gc = o->cache || o->has_keep_storage;
+        /* the attestations of images that are gone go with them (docs/audit.md) */
+        if ((r = bld_referrers_prune(s, err)) < 0)
+                goto out;
         if (gc) {
                 /* first the plain sweep, so that the total counts only what images and the cache keep */
                 if ((r = bld_cache_layers(s, &keep, &nkeep, err)) < 0 ||

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "registry/reg.h"
+#include "builder/audit.h"
 #include "builder/bld.h"
 #include "builder/internal.h"
 #include "builder/progress.h"
@@ -168,9 +169,9 @@ int bld_push_image_progress(struct layer_store *s, const struct reg_opts *ro, co
         if (r >= 0) {
                 /* the verification report travels with the image: its referrers index under the
                  * OCI 1.1 fallback tag, which registries without the referrers API serve */
-                _cleanup_free_ char *ref_tag = bld_referrers_tag(src, digest);
+                const char *names[1] = { src };
                 char idx[CB_DIGEST_STR_LEN];
-                if (layer_store_resolve(s, ref_tag, idx, NULL) == 0) {
+                if (bld_referrers_find(s, digest, names, cb_digest_valid(src) ? 0 : 1, idx) == 0) {
                         _cleanup_free_ char *dest_tag = bld_referrers_tag(to, digest);
                         r = push_one(c, s, idx, dest_tag, LAYER_MT_OCI_INDEX, &rp, err);
                         if (r < 0)

@@ -1,5 +1,6 @@
 /* An image's referrers (verification report, provenance, SBOM) carried over to the same image in another
  * manifest: the one whose build layers were compressed for a push or an export. */
+#include "builder/audit.h"
 #include "builder/internal.h"
 #include "builder/steps.h"
 
@@ -81,9 +82,11 @@ int bld_referrers_retarget(struct layer_store *s, const char *name, const char *
 {
         if (strcmp(from_digest, to_digest) == 0)
                 return 0;
-        _cleanup_free_ char *from_tag = bld_referrers_tag(name, from_digest);
+        /* by the digest key or a name's fallback tag; a name may be a digest (an image built without -t) */
+        const char *names[1] = { name };
+        size_t nnames = cb_digest_valid(name) ? 0 : 1;
         char idx[CB_DIGEST_STR_LEN];
-        if (layer_store_resolve(s, from_tag, idx, NULL) < 0)
+        if (bld_referrers_find(s, from_digest, names, nnames, idx) < 0)
                 return 0; /* nothing refers to it */
         const char *fh = from_digest + 7, *th = to_digest + 7;
         uint64_t to_size = layer_store_blob_size(s, to_digest);
@@ -139,10 +142,8 @@ int bld_referrers_retarget(struct layer_store *s, const char *name, const char *
         if (r >= 0)
                 r = put_json(s, index, nidx, &nlen, err);
         json_decref(index);
-        if (r >= 0) {
-                _cleanup_free_ char *to_tag = bld_referrers_tag(name, to_digest);
-                r = layer_store_tag(s, to_tag, nidx, err);
-        }
+        if (r >= 0)
+                r = bld_referrers_tag_index(s, to_digest, names, nnames, nidx, err);
         if (r < 0)
                 cb_wrap(err, "carry the referrers of %s over to %s", from_digest, to_digest);
         return r;

@@ -115,10 +115,23 @@ mk() { # mk NAME LAYERS_JSON [LABELS_JSON]
         run "$CUBUILD" --root "$CB_TMP/s1" diff --format json same:1 same:1
         [ "$status" -eq 0 ]
         [ "$(jq -r '.equal' <<<"$output")" = true ]
-        # docker-archive keeps the config and layers; its manifest is a new one
+        # docker-archive keeps the config and layers; its manifest is a new one (uncompressed layers)
+        # that keeps the recorded inputs, as the archive is an OCI layout too (Docker 25+'s docker save)
         run "$CUBUILD" --root "$CB_TMP/s1" diff same:1 "docker-archive:$CB_TMP/same-docker.tar"
         echo "$output"
-        ! grep -q '^config \|^file \|^layer' <<<"$output"
+        ! grep -q '^config \|^file \|^layer\|annotations' <<<"$output"
+        tar -tf "$CB_TMP/same-docker.tar" | grep -qx manifest.json
+        tar -tf "$CB_TMP/same-docker.tar" | grep -qx oci-layout
+        want=$("$CUBUILD" --root "$CB_TMP/s1" inspect same:1 | jq -c .inputs)
+        [ "$want" != null ]
+        [ "$("$CUBUILD" --root "$CB_TMP/s1" inspect "docker-archive:$CB_TMP/same-docker.tar" | jq -c .inputs)" = "$want" ]
+        [ "$("$CUBUILD" --root "$CB_TMP/s1" inspect "oci-archive:$CB_TMP/same-docker.tar" | jq -c .inputs)" = "$want" ]
+        "$CUBUILD" --root "$CB_TMP/s3" load "$CB_TMP/same-docker.tar"
+        [ "$("$CUBUILD" --root "$CB_TMP/s3" inspect same:1 | jq -c .inputs)" = "$want" ]
+        if command -v skopeo >/dev/null; then
+                skopeo inspect "docker-archive:$CB_TMP/same-docker.tar" >/dev/null
+                skopeo inspect "oci-archive:$CB_TMP/same-docker.tar" >/dev/null
+        fi
 }
 
 @test "trouble is exit status 2" {
