@@ -6,9 +6,10 @@ Each image is flattened (its layers applied in order, whiteouts and opaque direc
 hard links tracked) into a listing: one line per path with type, mode, owner, size, sha256 of the
 content or symlink target, and the hard-link group; mtimes are left out. Then the config fields a
 `docker inspect` user reads (Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts, Volumes, Labels,
-StopSignal, Healthcheck, OnBuild, Shell). A listing is stored as the difference against the
-bookworm fixture base (images whose last stage is FROM scratch: in full), so expected files stay
-small while comparing two deltas against the same base still compares whole filesystems.
+StopSignal, Healthcheck, OnBuild, Shell) and the image's author (MAINTAINER). A listing is stored as
+the difference against the bookworm fixture base (images whose last stage is FROM scratch: in full),
+so expected files stay small while comparing two deltas against the same base still compares whole
+filesystems.
 
 Modes (see README.md):
   check     build each case with cubuild, compare with tests/differential/expected/CASE.txt
@@ -238,6 +239,9 @@ def fs_listing(state):
 def config_listing(cfg):
     c = cfg.get("config") or {}
     out = {}
+    # MAINTAINER writes the image's top-level author, beside config
+    if cfg.get("author"):
+        out["image author"] = json.dumps(cfg["author"])
     for f in CONFIG_FIELDS:
         v = c.get(f)
         # Docker reads an empty string, list or object as unset; buildah writes "" for User and WorkingDir
