@@ -49,7 +49,7 @@ dt() {
         for f in 'FROM --platform=' 'FROM .* AS ' 'RUN --mount=type=bind,source=' 'RUN --mount=type=bind,from=' \
                 'RUN --mount=type=cache' 'RUN --mount=type=tmpfs' 'RUN --network=none' 'RUN .*<<' 'COPY .*<<' \
                 'COPY --from=[a-z]' 'COPY --from=[0-9]' 'COPY --chown=' 'COPY --chmod=' 'COPY --link' \
-                'COPY --exclude=' 'COPY --parents' 'ADD --chown=' 'ADD --checksum=' 'ADD .*--chmod=' \
+                'COPY --exclude=' 'ADD --exclude=' 'COPY --parents' 'ADD --chown=' 'ADD --checksum=' 'ADD .*--chmod=' \
                 'HEALTHCHECK --interval=' 'ONBUILD '; do
                 grep -qE "^$f" <<<"$light" || {
                         echo "no light case has '$f'"

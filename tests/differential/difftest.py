@@ -6,9 +6,10 @@ Each image is flattened (its layers applied in order, whiteouts and opaque direc
 hard links tracked) into a listing: one line per path with type, mode, owner, size, sha256 of the
 content or symlink target, and the hard-link group; mtimes are left out. Then the config fields a
 `docker inspect` user reads (Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts, Volumes, Labels,
-StopSignal, Healthcheck, OnBuild, Shell). A listing is stored as the difference against the
-bookworm fixture base (images whose last stage is FROM scratch: in full), so expected files stay
-small while comparing two deltas against the same base still compares whole filesystems.
+StopSignal, Healthcheck, OnBuild, Shell) and the image's author (MAINTAINER). A listing is stored as
+the difference against the bookworm fixture base (images whose last stage is FROM scratch: in full),
+so expected files stay small while comparing two deltas against the same base still compares whole
+filesystems.
 
 Modes (see README.md):
   check     build each case with cubuild, compare with tests/differential/expected/CASE.txt
@@ -238,6 +239,9 @@ def fs_listing(state):
 def config_listing(cfg):
     c = cfg.get("config") or {}
     out = {}
+    # MAINTAINER writes the image's top-level author, beside config
+    if cfg.get("author"):
+        out["image author"] = json.dumps(cfg["author"])
     for f in CONFIG_FIELDS:
         v = c.get(f)
         # Docker reads an empty string, list or object as unset; buildah writes "" for User and WorkingDir
@@ -328,6 +332,7 @@ class Meta:
     scratch = False  # the final stage is FROM scratch: the listing is in full, not against the base
     light = False  # part of the default suite
     http = False  # gets --build-arg DT_HTTP=127.0.0.1:PORT, a server of cases/ (for ADD of a URL)
+    from_case = None  # gets --build-arg DT_BASE=the image this builder made of that case (FROM ${DT_BASE})
 
 
 def case_meta(name):
@@ -344,6 +349,8 @@ def case_meta(name):
                 meta.light = True
             elif m and m.group(1) == "http":
                 meta.http = True
+            elif m and m.group(1) == "from-case" and m.group(2):
+                meta.from_case = m.group(2).strip()
             elif m:
                 raise SystemExit(f"cases/{name}/Dockerfile: unknown directive '{m.group(1)}'")
             m = re.match(r"(?i)FROM\s+(?:--\S+\s+)*(\S+)", line.strip())
@@ -413,9 +420,14 @@ class Cubuild:
         dest = os.path.join(self.work, "out", "cubuild-" + name)
         shutil.rmtree(dest, ignore_errors=True)
         ctx = os.path.join(CASES, name)
-        run([self.bin, "--root", self.root, "build", "--progress", "plain", "-t", f"difftest/{name}:latest",
+        run([self.bin, "--root", self.root, "build", "--progress", "plain", "-t", self.ref(name),
              "-o", f"type=oci,dest={dest}"] + list(extra) + [ctx], self.log)
         return f"oci:{dest}"
+
+
+    @staticmethod
+    def ref(name):
+        return f"difftest/{name}:latest"
 
 
 class Buildah:
@@ -436,7 +448,7 @@ class Buildah:
 
     def build(self, name, dockerfile=None, extra=()):
         ctx = os.path.join(CASES, name)
-        tag = f"localhost/difftest-{name}:latest"
+        tag = self.ref(name)
         run(self.base + ["bud", "--isolation", "oci", "--runtime", "runc", "--layers", "--pull-never",
                          "--format", "docker", "-t", tag] + (["-f", dockerfile] if dockerfile else []) +
             list(extra) + [ctx], self.log)
@@ -446,6 +458,10 @@ class Buildah:
         shutil.rmtree(dest, ignore_errors=True)
         run(self.base + ["push", "-q", "--disable-compression", tag, f"dir:{dest}"], self.log)
         return f"dir:{dest}"
+
+    @staticmethod
+    def ref(name):
+        return f"localhost/difftest-{name}:latest"
 
     def cleanup(self):
         subprocess.run(self.base + ["rm", "--all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -505,6 +521,23 @@ def main():
     bh = Buildah(work, layout) if args.mode in ("buildah", "regen") else None
     failed, nfiltered, pending = [], 0, []
     http = CaseServer()
+    done = {"cubuild": set(), "buildah": set()}
+
+    def build_args(builder, meta):
+        """The case's --build-arg flags; a `from-case` base is built first by the same builder."""
+        args = http.build_args(meta)
+        if meta.from_case:
+            key = "cubuild" if builder is cb else "buildah"
+            if meta.from_case not in done[key]:
+                bm = case_meta(meta.from_case)
+                if builder is cb:
+                    cb.build(meta.from_case, build_args(cb, bm))
+                else:
+                    tw = os.path.join(CASES, meta.from_case, "Dockerfile.buildah")
+                    bh.build(meta.from_case, tw if bm.no_buildah else None, build_args(bh, bm))
+            args += ["--build-arg", f"DT_BASE={builder.ref(meta.from_case)}"]
+        return args
+
     try:
         for name in names:
             meta = case_meta(name)
@@ -514,7 +547,8 @@ def main():
             exp_path = os.path.join(args.expected_dir, name + ".txt")
             t0 = time.monotonic()
             try:
-                mine = listing(cb.build(name, http.build_args(meta)), cache, b)
+                mine = listing(cb.build(name, build_args(cb, meta)), cache, b)
+                done["cubuild"].add(name)
             except RuntimeError as e:
                 print(f"{name}: cubuild build failed: {e}")
                 (pending if meta.pending else failed).append(name)
@@ -527,8 +561,9 @@ def main():
             other = None
             if bh and by_buildah:
                 try:
-                    theirs = listing(bh.build(name, twin if meta.no_buildah else None, http.build_args(meta)),
+                    theirs = listing(bh.build(name, twin if meta.no_buildah else None, build_args(bh, meta)),
                                      cache, b)
+                    done["buildah"].add(name)
                 except RuntimeError as e:
                     print(f"{name}: buildah build failed: {e}")
                     failed.append(name)
