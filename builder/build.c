@@ -14,6 +14,7 @@
 
 #include "builder/cache.h"
 #include "builder/audit.h"
+#include "builder/context.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/progress.h"
@@ -108,23 +109,17 @@ static int check_platform(struct bld_ctx *b, const struct df_stage *ds, struct c
         return 0;
 }
 
-/* A named context (--build-context NAME=docker-image://REF, bake's contexts) stands in for NAME. */
-static const char *context_image(const struct bld_ctx *b, const char *name)
-{
-        for (size_t k = 0; k < b->opts->nbuild_contexts; k++) {
-                const char *nc = b->opts->build_contexts[k], *eq = strchr(nc, '=');
-                if (eq && strncmp(eq + 1, "docker-image://", 15) == 0 && strlen(name) == (size_t) (eq - nc) &&
-                    strncmp(nc, name, (size_t) (eq - nc)) == 0)
-                        return eq + 16;
-        }
-        return NULL;
-}
-
 int bld_resolve_image(struct bld_ctx *b, const char *name, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
-        const char *mapped = context_image(b, name);
-        if (mapped)
-                name = mapped;
+        /* a named context (--build-context, bake's contexts) stands in for NAME */
+        const struct bld_nctx *nc = bld_nctx_find(b, name);
+        if (nc && nc->kind == BLD_NCTX_DIR)
+                return cb_failc(err, -ENOTSUP,
+                                "'%s' is a local directory context: COPY --from=%s and RUN --mount=type=bind,from=%s "
+                                "read it, an image is needed here",
+                                name, name, name);
+        if (nc)
+                name = nc->kind == BLD_NCTX_IMAGE ? nc->value : nc->image;
         _cleanup_free_ char *norm = cb_digest_valid(name) ? cb_xstrdup(name) : bld_ref_normalize(name, err);
         if (!norm)
                 return -EINVAL;
@@ -529,6 +524,9 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 goto out;
         b.tmp_dir = cb_xstrdup(layer_store_work_path(b.store));
         apply_meta_args(&b);
+        r = bld_nctxs_open(&b, err);
+        if (r < 0)
+                goto out;
         r = bld_cache_remote_open(o, b.store, b.pg, &b.remote, err);
         if (r < 0)
                 goto out;
@@ -612,6 +610,7 @@ out:
         if (report)
                 json_decref(report);
         b.remote = bld_cache_remote_free(b.remote);
+        bld_nctxs_release(&b);
         for (size_t i = 0; i < b.nstages; i++)
                 stage_release(&b.stages[i]);
         free(b.stages);
