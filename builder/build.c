@@ -18,6 +18,8 @@
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/progress.h"
+#include "builder/prune.h"
+#include "builder/settings.h"
 #include "builder/steps.h"
 #include "builder/verify.h"
 #include "layers/layer.h"
@@ -473,8 +475,32 @@ static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *d
         return r;
 }
 
+/* The configuration's store budget (store.keep_storage), applied once the image is complete. A budget
+ * that cannot be applied now (another process holds the store) waits for a later build or prune: the
+ * build itself succeeded. */
+static void apply_budget(struct bld_ctx *b, uint64_t budget, const char *digest)
+{
+        struct bld_prune_stats ps;
+        struct cb_err e;
+        cb_err_init(&e);
+        bld_progress_set_step(b->pg, 0);
+        int r = bld_prune_budget(b->store, budget, digest, &ps, &e);
+        if (r == -EBUSY)
+                bld_progress_info(b->pg, "store budget: the store is in use by another process; pruning left for later");
+        else if (r < 0)
+                bld_progress_info(b->pg, "store budget: %s", cb_err_msg(&e));
+        else
+                bld_progress_info(b->pg,
+                                  "store budget %llu bytes: removed %llu build cache records and %llu cache mounts; "
+                                  "the store holds %llu bytes",
+                                  (unsigned long long) budget, (unsigned long long) ps.records_removed,
+                                  (unsigned long long) ps.mounts_removed, (unsigned long long) ps.total_after);
+        cb_err_release(&e);
+}
+
 int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
+        struct bld_settings settings = { 0 };
         struct bld_ctx b;
         struct cb_buf text;
         json_t *report = NULL; /* the verification report, its "static" section included */
@@ -505,6 +531,9 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         if (r < 0)
                 goto out;
         r = df_parse(cb_buf_str(&text), b.df_name, &b.df, err);
+        if (r < 0)
+                goto out;
+        r = bld_settings_load(o->reg.config_path, &settings, err);
         if (r < 0)
                 goto out;
         if (df_file_nstages(b.df) == 0) {
@@ -604,6 +633,8 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 r = bld_cache_remote_export(b.remote, b.stages[target].layers, b.stages[target].nlayers, err);
         if (r >= 0 && o->metadata_file)
                 r = write_metadata(&b, &b.stages[target], ret_digest, report, err);
+        if (r >= 0 && settings.has_keep_storage)
+                apply_budget(&b, settings.keep_storage, ret_digest);
         if (r >= 0)
                 bld_progress_info(b.pg, "built %s", ret_digest);
 out:
