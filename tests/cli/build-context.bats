@@ -108,3 +108,29 @@ from-layout" ]
         [ "$status" -eq 1 ]
         [[ "$output" == *"'tools' is a local directory context"* ]]
 }
+
+@test "bake's contexts take a directory and an OCI layout as --build-context does" {
+        mkdir -p "$CB_TMP/bk"
+        printf 'FROM base\nCOPY --from=tools a.txt /a.txt\n' >"$CB_TMP/bk/Dockerfile"
+        [ -d "$CB_TMP/oci" ] || cb build -q -o "type=oci,dest=$CB_TMP/oci,name=v1" "$CB_TMP/ctx" >/dev/null
+        cat >"$CB_TMP/bk/cubuild.yaml" <<YAML
+target:
+  app:
+    context: bk
+    tags: [bk:1]
+    verify: skip
+    contexts:
+      tools: ./tools
+      base: oci-layout://$CB_TMP/oci:v1
+YAML
+        cd "$CB_TMP"
+        run cb bake -f bk/cubuild.yaml app
+        echo "$output"
+        [ "$status" -eq 0 ]
+        unpack bk:1 "$CB_TMP/b4"
+        [ "$(cat "$CB_TMP/b4/rootfs/a.txt")" = alpha ]
+        printf 'target:\n  app:\n    context: bk\n    contexts: {tools: "git@github.com:x/y.git"}\n' >bk/bad.yaml
+        run cb bake -f bk/bad.yaml app
+        [ "$status" -ne 0 ]
+        [[ "$output" == *"contexts.tools"*"Git and URL contexts are not supported"* ]]
+}
