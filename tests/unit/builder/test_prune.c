@@ -1,5 +1,6 @@
 /* prune.c: the build cache's garbage collection (LRU, --filter until=, --keep-storage) over a real
  * store, and the store budget applied after a build. */
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -302,6 +303,28 @@ static void test_keep_storage_removes_an_old_cache_mount_first(void **state)
         free(rec);
 }
 
+/* Another process with the store open (a build in flight) makes the budget wait: -EBUSY, nothing
+ * removed. */
+static void test_budget_waits_while_another_process_holds_the_store(void **state)
+{
+        struct fx *f = *state;
+        struct layer_desc l;
+        make_layer(f, 12, 20000, LAYER_GZIP, &l);
+        char md[CB_DIGEST_STR_LEN];
+        write_image(f, &l, NULL, md);
+        char *rec = put_record(f, "step", &l, 1);
+        struct layer_store *other = NULL;
+        assert_int_equal(layer_store_open(f->root, &other, &f->err), 0);
+        struct bld_prune_stats st;
+        assert_int_equal(bld_prune_budget(f->s, 1, md, &st, &f->err), -EBUSY);
+        assert_true(has(f, rec));
+        layer_store_free(other);
+        cb_err_reset(&f->err);
+        assert_int_equal(bld_prune_budget(f->s, 1, md, &st, &f->err), 0);
+        assert_false(has(f, rec));
+        free(rec);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -314,6 +337,8 @@ int main(void)
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_budget_after_a_build_keeps_its_untagged_image, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_keep_storage_removes_an_old_cache_mount_first, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_budget_waits_while_another_process_holds_the_store, setup,
+                                                teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
