@@ -133,6 +133,25 @@ int bld_resolve_image(struct bld_ctx *b, const char *name, char ret_digest[CB_DI
         return r;
 }
 
+/* FROM NAME of a local directory context: its files (after its .dockerignore) are the root file
+ * system, as BuildKit makes a named local context the stage's state; here a COPY --from=NAME / /
+ * onto scratch, so the layer is cached on the files' contents as COPY's are. */
+static int from_dir_context(struct bld_ctx *b, struct bld_stage *st, const struct df_stage *ds, const char *name,
+                            struct cb_err *err)
+{
+        _cleanup_free_ char *text = cb_xasprintf("FROM scratch\nCOPY --from=%s [\"/\", \"/\"]\n", name);
+        struct df_file *f = NULL;
+        int r = df_parse(cb_str_c(text), "FROM", &f, err);
+        if (r >= 0 && df_file_ninstr(f) < 1)
+                r = cb_failc(err, -EINVAL, "empty context copy");
+        if (r >= 0)
+                r = bld_step(b, st, df_file_instr(f, df_file_stage(f, 0)->first), err);
+        df_file_free(f);
+        if (r < 0)
+                cb_wrap(err, "%s:%u: FROM '%s' (a directory context)", b->df_name, ds->line, name);
+        return r;
+}
+
 /* FROM: the base's config and layers become the stage's starting point. */
 static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct cb_err *err)
 {
@@ -168,7 +187,7 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                         goto vars;
                 }
         }
-        if (strcmp(base, "scratch") == 0) {
+        if (strcmp(base, "scratch") == 0 || bld_nctx_dir_for(b, base)) {
                 st->config = bld_config_new();
                 goto vars;
         }
@@ -223,6 +242,8 @@ vars:
         }
         /* a base built by cubuild or another builder: drop its history times? No: keep them, they are
          * the base's own; only our entries follow SOURCE_DATE_EPOCH */
+        if (bld_nctx_dir_for(b, base))
+                return from_dir_context(b, st, ds, base, err);
         return 0;
 }
 

@@ -7,7 +7,8 @@
  *                                    the layout's only manifest), imported into the store at build start
  *   NAME=DIR (relative or absolute)  a local directory: COPY --from=NAME and RUN --mount=type=bind,from=NAME
  *                                    read it, with DIR/.dockerignore applied, files owned by 0:0 as the
- *                                    main context's are; the cache key covers the files read
+ *                                    main context's are; the cache key covers the files read. FROM NAME
+ *                                    starts from its files (one layer, as COPY --from=NAME / / on scratch)
  * Git URLs and https tarballs are refused with a message that says so. */
 #ifndef BLD_CONTEXT_H
 #define BLD_CONTEXT_H

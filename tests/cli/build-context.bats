@@ -91,7 +91,21 @@ from-layout" ]
         [[ "$output" == *"no manifest named v2"* ]]
 }
 
-@test "Git and URL contexts are refused with a message; FROM a directory context names what reads it" {
+@test "FROM a directory context: its files (after its .dockerignore) are the root file system" {
+        mkdir -p "$CB_TMP/fromdir"
+        printf 'FROM tools\nLABEL from=dir\n' >"$CB_TMP/fromdir/Dockerfile"
+        run cb build --progress plain --build-context "tools=$CB_TMP/tools" -t fromdir:1 "$CB_TMP/fromdir"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        unpack fromdir:1 "$CB_TMP/b5"
+        [ "$(cat "$CB_TMP/b5/rootfs/sub/b.txt")" = beta ]
+        [ ! -e "$CB_TMP/b5/rootfs/secret.key" ]
+        [ "$(cb inspect fromdir:1 | jq -r '.manifest.layers | length')" -eq 1 ]
+        run cb build --progress plain --build-context "tools=$CB_TMP/tools" -t fromdir:1 "$CB_TMP/fromdir"
+        [[ "$output" == *"0 layer steps ran, 1 came from the cache"* ]]
+}
+
+@test "Git and URL contexts are refused with a message; a missing directory is a build error" {
         run cb build --build-context x=https://github.com/moby/buildkit.git "$CB_TMP/ctx"
         [ "$status" -eq 2 ]
         [[ "${lines[0]}" == *"Git and URL contexts are not supported"* ]]
@@ -102,11 +116,6 @@ from-layout" ]
         run cb build --build-context tools=/nonexistent/dir "$CB_TMP/ctx"
         [ "$status" -eq 1 ]
         [[ "$output" == *"--build-context tools"*"/nonexistent/dir"* ]]
-        mkdir -p "$CB_TMP/fromdir"
-        printf 'FROM tools\n' >"$CB_TMP/fromdir/Dockerfile"
-        run cb build --build-context "tools=$CB_TMP/tools" "$CB_TMP/fromdir"
-        [ "$status" -eq 1 ]
-        [[ "$output" == *"'tools' is a local directory context"* ]]
 }
 
 @test "bake's contexts take a directory and an OCI layout as --build-context does" {
