@@ -152,6 +152,14 @@ static int from_dir_context(struct bld_ctx *b, struct bld_stage *st, const struc
         return r;
 }
 
+/* A named context of a stage's own name replaces the stage, as in BuildKit ("when the Dockerfile
+ * defines a stage with the same name it's overwritten"): the stage is the context, its
+ * instructions do not run. */
+static bool stage_replaced(const struct bld_ctx *b, const struct df_stage *ds)
+{
+        return ds->name && bld_nctx_find(b, ds->name);
+}
+
 /* FROM: the base's config and layers become the stage's starting point. */
 static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct cb_err *err)
 {
@@ -162,9 +170,12 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
                 return r;
         }
-        r = check_platform(b, ds, err);
-        if (r < 0)
+        if (stage_replaced(b, ds)) {
+                free(base);
+                base = cb_xstrdup(ds->name);
+        } else if ((r = check_platform(b, ds, err)) < 0) {
                 return r;
+        }
         {
                 _cleanup_free_ char *text = cb_xasprintf("FROM %s%s%s", base, ds->name ? " AS " : "",
                                                          ds->name ? ds->name : "");
@@ -288,15 +299,21 @@ static int run_stage(struct bld_ctx *b, size_t si, struct cb_err *err)
 {
         struct bld_stage *st = &b->stages[si];
         const struct df_stage *ds = df_file_stage(b->df, si);
+        bool replaced = stage_replaced(b, ds);
         int r = stage_from(b, si, st, err);
-        if (r >= 0)
+        if (r >= 0 && !replaced)
                 r = run_onbuild(b, st, ds, err);
         if (r < 0) {
                 bld_progress_error(b->pg, b->step, cb_err_msg(err));
                 return r;
         }
         bld_progress_done(b->pg, b->step, false, 0);
-        for (size_t k = 0; k < ds->n; k++) {
+        if (replaced) {
+                bld_progress_info(b->pg, "stage '%s' is the named context '%s': its %zu instructions are skipped",
+                                  ds->name, ds->name, ds->n);
+                b->step += ds->n;
+        }
+        for (size_t k = 0; k < ds->n && !replaced; k++) {
                 const struct df_instr *in = df_file_instr(b->df, ds->first + k);
                 if (bld_interrupted())
                         return cb_failc(err, -EINTR, "interrupted by signal %d", bld_interrupted());

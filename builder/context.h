@@ -9,6 +9,7 @@
  *                                    read it, with DIR/.dockerignore applied, files owned by 0:0 as the
  *                                    main context's are; the cache key covers the files read. FROM NAME
  *                                    starts from its files (one layer, as COPY --from=NAME / / on scratch)
+ * A named context also replaces the Dockerfile stage of the same name (build.c), as BuildKit's does.
  * Git URLs and https tarballs are refused with a message that says so. */
 #ifndef BLD_CONTEXT_H
 #define BLD_CONTEXT_H
@@ -45,8 +46,8 @@ int bld_nctxs_open(struct bld_ctx *b, struct cb_err *err);
 void bld_nctxs_release(struct bld_ctx *b);
 /* Borrowed: the named context NAME (exact match), or NULL. */
 const struct bld_nctx *bld_nctx_find(const struct bld_ctx *b, const char *name);
-/* Borrowed: the local directory context that a --from=NAME reads, or NULL when NAME is not one or an
- * earlier stage of the Dockerfile has that name (the stage wins, as it does for images). */
+/* Borrowed: the local directory context that a --from=NAME reads, or NULL when NAME is not one or a
+ * built stage has that name (a stage the context replaced is that context already). */
 const struct bld_nctx *bld_nctx_dir_for(const struct bld_ctx *b, const char *from);
 
 #endif

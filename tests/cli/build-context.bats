@@ -105,6 +105,20 @@ from-layout" ]
         [[ "$output" == *"0 layer steps ran, 1 came from the cache"* ]]
 }
 
+@test "a named context replaces the stage of the same name, as in BuildKit" {
+        mkdir -p "$CB_TMP/ov"
+        printf 'FROM tiny:1 AS tools\nRUN false\nFROM scratch AS base\nRUN false\nFROM base\nCOPY --from=tools a.txt /a.txt\n' \
+                >"$CB_TMP/ov/Dockerfile"
+        run cb build --progress plain --build-context "tools=$CB_TMP/tools" --build-context base=docker-image://tiny:1 \
+                -t ov:1 "$CB_TMP/ov"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"stage 'tools' is the named context 'tools': its 1 instructions are skipped"* ]]
+        unpack ov:1 "$CB_TMP/b6"
+        [ "$(cat "$CB_TMP/b6/rootfs/a.txt")" = alpha ]
+        [ -x "$CB_TMP/b6/rootfs/bin/sh" ]
+}
+
 @test "Git and URL contexts are refused with a message; a missing directory is a build error" {
         run cb build --build-context x=https://github.com/moby/buildkit.git "$CB_TMP/ctx"
         [ "$status" -eq 2 ]
