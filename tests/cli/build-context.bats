@@ -107,13 +107,15 @@ from-layout" ]
 
 @test "a named context replaces the stage of the same name, as in BuildKit" {
         mkdir -p "$CB_TMP/ov"
-        printf 'FROM tiny:1 AS tools\nRUN false\nFROM scratch AS base\nRUN false\nFROM base\nCOPY --from=tools a.txt /a.txt\n' \
+        # pre is only read by the replaced stage tools: it is not built either
+        printf 'FROM tiny:1 AS pre\nRUN false\nFROM pre AS tools\nRUN false\nFROM scratch AS base\nRUN false\nFROM base\nCOPY --from=tools a.txt /a.txt\n' \
                 >"$CB_TMP/ov/Dockerfile"
         run cb build --progress plain --build-context "tools=$CB_TMP/tools" --build-context base=docker-image://tiny:1 \
                 -t ov:1 "$CB_TMP/ov"
         echo "$output"
         [ "$status" -eq 0 ]
         [[ "$output" == *"stage 'tools' is the named context 'tools': its 1 instructions are skipped"* ]]
+        [[ "$output" == *"skipping stage 0 pre: the target does not use it"* ]]
         unpack ov:1 "$CB_TMP/b6"
         [ "$(cat "$CB_TMP/b6/rootfs/a.txt")" = alpha ]
         [ -x "$CB_TMP/b6/rootfs/bin/sh" ]
