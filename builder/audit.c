@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "builder/bld.h"
+#include "builder/filememo.h"
 #include "builder/steps.h"
 #include "parser/df.h"
 
@@ -28,8 +29,8 @@ static char type_char(mode_t m)
 }
 
 /* Digest of directory dir_fd (rel: its path from the context root, "" for the root). */
-static int walk_dir(int dir_fd, const char *rel, const struct df_ignore *ig, unsigned depth,
-                    char ret[CB_DIGEST_STR_LEN], struct cb_err *err)
+static int walk_dir(int dir_fd, const char *rel, const struct df_ignore *ig, struct bld_file_memo *memo,
+                    unsigned depth, char ret[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
         if (depth > CTX_MAX_DEPTH)
                 return cb_failc(err, -ELOOP, "context: '%s' is nested too deep", rel);
@@ -59,12 +60,12 @@ static int walk_dir(int dir_fd, const char *rel, const struct df_ignore *ig, uns
                                 r = cb_fail(err, errno, "context: open '%s'", crel);
                                 break;
                         }
-                        r = walk_dir(cfd, crel, ig, depth + 1, child, err);
+                        r = walk_dir(cfd, crel, ig, memo, depth + 1, child, err);
                 } else if (excluded) {
                         continue;
                 } else if (S_ISREG(st.st_mode)) {
                         unsigned long long size;
-                        r = cb_sha256_file(dir_fd, names[i], child, &size, err);
+                        r = bld_file_digest(memo, dir_fd, names[i], &st, child, &size, err);
                 } else if (S_ISLNK(st.st_mode)) {
                         ssize_t k = readlinkat(dir_fd, names[i], link, sizeof(link) - 1);
                         if (k < 0) {
@@ -91,9 +92,10 @@ static int walk_dir(int dir_fd, const char *rel, const struct df_ignore *ig, uns
         return r;
 }
 
-int bld_audit_context_digest(int ctx_fd, const struct df_ignore *ig, char ret[CB_DIGEST_STR_LEN], struct cb_err *err)
+int bld_audit_context_digest(int ctx_fd, const struct df_ignore *ig, struct bld_file_memo *memo,
+                             char ret[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
-        return walk_dir(ctx_fd, "", ig, 0, ret, err);
+        return walk_dir(ctx_fd, "", ig, memo, 0, ret, err);
 }
 
 /* The image a stage starts from, following FROM <stage> to the stage's own base. */
@@ -157,7 +159,7 @@ int bld_audit_inputs(struct bld_ctx *b, const void *dockerfile, size_t dockerfil
         }
         cb_sha256_digest(dockerfile, dockerfile_len, dg);
         json_object_set_new(an, BLD_AN_DOCKERFILE, json_string(dg));
-        int r = bld_audit_context_digest(b->ctx_fd, b->ignore, dg, err);
+        int r = bld_audit_context_digest(b->ctx_fd, b->ignore, b->memo, dg, err);
         if (r < 0) {
                 json_decref(an);
                 return r;

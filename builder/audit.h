@@ -33,8 +33,10 @@ struct layer_store;
  * is the sha256 of its entries sorted by name ("TYPE MODE NAME\0" then the child's digest, the file's
  * content sha256 or the link target); mtimes and owners are left out, as the build cache leaves them
  * out. The context's own digest is the root directory's. */
-int bld_audit_context_digest(int ctx_fd, const struct df_ignore *ig, char ret[CB_DIGEST_STR_LEN],
-                             struct cb_err *err);
+struct bld_file_memo;
+/* memo (may be NULL): file digests the build already took (filememo.h). */
+int bld_audit_context_digest(int ctx_fd, const struct df_ignore *ig, struct bld_file_memo *memo,
+                             char ret[CB_DIGEST_STR_LEN], struct cb_err *err);
 
 /* The annotations a build records (owned, json_decref()): per-stage bases, Dockerfile and context
  * digests, build args, --label values, target, SOURCE_DATE_EPOCH, compression, version. */
@@ -51,10 +53,43 @@ void bld_audit_print_inputs(FILE *f, json_t *manifest);
 #define BLD_ATTEST_INTOTO "application/vnd.in-toto+json"
 #define BLD_ATTEST_SPDX "application/spdx+json"
 /* Adds SLSA v1 provenance and an SPDX 2.3 SBOM as referrers of the image manifest to its referrers
- * index (tagged "<repo>:sha256-<hex>" beside each of tags, canonical names), keeping what the index
- * already holds (the GPU report). Nothing is stored without a tag. started/finished: Unix seconds. */
+ * index (bld_referrers_save(): the digest key, and "<repo>:sha256-<hex>" for each of tags, canonical
+ * names, which may be none), keeping what the index already holds (the GPU report). started/finished:
+ * Unix seconds. */
 int bld_audit_attest(struct layer_store *s, const char *manifest_digest, const char *const *tags, size_t ntags,
                      int64_t started, int64_t finished, bool provenance, bool sbom, struct cb_err *err);
+
+/* --- the referrers index in the store (audit_referrers.c) --- */
+/* Owned: the store's key for an image's referrers index, "sha256-<hex>" (the fallback tag, no repo). */
+char *bld_referrers_key(const char *manifest_digest);
+/* The referrers index of manifest_digest: under its digest key, else the fallback tag of one of names
+ * (canonical), else of any name in the store. -ENOENT when there is none. */
+int bld_referrers_find(struct layer_store *s, const char *manifest_digest, const char *const *names, size_t nnames,
+                       char ret_index[CB_DIGEST_STR_LEN]);
+/* Owned (json_decref()): the referrers index as bld_referrers_find() finds it, or a new empty one. */
+json_t *bld_referrers_load(struct layer_store *s, const char *manifest_digest, const char *const *names,
+                           size_t nnames);
+/* Tags the stored index idx as manifest_digest's referrers: the digest key and each name's
+ * "<repo>:sha256-<hex>". */
+int bld_referrers_tag_index(struct layer_store *s, const char *manifest_digest, const char *const *names,
+                            size_t nnames, const char *idx, struct cb_err *err);
+/* Stores index and tags it under the digest key and each name's "<repo>:sha256-<hex>". */
+int bld_referrers_save(struct layer_store *s, const char *manifest_digest, const char *const *names, size_t nnames,
+                       json_t *index, struct cb_err *err);
+/* Untags the referrers indexes whose subject no name in the store holds any more (an image built or
+ * pulled without a name, or whose names were removed), so that prune can collect them. */
+int bld_referrers_prune(struct layer_store *s, struct cb_err *err);
+/* After a pull of rr (manifest_digest): its referrers into the store, tagged under the digest key and
+ * name's fallback tag (name may be NULL). *ret_api (may be NULL): whether the registry's referrers API
+ * answered. -ENOENT when the registry has none. */
+struct reg_client;
+int bld_audit_pull_referrers(struct layer_store *s, struct reg_client *c, const struct reg_ref *rr,
+                             const char *manifest_digest, const char *name, bool *ret_api, struct cb_err *err);
+
+/* bld_audit_pull_referrers() for `cubuild pull`: a failure is a warning on stderr (the image is pulled
+ * all the same); none is no news. */
+void bld_pull_referrers_or_warn(struct layer_store *s, struct reg_client *c, const struct reg_ref *rr,
+                                const char *manifest_digest, const char *name, bool quiet);
 
 /* --- image diff (audit_diff.c) --- */
 enum bld_diff_format { BLD_DIFF_TEXT, BLD_DIFF_JSON };
@@ -80,6 +115,8 @@ struct bld_image_sides {
  * *ret_store is borrowed from sd. */
 int bld_audit_open_image(struct bld_image_sides *sd, const char *spec, struct layer_store **ret_store,
                          char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+/* Whether spec names an image outside the store (oci:, oci-archive:, docker-archive:, docker://). */
+bool bld_audit_is_transport(const char *spec);
 /* Borrowed: the scratch store, opened when needed; NULL on failure. */
 struct layer_store *bld_audit_scratch_store(struct bld_image_sides *sd, struct cb_err *err);
 void bld_image_sides_release(struct bld_image_sides *sd);

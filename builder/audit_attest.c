@@ -482,28 +482,14 @@ static int attach(struct layer_store *s, const char *manifest_digest, json_t *do
 int bld_audit_attest(struct layer_store *s, const char *manifest_digest, const char *const *tags, size_t ntags,
                      int64_t started, int64_t finished, bool provenance, bool sbom, struct cb_err *err)
 {
-        if ((!provenance && !sbom) || ntags == 0)
-                return 0; /* the fallback tag needs a repository name */
+        if (!provenance && !sbom)
+                return 0;
         struct layer_image *img = NULL;
         int r = layer_image_read(s, manifest_digest, &img, err);
         if (r < 0)
                 return r;
         /* the referrers index as it is (the verification report may be in it) */
-        _cleanup_free_ char *ref_tag = bld_referrers_tag(tags[0], manifest_digest);
-        char idx[CB_DIGEST_STR_LEN];
-        json_t *index = NULL;
-        if (layer_store_resolve(s, ref_tag, idx, NULL) == 0) {
-                struct cb_buf b;
-                cb_buf_init(&b, LAYER_JSON_MAX);
-                if (layer_store_read_blob(s, idx, LAYER_JSON_MAX, &b, NULL) >= 0)
-                        index = json_loadb(b.p ? b.p : "", b.len, 0, NULL);
-                cb_buf_release(&b);
-        }
-        if (!json_is_object(index) || !json_is_array(json_object_get(index, "manifests"))) {
-                if (index)
-                        json_decref(index);
-                index = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType", LAYER_MT_OCI_INDEX, "manifests");
-        }
+        json_t *index = bld_referrers_load(s, manifest_digest, tags, ntags);
         char t0[BLD_TIME_LEN], t1[BLD_TIME_LEN];
         bld_config_format_time(started, t0);
         bld_config_format_time(finished, t1);
@@ -527,20 +513,14 @@ int bld_audit_attest(struct layer_store *s, const char *manifest_digest, const c
                         r = bfd < 0 ? bfd : scan_tar(&p, bfd, err);
                 }
                 if (r >= 0) {
-                        json_t *doc = make_sbom(&p, tags[0], manifest_digest, t1);
+                        json_t *doc = make_sbom(&p, ntags ? tags[0] : manifest_digest, manifest_digest, t1);
                         r = attach(s, manifest_digest, doc, BLD_ATTEST_SPDX, NULL, index, err);
                         json_decref(doc);
                 }
                 pkgs_release(&p);
         }
-        if (r >= 0) {
-                size_t len;
-                r = put_text(s, index, JSON_COMPACT, idx, &len, err);
-        }
-        for (size_t i = 0; i < ntags && r >= 0; i++) {
-                _cleanup_free_ char *t = bld_referrers_tag(tags[i], manifest_digest);
-                r = layer_store_tag(s, t, idx, err);
-        }
+        if (r >= 0)
+                r = bld_referrers_save(s, manifest_digest, tags, ntags, index, err);
         json_decref(index);
         layer_image_free(img);
         if (r < 0)
@@ -593,8 +573,8 @@ int bld_cmd_attestations(const struct bld_global *g, int argc, char **argv)
                 const char *a = argv[i];
                 if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
                         (void) puts("Usage: cubuild attestations [--format json] [--get provenance|sbom|verify] IMAGE\n\n"
-                                    "List the documents that refer to a store image (its referrers index, tagged\n"
-                                    "REPO:sha256-<hex>): SLSA provenance, SPDX SBOM, GPU verification report.\n"
+                                    "List the documents that refer to a store image, by name or digest (its referrers\n"
+                                    "index, tagged sha256-<hex>): SLSA provenance, SPDX SBOM, GPU verification report.\n"
                                     "--get prints one of them.");
                         return 0;
                 } else if (!strcmp(a, "--get") && i + 1 < argc) {
@@ -621,24 +601,10 @@ int bld_cmd_attestations(const struct bld_global *g, int argc, char **argv)
         int r = norm ? layer_store_open(g->root, &s, &err) : -EINVAL;
         if (r >= 0)
                 r = layer_store_resolve(s, norm, digest, &err);
-        _cleanup_free_ char *tag = NULL;
-        if (r >= 0 && !cb_digest_valid(name)) {
-                tag = bld_referrers_tag(norm, digest);
-        } else if (r >= 0) {
-                /* a digest: any name's referrers tag for it */
-                struct layer_image_entry *v = NULL;
-                size_t n = 0;
-                r = layer_store_list(s, &v, &n, &err);
-                _cleanup_free_ char *suffix = cb_xasprintf(":sha256-%s", digest + 7);
-                for (size_t i = 0; r >= 0 && i < n && !tag; i++) {
-                        size_t l = strlen(v[i].name), sl = strlen(suffix);
-                        if (l > sl && !strcmp(v[i].name + l - sl, suffix))
-                                tag = cb_xstrdup(v[i].name);
-                }
-                layer_image_entries_free(v, n);
-        }
+        /* by name or by digest: the index is keyed by the image's manifest digest */
         json_t *index = NULL;
-        if (r >= 0 && tag && layer_store_resolve(s, tag, idx, NULL) == 0) {
+        const char *names[1] = { norm };
+        if (r >= 0 && bld_referrers_find(s, digest, names, cb_digest_valid(name) ? 0 : 1, idx) == 0) {
                 struct cb_buf b;
                 cb_buf_init(&b, LAYER_JSON_MAX);
                 r = layer_store_read_blob(s, idx, LAYER_JSON_MAX, &b, &err);

@@ -172,7 +172,7 @@ int bld_cmd_rebuild_check(const struct bld_global *g, int argc, char **argv)
                         r = df_ignore_parse(cb_buf_str(&ign), ".dockerignore", &ig, &err);
                 }
                 if (r >= 0)
-                        r = bld_audit_context_digest(cfd, ig, dg, &err);
+                        r = bld_audit_context_digest(cfd, ig, NULL, dg, &err);
                 if (r < 0)
                         goto out;
         }
@@ -219,7 +219,15 @@ int bld_cmd_rebuild_check(const struct bld_global *g, int argc, char **argv)
                 o.labels = labels;
                 o.nlabels = nlabels;
                 o.compression = an_get(an, BLD_AN_COMPRESSION);
+                /* an image as a build leaves it in the store keeps its own layers uncompressed (they are
+                 * compressed when it is pushed or exported): the rebuild does the same */
+                for (size_t i = 0; i < img->nlayers; i++)
+                        if (!strcmp(img->layers[i].media_type, LAYER_MT_OCI_LAYER) ||
+                            !strcmp(img->layers[i].media_type, LAYER_MT_DOCKER_LAYER))
+                                o.compression = NULL;
                 o.verify = "skip";
+                /* the rebuild is compared, never kept: attestations of it would be work thrown away */
+                o.no_provenance = o.no_sbom = true;
                 o.quiet = true;
                 o.debug = g->debug;
                 o.reg = sd.reg;

@@ -15,6 +15,7 @@
 #include "builder/cache.h"
 #include "builder/audit.h"
 #include "builder/context.h"
+#include "builder/filememo.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/progress.h"
@@ -455,6 +456,11 @@ static int finish_image(struct bld_ctx *b, struct bld_stage *st, json_t *annotat
         int r = layer_image_write(b->store, st->config, st->layers, st->nlayers, b->opts->format_docker, ann, ret_digest,
                                   err);
         json_decref(ann);
+        /* the build's layers are stored uncompressed; an image that leaves the store now gets them
+         * compressed (each layer once: the compressed form is remembered for later pushes) */
+        if (r >= 0 && bld_outputs_compressed(b->opts))
+                r = layer_image_compress(b->store, ret_digest, bld_compression_of(b->opts->compression), ret_digest,
+                                         err);
         if (r < 0) {
                 cb_wrap(err, "write the image");
                 return r;
@@ -548,6 +554,7 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         int64_t started = (int64_t) time(NULL);
         b.opts = o;
         b.ctx_fd = -1;
+        b.memo = bld_file_memo_new();
         {
                 enum bld_progress_mode mode = BLD_PROGRESS_AUTO;
                 if (o->quiet || (o->progress && bld_progress_mode_parse(o->progress, &mode) < 0))
@@ -693,6 +700,7 @@ out:
         free(b.df_name);
         if (b.ctx_fd >= 0)
                 (void) close(b.ctx_fd);
+        b.memo = bld_file_memo_free(b.memo);
         cb_buf_release(&text);
         return r;
 }

@@ -39,8 +39,11 @@ struct cache_src {
 
 struct cache_rec {
         char key[CB_DIGEST_STR_LEN];
-        struct bld_cache_entry e;
+        struct bld_cache_entry e; /* e.layer: the layer as a build stores it (uncompressed) */
         int src; /* index into srcs for imported records; -1 for records of this build */
+        /* the blob the cache carries it in (gzip), when that is not e.layer itself */
+        bool has_transport;
+        struct layer_desc transport;
 };
 
 struct bld_cache_remote {
@@ -175,6 +178,20 @@ static int parse_records(struct bld_cache_remote *rc, int src, const char *p, si
                 c->e.layer.size = (uint64_t) json_integer_value(size);
                 c->e.created = (int64_t) json_integer_value(created);
                 c->src = src;
+                /* "layer" is the blob in the cache; "stored", when there, the uncompressed layer the build
+                 * that made the record kept: a hit uses that, so every runner's image is the same */
+                json_t *st = json_object_get(v, "stored");
+                const char *sd = json_string_value(json_object_get(st, "digest"));
+                const char *smt = json_string_value(json_object_get(st, "mediaType"));
+                json_t *ssize = json_object_get(st, "size");
+                if (cb_digest_valid(sd) && smt && strlen(smt) < sizeof(c->e.layer.media_type) &&
+                    json_is_integer(ssize) && json_integer_value(ssize) >= 0 && strcmp(sd, digest) != 0) {
+                        c->transport = c->e.layer;
+                        c->has_transport = true;
+                        memcpy(c->e.layer.digest, sd, CB_DIGEST_STR_LEN);
+                        memcpy(c->e.layer.media_type, smt, strlen(smt) + 1);
+                        c->e.layer.size = (uint64_t) json_integer_value(ssize);
+                }
         }
         json_decref(j);
         return 0;
@@ -184,11 +201,16 @@ static char *records_json(const struct cache_rec *recs, size_t n)
 {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
-                const struct layer_desc *l = &recs[i].e.layer;
-                json_array_append_new(arr, json_pack("{s:s, s:{s:s, s:s, s:s, s:I}, s:I}", "key", recs[i].key, "layer",
-                                                     "mediaType", l->media_type, "digest", l->digest, "diff_id",
-                                                     l->diff_id, "size", (json_int_t) l->size, "created",
-                                                     (json_int_t) recs[i].e.created));
+                const struct layer_desc *l = recs[i].has_transport ? &recs[i].transport : &recs[i].e.layer;
+                json_t *rec = json_pack("{s:s, s:{s:s, s:s, s:s, s:I}, s:I}", "key", recs[i].key, "layer", "mediaType",
+                                        l->media_type, "digest", l->digest, "diff_id", l->diff_id, "size",
+                                        (json_int_t) l->size, "created", (json_int_t) recs[i].e.created);
+                if (recs[i].has_transport) {
+                        const struct layer_desc *s = &recs[i].e.layer;
+                        json_object_set_new(rec, "stored", json_pack("{s:s, s:s, s:I}", "mediaType", s->media_type,
+                                                                     "digest", s->digest, "size", (json_int_t) s->size));
+                }
+                json_array_append_new(arr, rec);
         }
         json_t *j = json_pack("{s:i, s:o}", "version", 1, "records", arr);
         char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -514,6 +536,39 @@ static int src_of(const struct bld_cache_remote *rc, const char *digest)
         return -1;
 }
 
+/* the imported record whose stored layer is digest, or NULL */
+static const struct cache_rec *imported(const struct bld_cache_remote *rc, const char *digest)
+{
+        for (size_t i = 0; i < rc->nin; i++)
+                if (strcmp(rc->in[i].e.layer.digest, digest) == 0)
+                        return &rc->in[i];
+        return NULL;
+}
+
+/* the blob that carries the stored layer digest in the cache */
+static const char *blob_of(const struct bld_cache_remote *rc, const char *digest)
+{
+        const struct cache_rec *c = imported(rc, digest);
+        return c && c->has_transport ? c->transport.digest : digest;
+}
+
+/* A fetched compressed blob becomes the uncompressed layer the record names (digest checked), and the
+ * store remembers the blob as that layer's gzip form, so a push sends it as it came. */
+static int unpack_transport(struct bld_cache_remote *rc, const char *digest, struct cb_err *err)
+{
+        const struct cache_rec *c = imported(rc, digest);
+        if (!c || !c->has_transport || layer_store_has_blob(rc->store, digest))
+                return 0;
+        struct layer_desc raw;
+        int r = layer_store_compress_layer(rc->store, &c->transport, LAYER_UNCOMPRESSED, -1, &raw, err);
+        if (r >= 0 && strcmp(raw.digest, digest) != 0)
+                r = cb_failc(err, -EBADMSG, "cache layer %s: its uncompressed form is %s, the record says %s",
+                             c->transport.digest, raw.digest, digest);
+        if (r >= 0 && layer_store_remember_compressed(rc->store, &c->transport, err) < 0)
+                cb_err_reset(err); /* only a lost shortcut */
+        return r;
+}
+
 static int fetch_local(struct bld_cache_remote *rc, const struct cache_src *cs, const char *digest, struct cb_err *err)
 {
         _cleanup_free_ char *path = cb_xasprintf("%s/blobs/sha256/%s", cs->ref, digest + 7);
@@ -555,11 +610,14 @@ int bld_cache_remote_ensure(struct bld_cache_remote *rc, const struct layer_desc
                 const char **want = NULL;
                 size_t nwant = 0;
                 int r = 0;
+                const char **stored = NULL;
                 for (size_t i = 0; i < n; i++) {
                         if (layer_store_has_blob(rc->store, layers[i].digest) || src_of(rc, layers[i].digest) != (int) si)
                                 continue;
                         want = cb_xrealloc(want, (nwant + 1) * sizeof(char *));
-                        want[nwant++] = layers[i].digest;
+                        stored = cb_xrealloc(stored, (nwant + 1) * sizeof(char *));
+                        stored[nwant] = layers[i].digest;
+                        want[nwant++] = blob_of(rc, layers[i].digest);
                 }
                 if (nwant == 0)
                         continue;
@@ -581,7 +639,10 @@ int bld_cache_remote_ensure(struct bld_cache_remote *rc, const struct layer_desc
                                 r = reg_pull(c, &cs->rr, &sink, NULL, md, err);
                         }
                 }
+                for (size_t i = 0; i < nwant && r >= 0; i++)
+                        r = unpack_transport(rc, stored[i], err);
                 free(want);
+                free(stored);
                 if (r < 0) {
                         cb_wrap(err, "cache '%s': fetch layers", cs->ref);
                         return r;
@@ -644,13 +705,14 @@ static int write_manifest(struct bld_cache_remote *rc, const struct cache_rec *r
         json_t *layers = json_array();
         for (size_t i = 0; i < n; i++) {
                 bool dup = false;
+                const struct layer_desc *l = recs[i].has_transport ? &recs[i].transport : &recs[i].e.layer;
                 for (size_t k = 0; k < i && !dup; k++)
-                        dup = strcmp(recs[k].e.layer.digest, recs[i].e.layer.digest) == 0;
+                        dup = strcmp(recs[k].has_transport ? recs[k].transport.digest : recs[k].e.layer.digest,
+                                     l->digest) == 0;
                 if (dup)
                         continue;
-                json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType", recs[i].e.layer.media_type,
-                                                        "digest", recs[i].e.layer.digest, "size",
-                                                        (json_int_t) recs[i].e.layer.size));
+                json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType", l->media_type, "digest",
+                                                        l->digest, "size", (json_int_t) l->size));
         }
         json_t *m = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:I}, s:o}", "schemaVersion", 2, "mediaType",
                               LAYER_MT_OCI_MANIFEST, "artifactType", BLD_CACHE_ARTIFACT_TYPE, "config", "mediaType",
@@ -712,7 +774,8 @@ static int export_local(struct bld_cache_remote *rc, const char *dir, const char
         if (bfd < 0)
                 return cb_fail(err, errno, "open '%s/blobs/sha256'", dir);
         for (size_t i = 0; i < n && r >= 0; i++)
-                r = copy_blob_to(rc, bfd, recs[i].e.layer.digest, err);
+                r = copy_blob_to(rc, bfd, recs[i].has_transport ? recs[i].transport.digest : recs[i].e.layer.digest,
+                                 err);
         struct cb_buf m;
         cb_buf_init(&m, LAYER_JSON_MAX);
         if (r >= 0)
@@ -772,7 +835,9 @@ int bld_cache_remote_export(struct bld_cache_remote *rc, const struct layer_desc
                         const struct cache_rec *o = &rc->out[i];
                         if (!max && !in_layers(final_layers, nfinal, o->e.layer.digest))
                                 continue;
-                        if (!layer_store_has_blob(rc->store, o->e.layer.digest)) {
+                        const struct cache_rec *in = imported(rc, o->e.layer.digest);
+                        const char *blob = blob_of(rc, o->e.layer.digest);
+                        if (!layer_store_has_blob(rc->store, blob)) {
                                 int si = src_of(rc, o->e.layer.digest);
                                 if (si < 0)
                                         continue; /* nowhere to take it from: leave the record out */
@@ -780,12 +845,25 @@ int bld_cache_remote_export(struct bld_cache_remote *rc, const struct layer_desc
                                 if (kind == SRC_REGISTRY && cs->kind == SRC_REGISTRY &&
                                     strcmp(cs->rr.domain, rr.domain) == 0) {
                                         /* already in that registry: HEAD finds it, or a mount copies it */
-                                        reg_client_note_blob(c, cs->rr.domain, cs->rr.path, o->e.layer.digest);
+                                        reg_client_note_blob(c, cs->rr.domain, cs->rr.path, blob);
                                 } else {
                                         r = bld_cache_remote_ensure(rc, &o->e.layer, 1, err);
                                 }
                         }
-                        recs[n++] = *o;
+                        recs[n] = *o;
+                        recs[n].has_transport = false;
+                        if (in && in->has_transport) {
+                                recs[n].transport = in->transport;
+                                recs[n].has_transport = true;
+                        } else if (r >= 0 && layer_store_has_blob(rc->store, o->e.layer.digest) &&
+                                   (!strcmp(o->e.layer.media_type, LAYER_MT_OCI_LAYER) ||
+                                    !strcmp(o->e.layer.media_type, LAYER_MT_DOCKER_LAYER))) {
+                                /* the cache travels compressed, as images do: each layer compressed once */
+                                r = layer_store_compress_layer(rc->store, &o->e.layer, LAYER_GZIP, -1,
+                                                               &recs[n].transport, err);
+                                recs[n].has_transport = r >= 0;
+                        }
+                        n++;
                 }
                 char mdigest[CB_DIGEST_STR_LEN];
                 if (r >= 0) {

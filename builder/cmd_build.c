@@ -90,8 +90,12 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
         _cleanup_free_ char *shortopts = NULL;
         _cleanup_free_ struct option *build_opts = bld_cmdspec_options(spec, &shortopts);
         opterr = 0;
-        optind = 1;
-        while ((c = getopt_long(argc, argv, shortopts, build_opts, NULL)) != -1) {
+        /* options may follow the context, as docker build takes them ("build . -t x"): glibc permutes
+         * when the option string has no '+' and optind is 0 (a full re-initialisation: the global
+         * options were read in order) */
+        optind = 0;
+        const char *order = shortopts[0] == '+' ? shortopts + 1 : shortopts;
+        while ((c = getopt_long(argc, argv, order, build_opts, NULL)) != -1) {
                 switch (c) {
                 case 'f':
                         o.file = optarg;

@@ -55,6 +55,16 @@ static bool has_prefix(const char *s, const char *p, const char **rest)
         return true;
 }
 
+bool bld_audit_is_transport(const char *spec)
+{
+        static const char *const prefixes[] = { "oci:", "oci-archive:", "docker-archive:", "docker://", "registry:" };
+        const char *rest;
+        for (size_t i = 0; i < CB_ARRAY_SIZE(prefixes); i++)
+                if (has_prefix(spec, prefixes[i], &rest))
+                        return true;
+        return false;
+}
+
 int bld_audit_open_image(struct bld_image_sides *sd, const char *spec, struct layer_store **ret_store,
                          char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builder/audit.h"
 #include "builder/bld.h"
 #include "builder/cli.h"
 #include "builder/exit.h"
@@ -31,7 +32,8 @@ int bld_cmd_pull(const struct bld_global *g, int argc, char **argv)
         for (int i = 1; i < argc; i++) {
                 if (help_flag(argv[i])) {
                         (void) puts("Usage: cubuild pull [-q] REFERENCE\n\nPull an image (the host's platform) into "
-                                    "the store; every blob is verified by digest.");
+                                    "the store; every blob is verified by digest.\nThe image's referrers "
+                                    "(provenance, SBOM, GPU report) come with it.");
                         return BLD_EXIT_OK;
                 } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
                         quiet = true;
@@ -67,6 +69,9 @@ int bld_cmd_pull(const struct bld_global *g, int argc, char **argv)
                 _cleanup_free_ char *name = reg_ref_string(&rr);
                 if (!rr.digest || rr.tag)
                         r = layer_store_tag(s, name, digest, &err);
+                /* provenance, SBOM and GPU report travel with the image (docs/audit.md) */
+                if (r >= 0)
+                        bld_pull_referrers_or_warn(s, c, &rr, digest, rr.tag ? name : NULL, quiet);
                 if (r >= 0) {
                         if (!quiet)
                                 (void) fprintf(stderr, "pulled %s\n", name);

@@ -14,6 +14,7 @@
 #include "builder/bld.h"
 #include "builder/cli.h"
 #include "builder/exit.h"
+#include "builder/regopts.h"
 #include "builder/steps.h"
 #include "layers/layer.h"
 #include "parser/df.h"
@@ -81,9 +82,10 @@ int bld_cmd_images(const struct bld_global *g, int argc, char **argv)
                 if (!quiet)
                         (void) printf("%-60s %-19s %s\n", "NAME", "DIGEST", "SIZE");
                 for (size_t i = 0; i < n; i++) {
-                        /* the referrers index of an image (OCI 1.1 fallback tag) is no image to list */
+                        /* the referrers index of an image (OCI 1.1 fallback tag, or the store's key
+                         * "sha256-<hex>") is no image to list */
                         const char *colon = strrchr(v[i].name, ':');
-                        if (colon && strncmp(colon + 1, "sha256-", 7) == 0)
+                        if (strncmp(colon ? colon + 1 : v[i].name, "sha256-", 7) == 0)
                                 continue;
                         if (quiet)
                                 (void) printf("%s\n", v[i].manifest_digest);
@@ -260,14 +262,22 @@ int bld_cmd_inspect(const struct bld_global *g, int argc, char **argv)
         int r = open_store(g, &s, &err);
         _cleanup_free_ char *name = NULL;
         if (r >= 0) {
-                name = cb_digest_valid(argv[1]) ? cb_xstrdup(argv[1]) : bld_ref_normalize(argv[1], &err);
+                name = cb_digest_valid(argv[1]) || bld_audit_is_transport(argv[1]) ? cb_xstrdup(argv[1])
+                                                                                  : bld_ref_normalize(argv[1], &err);
                 if (!name)
                         r = -EINVAL;
         }
-        if (r >= 0)
+        /* an image in a layout, an archive or a registry, as cubuild diff takes it */
+        struct bld_image_sides sd = { .store = s };
+        struct layer_store *from = s;
+        bld_reg_opts(g, &sd.reg);
+        if (r >= 0 && bld_audit_is_transport(argv[1]))
+                r = bld_audit_open_image(&sd, argv[1], &from, digest, &err);
+        else if (r >= 0)
                 r = layer_store_resolve(s, name, digest, &err);
         if (r >= 0)
-                r = layer_image_read(s, digest, &img, &err);
+                r = layer_image_read(from, digest, &img, &err);
+        layer_store_free(sd.scratch);
         if (r >= 0 && inputs) {
                 bld_audit_print_inputs(stdout, img->manifest);
         } else if (r >= 0) {
@@ -291,6 +301,15 @@ int bld_cmd_inspect(const struct bld_global *g, int argc, char **argv)
 static int save_to(struct layer_store *s, const char *digest, const char *name, const char *format, const char *path,
                    struct cb_err *err)
 {
+        /* OCI layouts carry compressed layers, as registries do: a build's uncompressed ones are gzipped
+         * (once each, remembered); a docker-archive holds them uncompressed either way */
+        char out[CB_DIGEST_STR_LEN];
+        if (strcmp(format, "oci-dir") == 0 || strcmp(format, "oci") == 0 || strcmp(format, "oci-archive") == 0) {
+                int r = layer_image_compress(s, digest, LAYER_GZIP, out, err);
+                if (r < 0)
+                        return r;
+                digest = out;
+        }
         if (strcmp(format, "oci-dir") == 0 || strcmp(format, "oci") == 0) {
                 if (!path)
                         return cb_failc(err, -EINVAL, "--format oci-dir needs -o DIR");

@@ -18,6 +18,7 @@
 
 #include "builder/context.h"
 #include "builder/copy_add.h"
+#include "builder/filememo.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/run.h"
@@ -43,6 +44,8 @@ struct copy_job {
         bool parents;              /* COPY --parents: xbase is the pivot, kept for every entry */
         uint64_t files;
         struct cb_sha256 *hash; /* set: describe the sources into it instead of copying (cache key) */
+        bool no_copy_range;     /* copy_file_range() refused once (EXDEV...): read and write from now on */
+        unsigned char *buf;     /* COPY_BUF bytes for read and write, allocated at first use */
         /* files with more than one link, copied once, linked after: hard links survive the copy */
         struct copy_link {
                 dev_t dev;
@@ -52,8 +55,12 @@ struct copy_job {
         size_t nlinks, links_cap;
 };
 
+#define COPY_BUF (1u << 20)
+
 static void copy_links_release(struct copy_job *j)
 {
+        free(j->buf);
+        j->buf = NULL;
         for (size_t i = 0; i < j->nlinks; i++)
                 free(j->links[i].dst);
         free(j->links);
@@ -170,7 +177,7 @@ static int hash_entry(struct copy_job *j, int src_dir, const char *name, const c
         } else if (S_ISREG(st->st_mode)) {
                 char dg[CB_DIGEST_STR_LEN];
                 unsigned long long size;
-                int r = cb_sha256_file(src_dir, name, dg, &size, err);
+                int r = bld_file_digest(j->from_context ? j->b->memo : NULL, src_dir, name, st, dg, &size, err);
                 if (r < 0) {
                         cb_buf_release(&line);
                         return r;
@@ -211,6 +218,8 @@ static int mkdirs_depth(const struct copy_job *job, int root_fd, const char *pat
                 int next = bld_open_in_root(root_fd, p, O_RDONLY | O_DIRECTORY, 0);
                 if (next < 0 && errno == ENOENT) {
                         if (mkdirat(fd, p + j, 0755) == 0) {
+                                /* 0755 whatever our umask, as BuildKit's MkdirAll under buildkitd's 022 */
+                                (void) fchmodat(fd, p + j, 0755, 0);
                                 /* BuildKit's MkdirAll gives the directories it creates the --chown owner */
                                 if (job->chown)
                                         (void) fchownat(fd, p + j, job->uid, job->gid, AT_SYMLINK_NOFOLLOW);
@@ -252,6 +261,16 @@ static int mkdirs_in(const struct copy_job *job, int root_fd, const char *path, 
         return mkdirs_depth(job, root_fd, path, 0, err);
 }
 
+int bld_mkdirs_in_root(int root_fd, const char *path, uid_t uid, gid_t gid, struct cb_err *err)
+{
+        struct copy_job j = { .chown = true, .uid = uid, .gid = gid };
+        int fd = mkdirs_in(&j, root_fd, path, err);
+        if (fd < 0)
+                return fd;
+        (void) close(fd);
+        return 0;
+}
+
 static void apply_meta(struct copy_job *j, int dir_fd, const char *name, const struct stat *st, bool is_link)
 {
         uid_t uid = j->chown ? j->uid : (j->from_context ? 0 : st->st_uid);
@@ -280,11 +299,18 @@ static int copy_file(struct copy_job *j, int sfd, const struct stat *st, int dst
                 return cb_fail(err, errno, "create '%s'", name);
         off_t left = st->st_size;
         while (left > 0) {
-                ssize_t n = copy_file_range(sfd, NULL, dfd, NULL, (size_t) (left > (1 << 30) ? (1 << 30) : left), 0);
-                if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-                        char buf[1 << 16];
-                        n = read(sfd, buf, sizeof(buf));
-                        if (n > 0 && cb_write_all(dfd, buf, (size_t) n) < 0)
+                ssize_t n = -1;
+                if (!j->no_copy_range) {
+                        n = copy_file_range(sfd, NULL, dfd, NULL, (size_t) (left > (1 << 30) ? (1 << 30) : left), 0);
+                        /* across mounts (the context to an overlay) the kernel refuses every time */
+                        if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP))
+                                j->no_copy_range = true;
+                }
+                if (j->no_copy_range) {
+                        if (!j->buf)
+                                j->buf = cb_xmalloc(COPY_BUF);
+                        n = read(sfd, j->buf, COPY_BUF);
+                        if (n > 0 && cb_write_all(dfd, j->buf, (size_t) n) < 0)
                                 n = -1;
                 }
                 if (n < 0) {
@@ -538,6 +564,13 @@ static int unpack_into(struct copy_job *j, int afd, int dst_dir_fd, const char *
                         sub.src_root = sfd;
                         r = copy_tree(&sub, sfd, "", d, 0, err);
                         j->files += sub.files;
+                        /* the copy buffer and the hard-link table are the job's, whichever of the two
+                         * allocated or grew them */
+                        j->buf = sub.buf;
+                        j->no_copy_range = sub.no_copy_range;
+                        j->links = sub.links;
+                        j->nlinks = sub.nlinks;
+                        j->links_cap = sub.links_cap;
                 }
                 struct cb_err e2;
                 cb_err_init(&e2);

@@ -44,6 +44,10 @@ char *bld_opt_get(const char *list, const char *key);
 /* Owned: the OCI 1.1 referrers fallback tag of an image, "REPO:sha256-<hex>", for name
  * ("docker.io/library/x:tag") and its manifest digest. */
 char *bld_referrers_tag(const char *name, const char *manifest_digest);
+/* referrers.c: the referrers stored for name@from_digest, rewritten to refer to to_digest (the same image
+ * in another manifest: its build layers compressed for an output) and tagged for it; 0 when it has none. */
+int bld_referrers_retarget(struct layer_store *s, const char *name, const char *from_digest, const char *to_digest,
+                           struct cb_err *err);
 
 /* --- ulimit.c --- */
 struct bld_ulimit {

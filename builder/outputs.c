@@ -8,6 +8,28 @@
 #include <string.h>
 #include <unistd.h>
 
+enum layer_compression bld_compression_of(const char *name)
+{
+        if (name && strcmp(name, "zstd") == 0)
+                return LAYER_ZSTD;
+        if (name && strcmp(name, "none") == 0)
+                return LAYER_UNCOMPRESSED;
+        return LAYER_GZIP;
+}
+
+bool bld_outputs_compressed(const struct bld_opts *o)
+{
+        if (o->compression || o->push)
+                return true;
+        for (size_t i = 0; i < o->noutputs; i++) {
+                const char *spec = o->outputs[i];
+                _cleanup_free_ char *type = bld_opt_get(spec, "type");
+                if (!type ? !strchr(spec, '=') : strcmp(type, "oci") == 0 || strcmp(type, "oci-archive") == 0)
+                        return true;
+        }
+        return false;
+}
+
 int bld_outputs(struct bld_ctx *b, const char *digest, struct cb_err *err)
 {
         const struct bld_opts *o = b->opts;

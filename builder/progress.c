@@ -484,8 +484,10 @@ void bld_progress_emit(struct bld_progress *p, const struct bld_progress_event *
                         break; /* the error itself is printed once, by the command */
                 case BLD_PG_BYTES:
                         if (!throttled && ev->what) {
-                                (void) cb_buf_addf(&b, "--> %s %.19s ", ev->what,
-                                                   ev->id && strlen(ev->id) > 7 ? ev->id + 7 : "");
+                                if (ev->id && strlen(ev->id) > 7)
+                                        (void) cb_buf_addf(&b, "--> %s %.19s ", ev->what, ev->id + 7);
+                                else
+                                        (void) cb_buf_addf(&b, "--> %s ", ev->what);
                                 human(&b, ev->bytes);
                                 if (ev->bytes_total) {
                                         (void) cb_buf_adds(&b, " / ");

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "builder/audit.h"
 #include "builder/cache.h"
 
 static uint64_t du_fd(int fd, unsigned depth)
@@ -297,6 +298,10 @@ int bld_prune(struct layer_store *s, const struct bld_prune_opts *o, struct bld_
         struct pins p = { 0 };
         int r = 0;
         bool gc = o->cache || o->has_keep_storage;
+        /* the attestations of images that are gone go with them (docs/audit.md); not after a build,
+         * whose image may have no name yet keeps its attestations (o->keep) */
+        if (!o->nkeep && (r = bld_referrers_prune(s, err)) < 0)
+                goto out;
         if (!gc) {
                 r = sweep(s, o, &st.layers, err);
                 goto out;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "registry/reg.h"
+#include "builder/audit.h"
 #include "builder/bld.h"
 #include "builder/internal.h"
 #include "builder/progress.h"
@@ -135,6 +136,18 @@ int bld_push_image_progress(struct layer_store *s, const struct reg_opts *ro, co
         int r = layer_store_resolve(s, src, digest, err);
         if (r < 0)
                 return r;
+        /* a built image's layers are stored uncompressed: the registry gets them gzipped (each layer
+         * compressed once and remembered), and the image's referrers follow it to that manifest */
+        char out[CB_DIGEST_STR_LEN];
+        r = layer_image_compress(s, digest, LAYER_GZIP, out, err);
+        if (r >= 0 && strcmp(out, digest) != 0) {
+                r = bld_referrers_retarget(s, src, digest, out, err);
+                memcpy(digest, out, sizeof(digest));
+        }
+        if (r < 0) {
+                cb_wrap(err, "push '%s'", src);
+                return r;
+        }
         struct cb_buf m;
         cb_buf_init(&m, LAYER_JSON_MAX);
         r = layer_store_read_blob(s, digest, LAYER_JSON_MAX, &m, err);
@@ -156,9 +169,9 @@ int bld_push_image_progress(struct layer_store *s, const struct reg_opts *ro, co
         if (r >= 0) {
                 /* the verification report travels with the image: its referrers index under the
                  * OCI 1.1 fallback tag, which registries without the referrers API serve */
-                _cleanup_free_ char *ref_tag = bld_referrers_tag(src, digest);
+                const char *names[1] = { src };
                 char idx[CB_DIGEST_STR_LEN];
-                if (layer_store_resolve(s, ref_tag, idx, NULL) == 0) {
+                if (bld_referrers_find(s, digest, names, cb_digest_valid(src) ? 0 : 1, idx) == 0) {
                         _cleanup_free_ char *dest_tag = bld_referrers_tag(to, digest);
                         r = push_one(c, s, idx, dest_tag, LAYER_MT_OCI_INDEX, &rp, err);
                         if (r < 0)

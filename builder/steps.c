@@ -244,6 +244,8 @@ static int step_volume(struct bld_ctx *b, struct bld_stage *st, const struct df_
 
 static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err);
 static int step_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err);
+static int step_workdir_mkdir(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
+                              struct cb_err *err);
 
 /* key' = H(key, instruction, the variables in scope, extra): the variables carry build args, so a
  * changed --build-arg that the stage declares misses, one it does not declare hits. */
@@ -264,6 +266,13 @@ static void next_key(struct bld_ctx *b, struct bld_stage *st, const struct df_in
         }
         if (in->kind == DF_INSTR_RUN && b->opts->network && strcmp(b->opts->network, "none") == 0)
                 cb_sha256_update(h, "network=none", 13);
+        /* SOURCE_DATE_EPOCH clamps the layer's mtimes: a layer made without it (or with another) is
+         * another layer, and reusing it would make the image depend on the store's history */
+        if (b->opts->source_date_epoch >= 0) {
+                char sde[40];
+                (void) snprintf(sde, sizeof(sde), "source-date-epoch=%lld", (long long) b->opts->source_date_epoch);
+                cb_sha256_update(h, sde, strlen(sde) + 1);
+        }
         if (extra)
                 cb_sha256_update(h, extra, strlen(extra) + 1);
         cb_sha256_final(h, st->key);
@@ -337,7 +346,9 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         }
         st->last_time = bld_ctx_time(b);
         int r = bld_cache_remote_need(b, st, in, err);
-        if (r >= 0)
+        if (r >= 0 && in->kind == DF_INSTR_WORKDIR)
+                r = step_workdir_mkdir(b, st, in, err);
+        else if (r >= 0)
                 r = in->kind == DF_INSTR_RUN ? step_run(b, st, in, err) : step_copy(b, st, in, err);
         if (r < 0)
                 return r;
@@ -377,9 +388,15 @@ int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                 if (in->nargs > 0)
                         json_object_set_new(st->config, "author", json_string(in->args[0]));
                 break;
-        case DF_INSTR_WORKDIR:
+        case DF_INSTR_WORKDIR: {
                 r = step_workdir(b, st, in, err);
+                /* BuildKit (dispatchWorkdir): a WORKDIR other than "/" is a mkdir -p that commits a
+                 * layer (empty when the directory exists) and a history entry with that layer */
+                const char *wd = json_string_value(json_object_get(c, "WorkingDir"));
+                if (r >= 0 && wd && strcmp(wd, "/") != 0)
+                        return layer_step(b, st, in, err);
                 break;
+        }
         case DF_INSTR_USER:
                 r = step_user(b, st, in, err);
                 break;
@@ -435,6 +452,18 @@ int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
         return 0;
 }
 
+struct layer_bytes {
+        struct bld_progress *pg;
+        size_t step;
+};
+
+/* the layer being written, as the step's byte counter ("layer 1.2 GiB 310 MiB/s") */
+static void on_layer_bytes(void *ud, uint64_t tar_bytes)
+{
+        const struct layer_bytes *lb = ud;
+        bld_progress_bytes(lb->pg, lb->step, "layer", NULL, tar_bytes, 0);
+}
+
 /* Upper dir → layer blob → the stage's next layer and a history entry. */
 static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct bld_rootfs *fs,
                         struct cb_err *err)
@@ -444,12 +473,15 @@ static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df
                 return cb_fail(err, errno, "open '%s'", fs->upper);
         struct layer_commit_opts co;
         layer_commit_opts_init(&co);
-        if (b->opts->compression && strcmp(b->opts->compression, "zstd") == 0)
-                co.compression = LAYER_ZSTD;
-        else if (b->opts->compression && strcmp(b->opts->compression, "none") == 0)
-                co.compression = LAYER_UNCOMPRESSED;
+        /* layers are stored uncompressed, as the tar they are: writing them costs no more than the disk,
+         * and pushes and exports compress each layer once (bld_output_compression()); an explicit
+         * --compression commits in that compression right away */
+        co.compression = b->opts->compression ? bld_compression_of(b->opts->compression) : LAYER_UNCOMPRESSED;
         co.source_date_epoch = b->opts->source_date_epoch;
         co.overlay_whiteouts = true;
+        struct layer_bytes lb = { .pg = b->pg, .step = b->step };
+        co.progress = on_layer_bytes;
+        co.progress_ud = &lb;
         struct layer_desc l;
         int r = layer_commit_dir(b->store, ufd, &co, &l, err);
         if (r < 0) {
@@ -713,6 +745,68 @@ static int step_run(struct bld_ctx *b, struct bld_stage *st, const struct df_ins
         if (r >= 0)
                 r = commit_upper(b, st, in, &fs, err);
         bld_run_ctx_release(&rc);
+        bld_rootfs_release(&fs);
+        return r;
+}
+
+/* The owner BuildKit gives the directories WORKDIR creates (dispatchWorkdir's llb.WithUser, read by
+ * the file op's readUser): a user name from the image's /etc/passwd with its primary group, a bare
+ * uid with the same number as gid, then the group part; a name the image lacks counts as 0 there,
+ * not as an error. */
+static void workdir_owner(const char *rootfs, const char *user, uid_t *ret_uid, gid_t *ret_gid)
+{
+        uid_t uid = 0, u0;
+        gid_t gid = 0, g0;
+        const char *colon = strchr(user, ':');
+        _cleanup_free_ char *name = colon ? cb_xstrndup(user, (size_t) (colon - user)) : cb_xstrdup(user);
+        uint64_t n;
+        struct cb_err e;
+        cb_err_init(&e);
+        if (cb_parse_u64(cb_str_c(name), UINT32_MAX, &n) == 0) {
+                uid = (uid_t) n;
+                gid = (gid_t) n;
+        } else if (*name && bld_resolve_user(rootfs, name, &u0, &g0, &e) == 0) {
+                uid = u0;
+                gid = g0;
+        }
+        if (colon && colon[1]) {
+                _cleanup_free_ char *g = cb_xasprintf("0:%s", colon + 1);
+                if (bld_resolve_user(rootfs, g, &u0, &g0, &e) == 0)
+                        gid = g0;
+        }
+        cb_err_release(&e);
+        *ret_uid = uid;
+        *ret_gid = gid;
+}
+
+/* WORKDIR's layer: the directory and its missing parents, owned by the USER in effect, as the
+ * reference says ("If the WORKDIR doesn't exist, it will be created") and BuildKit does. */
+static int step_workdir_mkdir(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
+                              struct cb_err *err)
+{
+        struct bld_rootfs fs = { 0 };
+        int r = mount_stage(b, st, &fs, err);
+        if (r >= 0) {
+                json_t *c = bld_config_section(st->config);
+                const char *wd = json_string_value(json_object_get(c, "WorkingDir"));
+                const char *user = json_string_value(json_object_get(c, "User"));
+                uid_t uid;
+                gid_t gid;
+                workdir_owner(fs.merged, user ? user : "", &uid, &gid);
+                int root = open(fs.merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (root < 0) {
+                        r = cb_fail(err, errno, "open '%s'", fs.merged);
+                } else {
+                        r = bld_mkdirs_in_root(root, wd ? wd : "/", uid, gid, err);
+                        (void) close(root);
+                }
+                if (r < 0)
+                        cb_wrap(err, "%s:%u: WORKDIR", b->df_name, in->start_line);
+        }
+        if (r >= 0)
+                r = bld_rootfs_unmount(&fs, err);
+        if (r >= 0)
+                r = commit_upper(b, st, in, &fs, err);
         bld_rootfs_release(&fs);
         return r;
 }

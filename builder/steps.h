@@ -3,6 +3,7 @@
 #define BLD_STEPS_H
 
 #include <jansson.h>
+#include <sys/types.h>
 
 #include "builder/bld.h"
 #include "layers/layer.h"
@@ -42,6 +43,7 @@ struct bld_ctx {
         struct bld_cache_remote *remote; /* --cache-from/--cache-to, or NULL */
         struct bld_nctx *nctx;           /* --build-context NAME=VALUE, opened (builder/context.h) */
         size_t nnctx;
+        struct bld_file_memo *memo;      /* context file digests, taken once per build */
 };
 
 void bld_stage_add_layer(struct bld_stage *st, const struct layer_desc *l);
@@ -52,6 +54,9 @@ int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
 /* Copies into merged; or, with hash set (merged NULL), feeds the sources' identity into hash. */
 int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const char *merged,
              struct cb_sha256 *hash, struct cb_err *err);
+/* mkdir -p of path inside the rootfs at root_fd, every component resolved in it (symlinks of the
+ * image followed there, never out); the directories it creates are owned by uid:gid, mode 0755. */
+int bld_mkdirs_in_root(int root_fd, const char *path, uid_t uid, gid_t gid, struct cb_err *err);
 /* What a --from names, as a digest: a stage's cache key or an image's manifest digest. */
 int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_STR_LEN], struct cb_err *err);
 /* An image a FROM or --from names, as a manifest digest: a --build-context NAME=docker-image://REF
@@ -59,6 +64,11 @@ int bld_source_identity(struct bld_ctx *b, const char *from, char ret[CB_DIGEST_
 int bld_resolve_image(struct bld_ctx *b, const char *name, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_pull(struct bld_ctx *b, const char *ref, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 int bld_outputs(struct bld_ctx *b, const char *digest, struct cb_err *err);
+/* "gzip", "zstd", "none" (NULL: gzip, the outputs' default) */
+enum layer_compression bld_compression_of(const char *name);
+/* Whether the build's final image gets compressed layers in the store: an explicit --compression, --push, or an
+ * -o type=oci|oci-archive output (a docker-archive carries uncompressed layers either way). */
+bool bld_outputs_compressed(const struct bld_opts *o);
 /* jobs.c: the stage graph and the schedule (--jobs) */
 typedef int (*bld_stage_fn)(struct bld_ctx *b, size_t stage, struct cb_err *err);
 /* deps: b->nstages flags, set for each earlier stage that stage i reads (FROM, --from, --mount from=). */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "builder/audit.h"
 #include "builder/gpu.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
@@ -174,7 +175,7 @@ static int store_report(struct layer_store *s, const char *manifest_digest, cons
                         json_t *rep, struct cb_err *err)
 {
         char *text = json_dumps(rep, JSON_COMPACT | JSON_SORT_KEYS);
-        char rep_digest[CB_DIGEST_STR_LEN], empty[CB_DIGEST_STR_LEN], art[CB_DIGEST_STR_LEN], idx[CB_DIGEST_STR_LEN];
+        char rep_digest[CB_DIGEST_STR_LEN], empty[CB_DIGEST_STR_LEN], art[CB_DIGEST_STR_LEN];
         size_t rep_len = strlen(text);
         int r = layer_store_put_blob(s, text, rep_len, rep_digest, err);
         free(text);
@@ -208,23 +209,7 @@ static int store_report(struct layer_store *s, const char *manifest_digest, cons
                 return r;
         /* the referrers index as it is (provenance and SBOM may be in it): the report replaces an
          * earlier report only */
-        json_t *index = NULL;
-        if (ntags > 0) {
-                _cleanup_free_ char *t0 = bld_referrers_tag(tags[0], manifest_digest);
-                char old[CB_DIGEST_STR_LEN];
-                if (layer_store_resolve(s, t0, old, NULL) == 0) {
-                        struct cb_buf ib;
-                        cb_buf_init(&ib, LAYER_JSON_MAX);
-                        if (layer_store_read_blob(s, old, LAYER_JSON_MAX, &ib, NULL) >= 0)
-                                index = json_loadb(ib.p ? ib.p : "", ib.len, 0, NULL);
-                        cb_buf_release(&ib);
-                }
-        }
-        if (!json_is_object(index) || !json_is_array(json_object_get(index, "manifests"))) {
-                if (index)
-                        json_decref(index);
-                index = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType", LAYER_MT_OCI_INDEX, "manifests");
-        }
+        json_t *index = bld_referrers_load(s, manifest_digest, tags, ntags);
         json_t *ms = json_object_get(index, "manifests");
         for (size_t i = json_array_size(ms); i-- > 0;) {
                 const char *t = json_string_value(json_object_get(json_array_get(ms, i), "artifactType"));
@@ -234,14 +219,8 @@ static int store_report(struct layer_store *s, const char *manifest_digest, cons
         (void) json_array_append_new(ms, json_pack("{s:s, s:s, s:I, s:s}", "mediaType", LAYER_MT_OCI_MANIFEST, "digest",
                                                    art, "size", (json_int_t) alen, "artifactType",
                                                    BLD_VERIFY_ARTIFACT_TYPE));
-        char *itext = json_dumps(index, JSON_COMPACT);
+        r = bld_referrers_save(s, manifest_digest, tags, ntags, index, err);
         json_decref(index);
-        r = layer_store_put_blob(s, itext, strlen(itext), idx, err);
-        free(itext);
-        for (size_t i = 0; i < ntags && r >= 0; i++) {
-                _cleanup_free_ char *t = bld_referrers_tag(tags[i], manifest_digest);
-                r = layer_store_tag(s, t, idx, err);
-        }
         return r;
 }
 

@@ -178,6 +178,46 @@ int layer_export_oci_archive(struct layer_store *s, const char *manifest_digest,
         return r;
 }
 
+/* The OCI manifest of a docker-archive's image: the config and the uncompressed layers it holds, and
+ * the store manifest's annotations (the recorded build inputs), which manifest.json has no room for. */
+static json_t *docker_archive_manifest(const struct layer_image *img, const struct layer_desc *raw)
+{
+        const char *mt = json_string_value(json_object_get(img->manifest, "mediaType"));
+        bool docker = mt && !strcmp(mt, LAYER_MT_DOCKER_MANIFEST);
+        json_t *ls = json_array();
+        for (size_t i = 0; i < img->nlayers; i++)
+                (void) json_array_append_new(ls, json_pack("{s:s, s:s, s:I}", "mediaType",
+                                                           docker ? LAYER_MT_DOCKER_LAYER : LAYER_MT_OCI_LAYER,
+                                                           "digest", raw[i].digest, "size", (json_int_t) raw[i].size));
+        json_t *m = json_pack("{s:i, s:s, s:O, s:o}", "schemaVersion", 2, "mediaType",
+                              docker ? LAYER_MT_DOCKER_MANIFEST : LAYER_MT_OCI_MANIFEST, "config",
+                              json_object_get(img->manifest, "config"), "layers", ls);
+        json_t *an = json_object_get(img->manifest, "annotations");
+        if (json_is_object(an) && json_object_size(an) > 0)
+                (void) json_object_set(m, "annotations", an);
+        return m;
+}
+
+/* index.json of the layout: one entry per tag, named as docker save names them (the full name for
+ * containerd, the tag as the OCI ref name), or one unnamed entry. */
+static json_t *docker_archive_index(const char *mt, const char *digest, size_t size, const char *const *repo_tags,
+                                    size_t ntags)
+{
+        json_t *ms = json_array();
+        for (size_t i = 0; i < (ntags ? ntags : 1); i++) {
+                json_t *e = json_pack("{s:s, s:s, s:I}", "mediaType", mt, "digest", digest, "size", (json_int_t) size);
+                if (ntags) {
+                        const char *slash = strrchr(repo_tags[i], '/');
+                        const char *colon = strrchr(slash ? slash : repo_tags[i], ':');
+                        (void) json_object_set_new(e, "annotations",
+                                                   json_pack("{s:s, s:s}", "io.containerd.image.name", repo_tags[i],
+                                                             LAYER_ANNOTATION_REF_NAME, colon ? colon + 1 : "latest"));
+                }
+                (void) json_array_append_new(ms, e);
+        }
+        return json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType", LAYER_MT_OCI_INDEX, "manifests", ms);
+}
+
 int layer_export_docker_archive(struct layer_store *s, const char *manifest_digest, const char *const *repo_tags,
                                 size_t ntags, int out_fd, struct cb_err *err)
 {
@@ -188,40 +228,66 @@ int layer_export_docker_archive(struct layer_store *s, const char *manifest_dige
         struct layer_desc *raw = cb_xcalloc(img->nlayers + 1, sizeof(*raw));
         for (size_t i = 0; i < img->nlayers && r == 0; i++)
                 r = layer_store_compress_layer(s, &img->layers[i], LAYER_UNCOMPRESSED, -1, &raw[i], err);
-        _cleanup_json_ json_t *m = NULL;
-        _cleanup_free_ char *cfgname = cb_xasprintf("%s.json", img->config_digest + 7);
+        /* Docker 25+'s layout: the archive is an OCI image layout too (blobs/sha256/, index.json,
+         * oci-layout), and manifest.json names the same blobs, so docker load of any version reads it */
+        _cleanup_json_ json_t *m = NULL, *om = NULL, *idx = NULL;
+        _cleanup_free_ char *mtext = NULL, *itext = NULL;
+        char mdigest[CB_DIGEST_STR_LEN];
+        size_t nb = 0;
+        const char **bl = cb_xcalloc(img->nlayers + 2, sizeof(char *));
         if (r == 0) {
+                om = docker_archive_manifest(img, raw);
+                mtext = json_dumps(om, JSON_COMPACT | JSON_SORT_KEYS);
+                cb_sha256_digest(mtext, strlen(mtext), mdigest);
+                idx = docker_archive_index(json_string_value(json_object_get(om, "mediaType")), mdigest,
+                                           strlen(mtext), repo_tags, ntags);
+                itext = json_dumps(idx, JSON_COMPACT | JSON_SORT_KEYS);
                 json_t *tags = json_array(), *ls = json_array();
                 for (size_t i = 0; i < ntags; i++)
                         (void) json_array_append_new(tags, json_string(repo_tags[i]));
                 for (size_t i = 0; i < img->nlayers; i++) {
-                        _cleanup_free_ char *ln = cb_xasprintf("%s.tar", raw[i].diff_id + 7);
+                        _cleanup_free_ char *ln = cb_xasprintf("blobs/sha256/%s", raw[i].digest + 7);
                         (void) json_array_append_new(ls, json_string(ln));
+                        bl[nb++] = raw[i].digest;
                 }
+                _cleanup_free_ char *cfgname = cb_xasprintf("blobs/sha256/%s", img->config_digest + 7);
                 m = json_pack("[{s:s, s:o, s:o}]", "Config", cfgname, "RepoTags", tags, "Layers", ls);
+                bl[nb++] = img->config_digest;
+                qsort(bl, nb, sizeof(char *), cmp_str);
         }
         struct tw t;
         memset(&t, 0, sizeof(t));
         if (r == 0)
                 r = tw_open(&t, out_fd, err);
         if (r == 0)
-                r = tw_blob(&t, s, cfgname, img->config_digest);
-        for (size_t i = 0; i < img->nlayers && r == 0; i++) {
-                bool dup = false;
-                for (size_t k = 0; k < i; k++)
-                        dup |= !strcmp(raw[k].diff_id, raw[i].diff_id);
-                if (dup)
+                r = tw_dir(&t, "blobs/");
+        if (r == 0)
+                r = tw_dir(&t, "blobs/sha256/");
+        for (size_t i = 0; i < nb && r == 0; i++) {
+                if (i > 0 && !strcmp(bl[i], bl[i - 1]))
                         continue;
-                _cleanup_free_ char *name = cb_xasprintf("%s.tar", raw[i].diff_id + 7);
-                r = tw_blob(&t, s, name, raw[i].digest);
+                _cleanup_free_ char *name = cb_xasprintf("blobs/sha256/%s", bl[i] + 7);
+                r = tw_blob(&t, s, name, bl[i]);
         }
+        if (r == 0) {
+                /* the manifest is no store blob: its layers are the uncompressed copies */
+                _cleanup_free_ char *name = cb_xasprintf("blobs/sha256/%s", mdigest + 7);
+                r = tw_bytes(&t, name, mtext, strlen(mtext));
+        }
+        if (r == 0)
+                r = tw_bytes(&t, "index.json", itext, strlen(itext));
         if (r == 0) {
                 _cleanup_free_ char *text = json_dumps(m, JSON_COMPACT);
                 r = tw_bytes(&t, "manifest.json", text, strlen(text));
         }
+        if (r == 0) {
+                static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+                r = tw_bytes(&t, "oci-layout", layout, sizeof(layout) - 1);
+        }
         if (r == 0)
                 r = tw_close(&t);
         tw_free(&t);
+        free(bl);
         free(raw);
         layer_image_free(img);
         if (r < 0)
@@ -361,6 +427,50 @@ static int read_json_in_root(int root_fd, const char *path, json_t **ret, struct
         return 0;
 }
 
+/* The annotations of the image whose config is config_digest, where the docker-archive is an OCI
+ * layout too (Docker 25+, cubuild): its manifest in index.json, verified by digest. NULL when absent. */
+static json_t *layout_annotations(int root_fd, const char *config_digest)
+{
+        struct stat st;
+        if (fstatat(root_fd, "index.json", &st, AT_SYMLINK_NOFOLLOW) != 0)
+                return NULL;
+        _cleanup_json_ json_t *idx = NULL;
+        if (read_json_in_root(root_fd, "index.json", &idx, NULL) < 0)
+                return NULL;
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(idx, "manifests"), i, e)
+        {
+                const char *d = json_string_value(json_object_get(e, "digest"));
+                if (!d || !cb_digest_valid(d))
+                        continue;
+                _cleanup_free_ char *path = cb_xasprintf("blobs/sha256/%s", d + 7);
+                int fd = layer_open_in_root(root_fd, path, O_RDONLY);
+                if (fd < 0)
+                        continue;
+                struct cb_buf b;
+                cb_buf_init(&b, LAYER_JSON_MAX);
+                int r = cb_read_all(fd, &b);
+                (void) close(fd);
+                char got[CB_DIGEST_STR_LEN];
+                json_t *m = NULL;
+                if (r >= 0) {
+                        cb_sha256_digest(b.p, b.len, got);
+                        if (!strcmp(got, d))
+                                m = json_loadb(b.p, b.len, 0, NULL);
+                }
+                cb_buf_release(&b);
+                const char *cd = json_string_value(json_object_get(json_object_get(m, "config"), "digest"));
+                json_t *an = json_object_get(m, "annotations");
+                json_t *ret = cd && !strcmp(cd, config_digest) && json_is_object(an) ? json_incref(an) : NULL;
+                if (m)
+                        json_decref(m);
+                if (ret)
+                        return ret;
+        }
+        return NULL;
+}
+
 /* One manifest.json entry of a docker-archive -> an OCI manifest in the store. */
 static int import_docker_image(struct layer_store *s, int root_fd, json_t *ent, struct layer_loaded *out,
                                struct cb_err *err)
@@ -415,6 +525,9 @@ static int import_docker_image(struct layer_store *s, int root_fd, json_t *ent, 
         _cleanup_json_ json_t *m = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:o}", "schemaVersion", 2, "mediaType",
                                              LAYER_MT_OCI_MANIFEST, "config", "mediaType", LAYER_MT_OCI_CONFIG,
                                              "digest", cdigest, "size", (json_int_t) csize, "layers", layers);
+        json_t *an = layout_annotations(root_fd, cdigest);
+        if (an)
+                (void) json_object_set_new(m, "annotations", an);
         if ((r = layer_store_put_json(s, m, out->manifest_digest, NULL, err)) < 0)
                 return r;
         json_t *tags = json_object_get(ent, "RepoTags");

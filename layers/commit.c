@@ -94,7 +94,10 @@ struct tarw {
         struct link_map links;
         char *chunk;
         struct cb_buf path;
+        uint64_t written, reported; /* tar bytes, and how many the progress callback has seen */
 };
+
+#define PROGRESS_STEP (4u << 20)
 
 static la_ssize_t write_cb(struct archive *a, void *ctx, const void *p, size_t len)
 {
@@ -104,6 +107,11 @@ static la_ssize_t write_cb(struct archive *a, void *ctx, const void *p, size_t l
                 t->sink_r = r;
                 archive_set_error(a, -r, "layer sink write failed");
                 return -1;
+        }
+        t->written += len;
+        if (t->o->progress && t->written - t->reported >= PROGRESS_STEP) {
+                t->reported = t->written;
+                t->o->progress(t->o->progress_ud, t->written);
         }
         return (la_ssize_t) len;
 }

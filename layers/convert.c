@@ -152,8 +152,9 @@ fail:
         return r;
 }
 
-int layer_image_convert(struct layer_store *s, const char *manifest_digest, enum layer_compression c, int level,
-                        bool docker_format, char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
+static int convert_image(struct layer_store *s, const char *manifest_digest, enum layer_compression c, int level,
+                         bool docker_format, bool only_uncompressed, char ret_manifest_digest[CB_DIGEST_STR_LEN],
+                         struct cb_err *err)
 {
         if (docker_format && c == LAYER_ZSTD)
                 return cb_failc(err, -EINVAL, "Docker v2 schema 2 has no zstd layers (use gzip or OCI)");
@@ -164,7 +165,10 @@ int layer_image_convert(struct layer_store *s, const char *manifest_digest, enum
         json_t *ls = json_array();
         for (size_t i = 0; i < img->nlayers && r == 0; i++) {
                 struct layer_desc d = { 0 };
-                r = layer_store_compress_layer(s, &img->layers[i], c, level, &d, err);
+                if (only_uncompressed && compression_of(img->layers[i].media_type) != LAYER_UNCOMPRESSED)
+                        d = img->layers[i];
+                else
+                        r = layer_store_compress_layer(s, &img->layers[i], c, level, &d, err);
                 if (r < 0)
                         break;
                 const char *mt = d.media_type;
@@ -207,4 +211,50 @@ int layer_image_convert(struct layer_store *s, const char *manifest_digest, enum
         }
         layer_image_free(img);
         return layer_store_put_json(s, m, ret_manifest_digest, NULL, err);
+}
+
+int layer_store_remember_compressed(struct layer_store *s, const struct layer_desc *l, struct cb_err *err)
+{
+        enum layer_compression c = compression_of(l->media_type);
+        if (c == LAYER_UNCOMPRESSED)
+                return 0;
+        if (!cb_digest_valid(l->digest) || !cb_digest_valid(l->diff_id) || !layer_store_has_blob(s, l->digest))
+                return cb_failc(err, -EINVAL, "remember layer '%s': not in the store", l->digest);
+        _cleanup_free_ char *memo = memo_path(l, c, effective_level(c, -1));
+        struct cb_buf b;
+        cb_buf_init(&b, 256);
+        (void) cb_buf_addf(&b, "%s %llu\n", l->digest, (unsigned long long) l->size);
+        int r = cb_mkdir_p(s->root_fd, "cache/compressed", 0700, err);
+        if (r >= 0)
+                r = cb_write_file_atomic(s->root_fd, memo, b.p, b.len, 0644, err);
+        cb_buf_release(&b);
+        return r;
+}
+
+int layer_image_convert(struct layer_store *s, const char *manifest_digest, enum layer_compression c, int level,
+                        bool docker_format, char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
+{
+        return convert_image(s, manifest_digest, c, level, docker_format, false, ret_manifest_digest, err);
+}
+
+int layer_image_compress(struct layer_store *s, const char *manifest_digest, enum layer_compression c,
+                         char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
+{
+        char in[CB_DIGEST_STR_LEN];
+        memmove(in, manifest_digest, CB_DIGEST_STR_LEN);
+        struct layer_image *img = NULL;
+        int r = layer_image_read(s, in, &img, err);
+        if (r < 0)
+                return r;
+        bool any = false;
+        for (size_t i = 0; i < img->nlayers; i++)
+                any = any || compression_of(img->layers[i].media_type) == LAYER_UNCOMPRESSED;
+        const char *mt = json_string_value(json_object_get(img->manifest, "mediaType"));
+        bool docker_format = mt && strcmp(mt, LAYER_MT_DOCKER_MANIFEST) == 0;
+        layer_image_free(img);
+        if (!any || c == LAYER_UNCOMPRESSED) {
+                memmove(ret_manifest_digest, in, CB_DIGEST_STR_LEN);
+                return 0;
+        }
+        return convert_image(s, in, c, -1, docker_format, true, ret_manifest_digest, err);
 }

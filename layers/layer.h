@@ -145,6 +145,9 @@ struct layer_commit_opts {
         int level;                 /* -1 default (gzip 6, zstd 3) */
         int64_t source_date_epoch; /* -1 unset: keep mtimes; else mtimes later than it are clamped to it */
         bool overlay_whiteouts;    /* translate 0/0 char devs + opaque xattrs */
+        /* called every few MiB of tar written, with the tar bytes so far (NULL: not called) */
+        void (*progress)(void *ud, uint64_t tar_bytes);
+        void *progress_ud;
 };
 /* Defaults: gzip, level -1, no clamping, no whiteout translation. Start from this (or set level and
  * source_date_epoch to -1): a zeroed struct means gzip level 0 (stored, uncompressed deflate) and every mtime
@@ -191,10 +194,19 @@ int layer_store_adopt_unpacked(struct layer_store *s, const struct layer_desc *l
  * push or export of any image with this layer costs nothing. */
 int layer_store_compress_layer(struct layer_store *s, const struct layer_desc *l, enum layer_compression c, int level,
                                struct layer_desc *ret, struct cb_err *err);
+/* Remembers that l, a compressed layer whose blob is in the store, is what compressing its diff_id at the
+ * default level gives, so layer_store_compress_layer() returns l rather than compressing again: for a layer
+ * fetched compressed whose uncompressed form the store then keeps (a build cache import). */
+int layer_store_remember_compressed(struct layer_store *s, const struct layer_desc *l, struct cb_err *err);
 /* Writes a manifest for the same config (same image id) whose layers use compression c; docker_format as
  * in layer_image_write(). The new manifest digest goes to ret_manifest_digest; nothing is tagged. */
 int layer_image_convert(struct layer_store *s, const char *manifest_digest, enum layer_compression c, int level,
                         bool docker_format, char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+/* The image as an output carries it: its uncompressed layers (what builds commit) in compression c, at the
+ * default level, every other layer (a pulled base's) byte for byte, in the manifest's own format. An image
+ * with no uncompressed layer, or c LAYER_UNCOMPRESSED, is its own output: ret is manifest_digest. */
+int layer_image_compress(struct layer_store *s, const char *manifest_digest, enum layer_compression c,
+                         char ret_manifest_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
 
 /* Secure extraction of a (possibly compressed: detect gzip/zstd/none) tar stream into root_fd; OCI
  * whiteouts applied by deleting in root (mode LAYER_EXTRACT_APPLY) or kept as overlay whiteouts

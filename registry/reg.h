@@ -143,6 +143,15 @@ int reg_login(const char *auth_file, const char *registry, const char *user, con
 /* Removes them again; -ENOENT when there was nothing to remove. */
 int reg_logout(const char *auth_file, const char *registry, struct cb_err *err);
 
+/* Fetches the referrers of the manifest subject ("sha256:...") in ref's repository (ref's tag and
+ * digest are ignored): the registry's referrers API where it answers with an index, else the OCI 1.1
+ * fallback tag "sha256-<hex>". Each referring manifest (at most 256) and the blobs it names (each at
+ * most blob_max bytes; 0: 64 MiB), verified by digest, go into the sink, then the index itself; *ret_api says which
+ * way it came, ret_index_digest gets its digest. -ENOENT (err untouched) when there are none. */
+int reg_pull_referrers(struct reg_client *c, const struct reg_ref *ref, const char *subject,
+                       const struct reg_blob_sink *sink, uint64_t blob_max, bool *ret_api,
+                       char ret_index_digest[CB_DIGEST_STR_LEN], struct cb_err *err);
+
 /* Media types */
 #define REG_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define REG_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"

@@ -8,7 +8,7 @@
 #          either (they only wait for the step's process);
 #   tree - GNU time's %M: wait4's ru_maxrss, the largest of cubuild and every descendant (apt, pip...).
 #
-#   bench/builder/run.sh [--cubuild BIN] [--torch] [--compression gzip|zstd|none] [--also-none] [--pip-cache DIR] [CASES...]
+#   bench/builder/run.sh [--cubuild BIN] [--torch] [--compression gzip|zstd|none] [--also-gzip] [--pip-cache DIR] [CASES...]
 #     cases: noop copy1g copy100k venv apt (default: all of them), torch (also with --torch: long)
 #
 # noop      cached rebuild of examples/golden (its first builds, pip from PyPI, are not measured)
@@ -23,7 +23,9 @@
 # Disk: the torch case needs about 30 GB free (two copies of the 6 GB layer per builder, the pip cache).
 # --pip-cache DIR: for torch, a warm pip cache (the cache-mounts/ directory of id=pip from an earlier
 # cubuild build of examples/pytorch-cuda) given to both builders instead of the warm-up build.
-# --also-none: for copy1g, copy100k and apt, one more cubuild build with --no-cache --compression none
+# --also-gzip: for copy1g, copy100k and apt, one more cubuild build with --no-cache --compression gzip
+# (layers gzipped at commit, what a build that pushes pays; by default a build stores its layers
+# uncompressed, as buildah does, and compresses them at push)
 # (layers stored uncompressed, as buildah stores them), in an extra column.
 # buildah runs with --storage-driver overlay --isolation oci --runtime runc (crun fails on this machine's
 # hybrid cgroups) --network host and its own root, like cubuild, in a temporary directory under /var/tmp that is removed
@@ -32,7 +34,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 cubuild=$src/build/builder/cubuild
 torch=0
-also_none=0
+also_gzip=0
 pip_cache=
 compression=
 cases=()
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
         --cubuild) cubuild=$(realpath "$2"); shift 2 ;;
         --torch) torch=1; shift ;;
         --compression) compression=$2; shift 2 ;;
-        --also-none) also_none=1; shift ;;
+        --also-gzip) also_gzip=1; shift ;;
         --pip-cache) pip_cache=$(realpath "$2"); shift 2 ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
@@ -105,6 +107,8 @@ time_it() {
         local try
         for try in 1 2; do
                 : >"$r"
+                # the other builder's writes go to disk first, not into this one's time
+                sync
                 if SELFRSS_FILE=$r SELFRSS_EXE=$cubuild LD_PRELOAD=$work/selfrss.so \
                         /usr/bin/time -f '%e %M' -o "$f" "$@" >"$work/last.log" 2>&1; then
                         break
@@ -121,8 +125,8 @@ time_it() {
 }
 
 # row NAME BUILDAH_ARGS... -- CUBUILD_ARGS...: times both builders, prints a table row; with
-# $none_too set, also cubuild --no-cache --compression none
-none_too=0
+# $gzip_too set, also cubuild --no-cache --compression gzip
+gzip_too=0
 row() {
         local name=$1 tb mb ob tc mc oc tn mn on i extra=" – |"
         shift
@@ -130,8 +134,8 @@ row() {
         local bargs=("${@:1:i-1}") cargs=("${@:i+1}")
         time_it tb mb ob "${BH[@]}" "${BUD[@]}" "${bargs[@]}" || { echo "| $name | failed | | | | | |"; return 0; }
         time_it tc mc oc "${CB[@]}" "${CBB[@]}" "${cargs[@]}" || { echo "| $name | | failed | | | | |"; return 0; }
-        if [ "$none_too" = 1 ]; then
-                time_it tn mn on "${CB[@]}" "${CBB[@]}" --no-cache --compression none "${cargs[@]}" || tn=nan
+        if [ "$gzip_too" = 1 ]; then
+                time_it tn mn on "${CB[@]}" "${CBB[@]}" --no-cache --compression gzip "${cargs[@]}" || tn=nan
                 extra=$(printf ' %.2f s (%.1f×, own RSS %.1f MiB) |' "$tn" "$(echo "$tb / $tn" | bc -l)" \
                         "$(echo "$on / 1024" | bc -l)")
         fi
@@ -153,13 +157,13 @@ venv_tree() {
         printf '%s\n' "$dir/venv"
 }
 
-echo "| case | buildah 1.28 | cubuild | buildah/cubuild | cubuild peak RSS (own) | peak RSS (tree) | cubuild --compression none |"
+echo "| case | buildah 1.28 | cubuild | buildah/cubuild | cubuild peak RSS (own) | peak RSS (tree) | cubuild --compression gzip |"
 echo "|---|---|---|---|---|---|---|"
 for c in "${cases[@]}"; do
         ctx=$work/ctx-$c
         mkdir -p "$ctx"
-        none_too=0
-        case $c in copy1g | copy100k | apt) none_too=$also_none ;; esac
+        gzip_too=0
+        case $c in copy1g | copy100k | apt) gzip_too=$also_gzip ;; esac
         log "$c: $(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg)"
         case $c in
         noop)

@@ -111,6 +111,9 @@ PY
         printf 'FROM mini:1\nLABEL x=1\n' >"$BATS_TEST_TMPDIR/Dockerfile"
         cb build -q --provenance=false -t noprov:1 -f "$BATS_TEST_TMPDIR/Dockerfile" "$BATS_TEST_TMPDIR" >/dev/null
         [ "$(cb attestations --format json noprov:1 | jq -r '[.[].kind] | sort | join(",")')" = sbom,verify ]
+        # another image: referrers are keyed by the image digest, so the same image built again would
+        # keep the SBOM of the first build, as a registry keeps the referrers of a digest
+        printf 'FROM mini:1\nLABEL x=2\n' >"$BATS_TEST_TMPDIR/Dockerfile"
         cb build -q --sbom=false --provenance=false -t none:1 -f "$BATS_TEST_TMPDIR/Dockerfile" "$BATS_TEST_TMPDIR" >/dev/null
         [ "$(cb attestations --format json none:1 | jq -r '[.[].kind] | sort | join(",")')" = verify ]
         run cb build -q --sbom=maybe "$BATS_TEST_TMPDIR"

@@ -103,7 +103,9 @@ mk() { # mk NAME LAYERS_JSON [LABELS_JSON]
         mkdir -p "$ctx"
         echo data >"$ctx/a.txt"
         printf 'FROM scratch\nCOPY a.txt /a\nLABEL k=v\n' >"$ctx/Dockerfile"
-        "$CUBUILD" --root "$CB_TMP/s1" build -q --source-date-epoch 1700000000 -t same:1 "$ctx"
+        # an OCI archive carries gzip layers: the first store commits gzip too (without --compression it
+        # would keep its layers uncompressed, the same image in another manifest)
+        "$CUBUILD" --root "$CB_TMP/s1" build -q --compression gzip --source-date-epoch 1700000000 -t same:1 "$ctx"
         "$CUBUILD" --root "$CB_TMP/s2" build -q --source-date-epoch 1700000000 -t same:1 \
                 -o "type=oci-archive,dest=$CB_TMP/same.tar" -o "type=docker-archive,dest=$CB_TMP/same-docker.tar" "$ctx"
         run "$CUBUILD" --root "$CB_TMP/s1" diff same:1 "oci-archive:$CB_TMP/same.tar"
@@ -113,10 +115,23 @@ mk() { # mk NAME LAYERS_JSON [LABELS_JSON]
         run "$CUBUILD" --root "$CB_TMP/s1" diff --format json same:1 same:1
         [ "$status" -eq 0 ]
         [ "$(jq -r '.equal' <<<"$output")" = true ]
-        # docker-archive keeps the config and layers; its manifest is a new one
+        # docker-archive keeps the config and layers; its manifest is a new one (uncompressed layers)
+        # that keeps the recorded inputs, as the archive is an OCI layout too (Docker 25+'s docker save)
         run "$CUBUILD" --root "$CB_TMP/s1" diff same:1 "docker-archive:$CB_TMP/same-docker.tar"
         echo "$output"
-        ! grep -q '^config \|^file \|^layer' <<<"$output"
+        ! grep -q '^config \|^file \|^layer\|annotations' <<<"$output"
+        tar -tf "$CB_TMP/same-docker.tar" | grep -qx manifest.json
+        tar -tf "$CB_TMP/same-docker.tar" | grep -qx oci-layout
+        want=$("$CUBUILD" --root "$CB_TMP/s1" inspect same:1 | jq -c .inputs)
+        [ "$want" != null ]
+        [ "$("$CUBUILD" --root "$CB_TMP/s1" inspect "docker-archive:$CB_TMP/same-docker.tar" | jq -c .inputs)" = "$want" ]
+        [ "$("$CUBUILD" --root "$CB_TMP/s1" inspect "oci-archive:$CB_TMP/same-docker.tar" | jq -c .inputs)" = "$want" ]
+        "$CUBUILD" --root "$CB_TMP/s3" load "$CB_TMP/same-docker.tar"
+        [ "$("$CUBUILD" --root "$CB_TMP/s3" inspect same:1 | jq -c .inputs)" = "$want" ]
+        if command -v skopeo >/dev/null; then
+                skopeo inspect "docker-archive:$CB_TMP/same-docker.tar" >/dev/null
+                skopeo inspect "oci-archive:$CB_TMP/same-docker.tar" >/dev/null
+        fi
 }
 
 @test "trouble is exit status 2" {

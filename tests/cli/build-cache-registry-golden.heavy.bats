@@ -36,9 +36,12 @@ teardown_file() {
                 "$(jq -r '.runtime["containerimage.digest"]' "$CB_TMP/a.json")" ]
         # mode=max kept the builder stage's steps; the final image copies its venv through a hit, so
         # the builder stage's own layers never came to runner b
-        builder_layers=$(skopeo inspect --raw --tls-verify=false "docker://$cache" | jq -r '.layers[].digest' |
-                grep -v -F -x -f <("$CUBUILD" --root "$CB_TMP/runner-a" inspect ai-platform/pytorch-cuda:2.9 |
-                        jq -r '.manifest.layers[].digest'))
+        # (each record names the gzip blob the cache carries and the uncompressed layer the build stored)
+        cfg=$(skopeo inspect --raw --tls-verify=false "docker://$cache" | jq -r .config.digest)
+        "$CUBUILD" --root "$CB_TMP/runner-a" inspect ai-platform/pytorch-cuda:2.9 | jq -r '.manifest.layers[].digest' \
+                >"$CB_TMP/image-layers"
+        builder_layers=$(jq -r '.records[] | "\(.stored.digest // .layer.digest) \(.layer.digest)"' \
+                "$CB_TMP/runner-a/blobs/sha256/${cfg#sha256:}" | grep -v -F -f "$CB_TMP/image-layers" | tr ' ' '\n')
         [ -n "$builder_layers" ]
         for l in $builder_layers; do [ ! -e "$CB_TMP/runner-b/blobs/sha256/${l#sha256:}" ]; done
 }

@@ -79,8 +79,8 @@ layers_of() {
         [ "$(layers_of a app:1)" = "$(layers_of b app:1)" ]
         # /stamp2, read from each runner's own copy of the layer, holds the first runner's time
         l4=$(layers_of b app:1 | sed -n 4p)
-        stamp_a=$(tar -xzOf "$CB_TMP/runner-a/blobs/sha256/${l4#sha256:}" stamp2)
-        stamp_b=$(tar -xzOf "$CB_TMP/runner-b/blobs/sha256/${l4#sha256:}" stamp2)
+        stamp_a=$(tar -xOf "$CB_TMP/runner-a/blobs/sha256/${l4#sha256:}" stamp2)
+        stamp_b=$(tar -xOf "$CB_TMP/runner-b/blobs/sha256/${l4#sha256:}" stamp2)
         [[ "$stamp_a" =~ ^[0-9]{19}$ ]]
         [ "$stamp_a" = "$stamp_b" ]
         runner a save --format oci-archive -o "$CB_TMP/a.tar" app:1

@@ -90,6 +90,21 @@ layers() {
         [ "${lines[1]}" = "2023-11-14T22:13:20Z" ]
 }
 
+@test "SOURCE_DATE_EPOCH is part of the key: layers made without it are not reused" {
+        printf 'FROM debian:bookworm\nRUN echo hi >/hi.txt\n' >"$ctx/Dockerfile"
+        "$CUBUILD" --root "$CB_TMP/h1" load -t debian:bookworm "$(fixture_oci bookworm):bookworm" >/dev/null
+        "$CUBUILD" --root "$CB_TMP/h2" load -t debian:bookworm "$(fixture_oci bookworm):bookworm" >/dev/null
+        # the first store has the step cached without an epoch, the second has nothing
+        "$CUBUILD" --root "$CB_TMP/h1" build -q "$ctx" >/dev/null
+        sleep 1
+        run "$CUBUILD" --root "$CB_TMP/h1" build --source-date-epoch 1700000000 "$ctx"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"1 layer steps ran, 0 came from the cache"* ]]
+        d1=$(echo "$output" | tail -1)
+        d2=$("$CUBUILD" --root "$CB_TMP/h2" build -q --source-date-epoch 1700000000 "$ctx")
+        [ "$d1" = "$d2" ]
+}
+
 @test "--metadata-file records digests, names and how many steps ran; --iidfile the digest" {
         printf 'FROM debian:bookworm\nRUN --mount=type=tmpfs,target=/scratch sh -c "echo x >/scratch/f && test -f /scratch/f"\nRUN test ! -e /scratch/f\n' >"$ctx/Dockerfile"
         d=$(cb build -q -t meta:1 --metadata-file "$BATS_TEST_TMPDIR/meta.json" --iidfile "$BATS_TEST_TMPDIR/iid" "$ctx")

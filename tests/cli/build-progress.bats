@@ -73,6 +73,22 @@ teardown_file() {
         [[ "$output" == *"STEP 4/4: COPY f /f"$'\n'"--> using cache "* ]]
 }
 
+@test "layer writes report byte counters: rawjson progress events, plain lines" {
+        mkdir -p "$BATS_TEST_TMPDIR/big"
+        head -c 12000000 /dev/urandom >"$BATS_TEST_TMPDIR/big/blob"
+        printf '%s\n' 'FROM tiny:1' 'COPY blob /blob' >"$BATS_TEST_TMPDIR/big/Dockerfile"
+        cb build --no-cache --progress rawjson "$BATS_TEST_TMPDIR/big" >/dev/null 2>"$BATS_TEST_TMPDIR/lw"
+        # the COPY's layer: a counter every few MiB of tar (rawjson writes at most a few a second), growing,
+        # on the COPY's step
+        jq -se 'map(select(.status == "progress" and .what == "layer")) | length >= 1 and all(.step == 2)' \
+                "$BATS_TEST_TMPDIR/lw"
+        jq -se 'map(select(.status == "progress" and .what == "layer") | .bytes) | . == sort and .[0] >= 4194304' \
+                "$BATS_TEST_TMPDIR/lw"
+        run cb build --no-cache --progress plain "$BATS_TEST_TMPDIR/big"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *$'\n'"--> layer 4.0 MiB"$'\n'* ]]
+}
+
 @test "quiet prints nothing but the digest; a bad mode is a usage error" {
         cb build --progress quiet "$CTX" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err"
         [ ! -s "$BATS_TEST_TMPDIR/err" ]

@@ -86,7 +86,7 @@ df() {
         run cb build -q -t etc:1 "$ctx"
         [ "$status" -eq 0 ]
         layer=$(cb inspect etc:1 | jq -r '.manifest.layers[-1].digest' | cut -d: -f2)
-        run tar -tzf "$CB_ROOT/blobs/sha256/$layer"
+        run tar -tf "$CB_ROOT/blobs/sha256/$layer"
         [ "$status" -eq 0 ]
         [ "$output" = "marker" ]
 }

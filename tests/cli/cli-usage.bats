@@ -76,3 +76,17 @@ teardown_file() {
         [ "$status" -eq 0 ]
         [[ "${lines[0]}" == "cubuild version "* ]]
 }
+
+@test "options may follow the context, as with docker build" {
+        mkdir -p "$CB_TMP/after"
+        echo x >"$CB_TMP/after/f"
+        printf 'FROM scratch\nCOPY f /f\n' >"$CB_TMP/after/Dockerfile"
+        run cb build "$CB_TMP/after" -t after:1 --verify skip -q
+        [ "$status" -eq 0 ]
+        [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
+        [ "$(cb inspect after:1 | jq -r .digest)" = "$output" ]
+        # still one context: a second one is a usage error
+        run cb build "$CB_TMP/after" -q "$CB_TMP/after"
+        [ "$status" -eq 2 ]
+        [[ "${lines[0]}" == *"give exactly one build context directory (got 2)"* ]]
+}

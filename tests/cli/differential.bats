@@ -23,7 +23,7 @@ dt() {
         python3 "$CUBUILD_SOURCE_DIR/tests/differential/difftest.py" "$@"
 }
 
-@test "every case has an expected listing, and the light cases use every instruction" {
+@test "every case has an expected listing, and the light cases use every instruction and main flag" {
         local d n instrs
         for d in "$CUBUILD_SOURCE_DIR"/tests/differential/cases/*/; do
                 n=$(basename "$d")
@@ -39,6 +39,20 @@ dt() {
                 STOPSIGNAL ONBUILD SHELL; do
                 [[ " $instrs " == *" $i "* ]] || {
                         echo "no light case uses $i"
+                        return 1
+                }
+        done
+        # and the main flags, heredocs included
+        local f light
+        light=$(grep -l '^# difftest: light' "$CUBUILD_SOURCE_DIR"/tests/differential/cases/*/Dockerfile | xargs cat |
+                grep -E '^(ONBUILD +)?[A-Z]+ ')
+        for f in 'FROM --platform=' 'FROM .* AS ' 'RUN --mount=type=bind,source=' 'RUN --mount=type=bind,from=' \
+                'RUN --mount=type=cache' 'RUN --mount=type=tmpfs' 'RUN --network=none' 'RUN .*<<' 'COPY .*<<' \
+                'COPY --from=[a-z]' 'COPY --from=[0-9]' 'COPY --chown=' 'COPY --chmod=' 'COPY --link' \
+                'COPY --exclude=' 'COPY --parents' 'ADD --chown=' 'ADD --checksum=' 'ADD .*--chmod=' \
+                'HEALTHCHECK --interval=' 'ONBUILD '; do
+                grep -qE "^$f" <<<"$light" || {
+                        echo "no light case has '$f'"
                         return 1
                 }
         done

@@ -31,7 +31,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
@@ -325,6 +327,7 @@ class Meta:
     pending = None  # a cubuild bug that makes the case fail for now: reported, not counted as a failure
     scratch = False  # the final stage is FROM scratch: the listing is in full, not against the base
     light = False  # part of the default suite
+    http = False  # gets --build-arg DT_HTTP=127.0.0.1:PORT, a server of cases/ (for ADD of a URL)
 
 
 def case_meta(name):
@@ -339,6 +342,8 @@ def case_meta(name):
                 meta.pending = m.group(2) or "a known cubuild bug"
             elif m and m.group(1) == "light":
                 meta.light = True
+            elif m and m.group(1) == "http":
+                meta.http = True
             elif m:
                 raise SystemExit(f"cases/{name}/Dockerfile: unknown directive '{m.group(1)}'")
             m = re.match(r"(?i)FROM\s+(?:--\S+\s+)*(\S+)", line.strip())
@@ -346,6 +351,36 @@ def case_meta(name):
                 last_from = m.group(1)
     meta.scratch = last_from == "scratch"
     return meta
+
+
+class CaseServer:
+    """A static HTTP server of cases/ on 127.0.0.1 and a free port, for the cases marked `http`:
+    ADD of a URL (with --checksum) reads `http://$DT_HTTP/CASE/...`. Both builders fetch from the
+    host's network namespace, so 127.0.0.1 reaches it; started on first use, stopped at the end."""
+
+    def __init__(self):
+        self.srv = None
+
+    def address(self):
+        if self.srv is None:
+            class Quiet(SimpleHTTPRequestHandler):
+                def __init__(self, *a, **kw):
+                    super().__init__(*a, directory=CASES, **kw)
+
+                def log_message(self, *a):
+                    pass
+
+            self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+            threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        return f"127.0.0.1:{self.srv.server_address[1]}"
+
+    def build_args(self, meta):
+        return ["--build-arg", f"DT_HTTP={self.address()}"] if meta.http else []
+
+    def stop(self):
+        if self.srv is not None:
+            self.srv.shutdown()
+            self.srv.server_close()
 
 
 def run(cmd, log_path, **kw):
@@ -374,12 +409,12 @@ class Cubuild:
             run([self.bin, "--root", self.root, "load", "-t", BASE_REF, f"{layout}:bookworm"], self.log)
             open(os.path.join(work, "cubuild-loaded"), "w").close()
 
-    def build(self, name):
+    def build(self, name, extra=()):
         dest = os.path.join(self.work, "out", "cubuild-" + name)
         shutil.rmtree(dest, ignore_errors=True)
         ctx = os.path.join(CASES, name)
         run([self.bin, "--root", self.root, "build", "--progress", "plain", "-t", f"difftest/{name}:latest",
-             "-o", f"type=oci,dest={dest}", ctx], self.log)
+             "-o", f"type=oci,dest={dest}"] + list(extra) + [ctx], self.log)
         return f"oci:{dest}"
 
 
@@ -399,12 +434,12 @@ class Buildah:
     def version(self):
         return subprocess.run(["buildah", "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
 
-    def build(self, name, dockerfile=None):
+    def build(self, name, dockerfile=None, extra=()):
         ctx = os.path.join(CASES, name)
         tag = f"localhost/difftest-{name}:latest"
         run(self.base + ["bud", "--isolation", "oci", "--runtime", "runc", "--layers", "--pull-never",
-                         "--format", "docker", "-t", tag] + (["-f", dockerfile] if dockerfile else []) + [ctx],
-            self.log)
+                         "--format", "docker", "-t", tag] + (["-f", dockerfile] if dockerfile else []) +
+            list(extra) + [ctx], self.log)
         # the dir: transport keeps the Docker-format config as built; pushing to an oci: layout
         # converts it and drops Healthcheck, OnBuild and Shell
         dest = os.path.join(self.work, "out", "buildah-" + name)
@@ -469,6 +504,7 @@ def main():
     cb = Cubuild(args.cubuild, work, layout)
     bh = Buildah(work, layout) if args.mode in ("buildah", "regen") else None
     failed, nfiltered, pending = [], 0, []
+    http = CaseServer()
     try:
         for name in names:
             meta = case_meta(name)
@@ -478,7 +514,7 @@ def main():
             exp_path = os.path.join(args.expected_dir, name + ".txt")
             t0 = time.monotonic()
             try:
-                mine = listing(cb.build(name), cache, b)
+                mine = listing(cb.build(name, http.build_args(meta)), cache, b)
             except RuntimeError as e:
                 print(f"{name}: cubuild build failed: {e}")
                 (pending if meta.pending else failed).append(name)
@@ -491,7 +527,8 @@ def main():
             other = None
             if bh and by_buildah:
                 try:
-                    theirs = listing(bh.build(name, twin if meta.no_buildah else None), cache, b)
+                    theirs = listing(bh.build(name, twin if meta.no_buildah else None, http.build_args(meta)),
+                                     cache, b)
                 except RuntimeError as e:
                     print(f"{name}: buildah build failed: {e}")
                     failed.append(name)
@@ -549,6 +586,7 @@ def main():
             log(f"{name}: {len(diffs)} differences, {len(filt)} known; cubuild {t1 - t0:.1f}s, "
                 f"{other} {t2 - t1:.1f}s")
     finally:
+        http.stop()
         if bh:
             bh.cleanup()
         if not args.work:
