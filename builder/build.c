@@ -14,10 +14,13 @@
 
 #include "builder/cache.h"
 #include "builder/audit.h"
+#include "builder/context.h"
 #include "builder/filememo.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/progress.h"
+#include "builder/prune.h"
+#include "builder/settings.h"
 #include "builder/steps.h"
 #include "builder/verify.h"
 #include "layers/layer.h"
@@ -109,23 +112,17 @@ static int check_platform(struct bld_ctx *b, const struct df_stage *ds, struct c
         return 0;
 }
 
-/* A named context (--build-context NAME=docker-image://REF, bake's contexts) stands in for NAME. */
-static const char *context_image(const struct bld_ctx *b, const char *name)
-{
-        for (size_t k = 0; k < b->opts->nbuild_contexts; k++) {
-                const char *nc = b->opts->build_contexts[k], *eq = strchr(nc, '=');
-                if (eq && strncmp(eq + 1, "docker-image://", 15) == 0 && strlen(name) == (size_t) (eq - nc) &&
-                    strncmp(nc, name, (size_t) (eq - nc)) == 0)
-                        return eq + 16;
-        }
-        return NULL;
-}
-
 int bld_resolve_image(struct bld_ctx *b, const char *name, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
-        const char *mapped = context_image(b, name);
-        if (mapped)
-                name = mapped;
+        /* a named context (--build-context, bake's contexts) stands in for NAME */
+        const struct bld_nctx *nc = bld_nctx_find(b, name);
+        if (nc && nc->kind == BLD_NCTX_DIR)
+                return cb_failc(err, -ENOTSUP,
+                                "'%s' is a local directory context: COPY --from=%s and RUN --mount=type=bind,from=%s "
+                                "read it, an image is needed here",
+                                name, name, name);
+        if (nc)
+                name = nc->kind == BLD_NCTX_IMAGE ? nc->value : nc->image;
         _cleanup_free_ char *norm = cb_digest_valid(name) ? cb_xstrdup(name) : bld_ref_normalize(name, err);
         if (!norm)
                 return -EINVAL;
@@ -135,6 +132,33 @@ int bld_resolve_image(struct bld_ctx *b, const char *name, char ret_digest[CB_DI
                 r = bld_pull(b, norm, ret_digest, err);
         }
         return r;
+}
+
+/* FROM NAME of a local directory context: its files (after its .dockerignore) are the root file
+ * system, as BuildKit makes a named local context the stage's state; here a COPY --from=NAME / /
+ * onto scratch, so the layer is cached on the files' contents as COPY's are. */
+static int from_dir_context(struct bld_ctx *b, struct bld_stage *st, const struct df_stage *ds, const char *name,
+                            struct cb_err *err)
+{
+        _cleanup_free_ char *text = cb_xasprintf("FROM scratch\nCOPY --from=%s [\"/\", \"/\"]\n", name);
+        struct df_file *f = NULL;
+        int r = df_parse(cb_str_c(text), "FROM", &f, err);
+        if (r >= 0 && df_file_ninstr(f) < 1)
+                r = cb_failc(err, -EINVAL, "empty context copy");
+        if (r >= 0)
+                r = bld_step(b, st, df_file_instr(f, df_file_stage(f, 0)->first), err);
+        df_file_free(f);
+        if (r < 0)
+                cb_wrap(err, "%s:%u: FROM '%s' (a directory context)", b->df_name, ds->line, name);
+        return r;
+}
+
+/* A named context of a stage's own name replaces the stage, as in BuildKit ("when the Dockerfile
+ * defines a stage with the same name it's overwritten"): the stage is the context, its
+ * instructions do not run. */
+static bool stage_replaced(const struct bld_ctx *b, const struct df_stage *ds)
+{
+        return ds->name && bld_nctx_find(b, ds->name);
 }
 
 /* FROM: the base's config and layers become the stage's starting point. */
@@ -147,9 +171,12 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                 cb_wrap(err, "%s:%u: FROM", b->df_name, ds->line);
                 return r;
         }
-        r = check_platform(b, ds, err);
-        if (r < 0)
+        if (stage_replaced(b, ds)) {
+                free(base);
+                base = cb_xstrdup(ds->name);
+        } else if ((r = check_platform(b, ds, err)) < 0) {
                 return r;
+        }
         {
                 _cleanup_free_ char *text = cb_xasprintf("FROM %s%s%s", base, ds->name ? " AS " : "",
                                                          ds->name ? ds->name : "");
@@ -172,7 +199,7 @@ static int stage_from(struct bld_ctx *b, size_t si, struct bld_stage *st, struct
                         goto vars;
                 }
         }
-        if (strcmp(base, "scratch") == 0) {
+        if (strcmp(base, "scratch") == 0 || bld_nctx_dir_for(b, base)) {
                 st->config = bld_config_new();
                 goto vars;
         }
@@ -227,6 +254,8 @@ vars:
         }
         /* a base built by cubuild or another builder: drop its history times? No: keep them, they are
          * the base's own; only our entries follow SOURCE_DATE_EPOCH */
+        if (bld_nctx_dir_for(b, base))
+                return from_dir_context(b, st, ds, base, err);
         return 0;
 }
 
@@ -271,15 +300,21 @@ static int run_stage(struct bld_ctx *b, size_t si, struct cb_err *err)
 {
         struct bld_stage *st = &b->stages[si];
         const struct df_stage *ds = df_file_stage(b->df, si);
+        bool replaced = stage_replaced(b, ds);
         int r = stage_from(b, si, st, err);
-        if (r >= 0)
+        if (r >= 0 && !replaced)
                 r = run_onbuild(b, st, ds, err);
         if (r < 0) {
                 bld_progress_error(b->pg, b->step, cb_err_msg(err));
                 return r;
         }
         bld_progress_done(b->pg, b->step, false, 0);
-        for (size_t k = 0; k < ds->n; k++) {
+        if (replaced) {
+                bld_progress_info(b->pg, "stage '%s' is the named context '%s': its %zu instructions are skipped",
+                                  ds->name, ds->name, ds->n);
+                b->step += ds->n;
+        }
+        for (size_t k = 0; k < ds->n && !replaced; k++) {
                 const struct df_instr *in = df_file_instr(b->df, ds->first + k);
                 if (bld_interrupted())
                         return cb_failc(err, -EINTR, "interrupted by signal %d", bld_interrupted());
@@ -484,8 +519,32 @@ static int write_metadata(struct bld_ctx *b, struct bld_stage *st, const char *d
         return r;
 }
 
+/* The configuration's store budget (store.keep_storage), applied once the image is complete. A budget
+ * that cannot be applied now (another process holds the store) waits for a later build or prune: the
+ * build itself succeeded. */
+static void apply_budget(struct bld_ctx *b, uint64_t budget, const char *digest)
+{
+        struct bld_prune_stats ps;
+        struct cb_err e;
+        cb_err_init(&e);
+        bld_progress_set_step(b->pg, 0);
+        int r = bld_prune_budget(b->store, budget, digest, &ps, &e);
+        if (r == -EBUSY)
+                bld_progress_info(b->pg, "store budget: the store is in use by another process; pruning left for later");
+        else if (r < 0)
+                bld_progress_info(b->pg, "store budget: %s", cb_err_msg(&e));
+        else
+                bld_progress_info(b->pg,
+                                  "store budget %llu bytes: removed %llu build cache records and %llu cache mounts; "
+                                  "the store holds %llu bytes",
+                                  (unsigned long long) budget, (unsigned long long) ps.records_removed,
+                                  (unsigned long long) ps.mounts_removed, (unsigned long long) ps.total_after);
+        cb_err_release(&e);
+}
+
 int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
+        struct bld_settings settings = { 0 };
         struct bld_ctx b;
         struct cb_buf text;
         json_t *report = NULL; /* the verification report, its "static" section included */
@@ -519,6 +578,9 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         r = df_parse(cb_buf_str(&text), b.df_name, &b.df, err);
         if (r < 0)
                 goto out;
+        r = bld_settings_load(o->reg.config_path, &settings, err);
+        if (r < 0)
+                goto out;
         if (df_file_nstages(b.df) == 0) {
                 r = cb_failc(err, -EINVAL, "%s: no FROM instruction", b.df_name);
                 goto out;
@@ -536,6 +598,9 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 goto out;
         b.tmp_dir = cb_xstrdup(layer_store_work_path(b.store));
         apply_meta_args(&b);
+        r = bld_nctxs_open(&b, err);
+        if (r < 0)
+                goto out;
         r = bld_cache_remote_open(o, b.store, b.pg, &b.remote, err);
         if (r < 0)
                 goto out;
@@ -613,12 +678,15 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                 r = bld_cache_remote_export(b.remote, b.stages[target].layers, b.stages[target].nlayers, err);
         if (r >= 0 && o->metadata_file)
                 r = write_metadata(&b, &b.stages[target], ret_digest, report, err);
+        if (r >= 0 && settings.has_keep_storage)
+                apply_budget(&b, settings.keep_storage, ret_digest);
         if (r >= 0)
                 bld_progress_info(b.pg, "built %s", ret_digest);
 out:
         if (report)
                 json_decref(report);
         b.remote = bld_cache_remote_free(b.remote);
+        bld_nctxs_release(&b);
         for (size_t i = 0; i < b.nstages; i++)
                 stage_release(&b.stages[i]);
         free(b.stages);

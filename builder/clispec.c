@@ -34,8 +34,9 @@ static const struct bld_flag build_flags[] = {
         { "file", 'f', "FILE", "Input", "the Dockerfile (default CONTEXT/Dockerfile; '-' reads stdin)", false },
         { "build-arg", BLD_OPT_BUILD_ARG, "K=V", "Input", "set a build-time variable; K alone takes it from the environment (repeatable)", false },
         { "target", BLD_OPT_TARGET, "STAGE", "Input", "build up to this stage", false },
-        { "build-context", BLD_OPT_BUILD_CONTEXT, "NAME=docker-image://REF", "Input",
-          "FROM NAME and COPY --from=NAME use image REF (repeatable)", false },
+        { "build-context", BLD_OPT_BUILD_CONTEXT, "NAME=SRC", "Input",
+          "SRC (docker-image://REF, oci-layout://PATH[:TAG|@DIGEST] or a directory) stands in for FROM NAME, "
+          "COPY --from=NAME and bind mounts from=NAME (repeatable)", false },
         { "platform", BLD_OPT_PLATFORM, "OS/ARCH", "Input", "the target platform (the host's, linux/amd64, only)", false },
         { "secret", BLD_OPT_SECRET, "id=ID,src=PATH|env=VAR", "Input",
           "a secret for RUN --mount=type=secret; never stored in the image (repeatable)", false },

@@ -18,6 +18,7 @@
 #include "builder/bake.h"
 #include "builder/bld.h"
 #include "builder/cli.h"
+#include "builder/context.h"
 #include "builder/exit.h"
 #include "builder/internal.h"
 #include "builder/regopts.h"
@@ -196,12 +197,17 @@ static int child_build(struct bake_run *br, size_t idx, struct cb_err *err)
                                 return cb_failc(err, -EINVAL, "target '%s': contexts.%s: '%s' is not built", name, cn,
                                                 s + 7);
                         strv_add(&o.build_contexts, &o.nbuild_contexts, cb_xasprintf("%s=docker-image://%s", cn, digest));
-                } else if (!strncmp(s, "docker-image://", 15)) {
-                        strv_add(&o.build_contexts, &o.nbuild_contexts, cb_xasprintf("%s=%s", cn, s));
                 } else {
-                        return cb_failc(err, -ENOTSUP, "target '%s': contexts.%s: '%s': only target:NAME and "
-                                                       "docker-image://REF are supported",
-                                        name, cn, s);
+                        /* docker-image://, oci-layout:// and directories (relative to where bake runs, as
+                         * a target's context is) as --build-context takes them; Git and URLs refused */
+                        char *spec = cb_xasprintf("%s=%s", cn, s);
+                        int r = bld_nctx_check(spec, err);
+                        if (r < 0) {
+                                free(spec);
+                                cb_wrap(err, "target '%s': contexts.%s", name, cn);
+                                return r;
+                        }
+                        strv_add(&o.build_contexts, &o.nbuild_contexts, spec);
                 }
         }
         o.metadata_file = br->jobs[idx].meta_path;

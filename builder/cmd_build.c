@@ -16,6 +16,7 @@
 #include "builder/run.h"
 #include "builder/verify.h"
 #include "builder/clispec.h"
+#include "builder/context.h"
 #include "builder/optids.h"
 #include "builder/regopts.h"
 #include "kernels/compat.h"
@@ -181,11 +182,14 @@ int bld_cmd_build(const struct bld_global *g, int argc, char **argv)
                         o.metadata_file = optarg;
                         break;
                 case BLD_OPT_BUILD_CONTEXT: {
-                        const char *eq = strchr(optarg, '=');
-                        if (!eq || eq == optarg || strncmp(eq + 1, "docker-image://", 15) != 0 || !eq[16])
-                                return usage_error("--build-context '%s': use NAME=docker-image://REF (local "
-                                                   "directories and oci-layout:// are not supported yet)",
-                                                   optarg);
+                        struct cb_err e;
+                        cb_err_init(&e);
+                        if (bld_nctx_check(optarg, &e) < 0) {
+                                int u = usage_error("%s", cb_err_msg(&e));
+                                cb_err_release(&e);
+                                return u;
+                        }
+                        cb_err_release(&e);
                         push(&o.build_contexts, &o.nbuild_contexts, optarg);
                         break;
                 }

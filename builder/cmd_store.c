@@ -21,6 +21,7 @@
 #include "builder/cache.h"
 #include "builder/internal.h"
 #include "builder/prune.h"
+#include "builder/settings.h"
 #include "builder/run.h"
 #include "builder/verify.h"
 
@@ -404,7 +405,7 @@ int bld_cmd_prune(const struct bld_global *g, int argc, char **argv)
                 } else if (strcmp(a, "--all") == 0 || strcmp(a, "-a") == 0 || strcmp(a, "--cache") == 0) {
                         o.cache = true;
                 } else if (strcmp(a, "--keep-storage") == 0 && i + 1 < argc) {
-                        if (cb_parse_size(cb_str_c(argv[++i]), &o.keep_storage) < 0)
+                        if (bld_settings_parse_size(argv[++i], &o.keep_storage) < 0)
                                 return usage_error("prune", "--keep-storage: give a size such as 10g or 500m");
                         o.has_keep_storage = true;
                 } else if (strcmp(a, "--filter") == 0 && i + 1 < argc) {

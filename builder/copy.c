@@ -16,6 +16,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "builder/context.h"
 #include "builder/copy_add.h"
 #include "builder/filememo.h"
 #include "builder/imgconfig.h"
@@ -30,6 +31,7 @@ struct copy_job {
         int dst_root;     /* the step's rootfs */
         int src_root;     /* the context, or another stage's rootfs */
         bool from_context; /* apply .dockerignore, own files by 0:0 */
+        const struct df_ignore *ignore; /* the context's .dockerignore (main or named), or NULL */
         bool chown;
         uid_t uid;
         gid_t gid;
@@ -415,13 +417,13 @@ static int copy_tree(struct copy_job *j, int src_dir, const char *rel, int dst_d
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *crel = *rel && strcmp(rel, ".") ? cb_xasprintf("%s/%s", rel, names[i])
                                                                      : cb_xstrdup(names[i]);
-                bool ign = j->from_context && j->b->ignore && df_ignore_match(j->b->ignore, crel);
+                bool ign = j->from_context && j->ignore && df_ignore_match(j->ignore, crel);
                 if (ign) {
                         /* an ignored directory is still walked when a '!' pattern may take back
                          * something below it, as Docker does; its entries are checked one by one */
                         struct stat cst;
                         ign = !(fstatat(src_dir, names[i], &cst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(cst.st_mode) &&
-                                df_ignore_may_reinclude(j->b->ignore, crel));
+                                df_ignore_may_reinclude(j->ignore, crel));
                 }
                 if (r >= 0 && !ign && !excluded(j, crel))
                         r = copy_entry(j, src_dir, names[i], crel, dst_dir, names[i], depth, err);
@@ -857,8 +859,10 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
         const char *kw = df_instr_kind_name(in->kind);
         bool is_add = in->kind == DF_INSTR_ADD;
         struct copy_job j = {
-                .b = b, .in = in, .dst_root = -1, .src_root = -1, .from_context = true, .hash = hash, .unpack = is_add
+                .b = b, .in = in, .dst_root = -1, .src_root = -1, .from_context = true, .hash = hash, .unpack = is_add,
+                .ignore = b->ignore
         };
+        int src_ctx = b->ctx_fd; /* the main context, or a named local one (--from=NAME) */
         struct bld_rootfs from_fs = { 0 };
         char **srcs = NULL, **subs = NULL, **xbases = NULL, **urls = NULL;
         size_t nsrcs = 0, cap = 0, nsubs = 0, subcap = 0, nxb = 0, xbcap = 0, nurls = 0, ucap = 0;
@@ -902,6 +906,17 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                                 j.chmod_sym = chmod_sym;
                         }
                 } else if (strcmp(f->name, "from") == 0) {
+                        const struct bld_nctx *nc = bld_nctx_dir_for(b, v ? v : "");
+                        if (nc) {
+                                /* a local directory context: read as the main context is */
+                                j.ignore = nc->ignore;
+                                src_ctx = nc->fd;
+                                if (hash) {
+                                        cb_sha256_update(hash, "context\n", 8);
+                                        cb_sha256_update(hash, nc->name, strlen(nc->name) + 1);
+                                }
+                                continue;
+                        }
                         j.from_context = false;
                         if (hash) {
                                 /* another stage or image: its identity, not a walk of its files */
@@ -950,7 +965,7 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                         goto out_wrap;
                 }
         }
-        j.src_root = j.from_context ? fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3)
+        j.src_root = j.from_context ? fcntl(src_ctx, F_DUPFD_CLOEXEC, 3)
                                     : (from_fs.merged ? open(from_fs.merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
         if (hash)
                 j.dst_root = fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3);
@@ -1024,7 +1039,7 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                 size_t before = nsrcs;
                 if (glob)
                         (void) glob_in(j.src_root, "", rel, parents, 0, &srcs, &nsrcs, &cap);
-                else if (j.from_context && b->ignore && strcmp(rel, ".") && df_ignore_match(b->ignore, rel)) {
+                else if (j.from_context && j.ignore && strcmp(rel, ".") && df_ignore_match(j.ignore, rel)) {
                         r = cb_failc(err, -ENOENT, "'%s': excluded by .dockerignore", w);
                         goto out_wrap;
                 } else
@@ -1036,7 +1051,7 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                         const char *p = srcs[m];
                         size_t pl = parents ? strlen(pivot) : fixed;
                         const char *xrel = pl && strlen(p) > pl ? p + pl + 1 : p;
-                        bool drop = glob && j.from_context && b->ignore && df_ignore_match(b->ignore, p);
+                        bool drop = glob && j.from_context && j.ignore && df_ignore_match(j.ignore, p);
                         if (!drop && (glob || parents) && j.exclude && strcmp(xrel, "."))
                                 drop = df_ignore_match(j.exclude, xrel);
                         if (drop) {
@@ -1197,8 +1212,16 @@ int bld_stage_rootfs(struct bld_ctx *b, const char *from, struct bld_rootfs *fs,
 
 int bld_copy_hash_context(struct bld_ctx *b, const char *rel, struct cb_sha256 *h, struct cb_err *err)
 {
-        struct copy_job j = { .b = b, .dst_root = -1, .from_context = true, .hash = h };
-        j.src_root = fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3);
+        return bld_copy_hash_nctx(b, NULL, rel, h, err);
+}
+
+int bld_copy_hash_nctx(struct bld_ctx *b, const struct bld_nctx *nc, const char *rel, struct cb_sha256 *h,
+                       struct cb_err *err)
+{
+        struct copy_job j = {
+                .b = b, .dst_root = -1, .from_context = true, .hash = h, .ignore = nc ? nc->ignore : b->ignore
+        };
+        j.src_root = fcntl(nc ? nc->fd : b->ctx_fd, F_DUPFD_CLOEXEC, 3);
         if (j.src_root < 0)
                 return cb_fail(err, errno, "dup");
         _cleanup_free_ char *c = clean_rel(rel);

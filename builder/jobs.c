@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "builder/context.h"
 #include "builder/internal.h"
 #include "builder/steps.h"
 
@@ -29,6 +30,8 @@ void bld_stage_deps(struct bld_ctx *b, size_t i, bool *deps)
 {
         const struct df_stage *ds = df_file_stage(b->df, i);
         memset(deps, 0, b->nstages * sizeof(*deps));
+        if (ds->name && bld_nctx_find(b, ds->name))
+                return; /* a named context replaces the stage (build.c): it reads nothing */
 
         _cleanup_free_ char *base = NULL;
         struct cb_err e2;

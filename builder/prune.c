@@ -149,38 +149,62 @@ static int cmp_str(const void *a, const void *b)
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-/* Digests of the layers (blobs and diff_ids) of every tagged image; sorted. Unreadable images add nothing. */
-static void image_layers(struct layer_store *s, char ***ret, size_t *ret_n)
+/* The layer blobs and the diff_ids of every tagged image, each sorted: what the layer sweep keeps for
+ * images (blobs/ by digest, layers/ by diff_id). Unreadable images add nothing. */
+struct pins {
+        char **blobs, **dirs;
+        size_t nblobs, ndirs, cblobs, cdirs;
+};
+
+static void pin_add(char ***v, size_t *n, size_t *cap, const char *s)
+{
+        if (*n == *cap) {
+                *cap = *cap ? *cap * 2 : 64;
+                *v = cb_xrealloc(*v, *cap * sizeof(char *));
+        }
+        (*v)[(*n)++] = cb_xstrdup(s);
+}
+
+static void pins_release(struct pins *p)
+{
+        for (size_t i = 0; i < p->nblobs; i++)
+                free(p->blobs[i]);
+        for (size_t i = 0; i < p->ndirs; i++)
+                free(p->dirs[i]);
+        free(p->blobs);
+        free(p->dirs);
+}
+
+static void image_pins(struct layer_store *s, const struct bld_prune_opts *o, struct pins *p)
 {
         struct layer_image_entry *ents = NULL;
-        size_t n = 0, cap = 0;
+        size_t n = 0;
         struct cb_err e;
         cb_err_init(&e);
-        *ret = NULL;
-        *ret_n = 0;
-        if (layer_store_list(s, &ents, &n, &e) < 0) {
-                cb_err_release(&e);
-                return;
-        }
+        if (layer_store_list(s, &ents, &n, &e) < 0)
+                n = 0;
         for (size_t i = 0; i < n; i++) {
                 struct layer_image *img = NULL;
                 cb_err_reset(&e);
                 if (layer_image_read(s, ents[i].manifest_digest, &img, &e) < 0)
                         continue;
                 for (size_t k = 0; k < img->nlayers; k++) {
-                        if (*ret_n + 2 > cap) {
-                                cap = cap ? cap * 2 : 64;
-                                *ret = cb_xrealloc(*ret, cap * sizeof(char *));
-                        }
-                        (*ret)[(*ret_n)++] = cb_xstrdup(img->layers[k].digest);
-                        (*ret)[(*ret_n)++] = cb_xstrdup(img->layers[k].diff_id);
+                        pin_add(&p->blobs, &p->nblobs, &p->cblobs, img->layers[k].digest);
+                        pin_add(&p->dirs, &p->ndirs, &p->cdirs, img->layers[k].diff_id);
                 }
                 layer_image_free(img);
         }
         cb_err_release(&e);
         layer_image_entries_free(ents, n);
-        if (*ret_n > 1)
-                qsort(*ret, *ret_n, sizeof(char *), cmp_str);
+        /* the layer sweep keeps what o->keep names both as a blob and as an unpacked layer */
+        for (size_t i = 0; i < o->nkeep; i++) {
+                pin_add(&p->blobs, &p->nblobs, &p->cblobs, o->keep[i]);
+                pin_add(&p->dirs, &p->ndirs, &p->cdirs, o->keep[i]);
+        }
+        if (p->nblobs > 1)
+                qsort(p->blobs, p->nblobs, sizeof(char *), cmp_str);
+        if (p->ndirs > 1)
+                qsort(p->dirs, p->ndirs, sizeof(char *), cmp_str);
 }
 
 static bool in_sorted(char **v, size_t n, const char *s)
@@ -188,94 +212,163 @@ static bool in_sorted(char **v, size_t n, const char *s)
         return n && bsearch(&s, v, n, sizeof(char *), cmp_str) != NULL;
 }
 
-/* Bytes that removing record x frees now: its file, plus its layer's blob and unpacked dir when no
- * tagged image and no other remaining record uses that layer. */
-static uint64_t freed_by(struct layer_store *s, const struct cands *c, size_t x, char **img, size_t nimg)
+/* Bytes that removing record x frees, counted as the layer sweep after it frees them. The sweep keeps
+ * a blob that an image references or a remaining record names, and an unpacked layers/<name>/ whose
+ * name is an image's diff_id or a remaining record's digest (layers/gc.c adds each kept digest to
+ * both sets). So the record's own layer D frees blobs/D unless pinned or shared, and layers/D (only
+ * there for an uncompressed layer, where D is its diff_id) likewise; layers/<diff_id> of a compressed
+ * D is an image's if it is still there, and stays. */
+static uint64_t freed_by(struct layer_store *s, const struct cands *c, size_t x, const struct pins *p)
 {
         const struct cand *r = &c->v[x];
         uint64_t b = r->own_bytes;
-        if (r->mount || !r->digest[0] || in_sorted(img, nimg, r->digest))
+        if (r->mount || !r->digest[0])
                 return b;
         for (size_t i = 0; i < c->n; i++)
                 if (i != x && !c->v[i].removed && !c->v[i].mount && !strcmp(c->v[i].digest, r->digest))
                         return b;
-        _cleanup_free_ char *blob = cb_xasprintf("blobs/sha256/%s", r->digest + 7);
-        _cleanup_free_ char *dir = cb_xasprintf("layers/%s", r->diff_id + 7);
-        return b + du(layer_store_root_fd(s), blob) + du(layer_store_root_fd(s), dir);
+        if (!in_sorted(p->blobs, p->nblobs, r->digest)) {
+                _cleanup_free_ char *blob = cb_xasprintf("blobs/sha256/%s", r->digest + 7);
+                b += du(layer_store_root_fd(s), blob);
+        }
+        if (!in_sorted(p->dirs, p->ndirs, r->digest)) {
+                _cleanup_free_ char *dir = cb_xasprintf("layers/%s", r->digest + 7);
+                b += du(layer_store_root_fd(s), dir);
+        }
+        return b;
 }
+
+static void strv_free(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* The layer sweep, keeping the layers of the remaining cache records and o->keep. */
+static int sweep(struct layer_store *s, const struct bld_prune_opts *o, struct layer_prune_stats *ret,
+                 struct cb_err *err)
+{
+        char **keep = NULL;
+        size_t nkeep = 0;
+        int r = bld_cache_layers(s, &keep, &nkeep, err);
+        if (r < 0)
+                return r;
+        if (o->nkeep) {
+                keep = cb_xrealloc(keep, (nkeep + o->nkeep) * sizeof(char *));
+                for (size_t i = 0; i < o->nkeep; i++)
+                        keep[nkeep++] = cb_xstrdup(o->keep[i]);
+        }
+        struct layer_prune_stats ls = { 0 };
+        r = layer_store_prune(s, (const char *const *) keep, nkeep, &ls, err);
+        strv_free(keep, nkeep);
+        if (r >= 0) {
+                ret->blobs_removed += ls.blobs_removed;
+                ret->bytes_removed += ls.bytes_removed;
+                ret->layers_removed += ls.layers_removed;
+        }
+        return r;
+}
+
+static int remove_cand(struct layer_store *s, struct cand *x, struct bld_prune_stats *st, struct cb_err *err)
+{
+        int r = x->mount ? cb_rm_rf(layer_store_root_fd(s), x->path, err)
+                         : (unlinkat(layer_store_root_fd(s), x->path, 0) < 0 && errno != ENOENT
+                                    ? cb_fail(err, errno, "remove '%s'", x->path)
+                                    : 0);
+        if (r < 0)
+                return r;
+        x->removed = true;
+        if (x->mount)
+                st->mounts_removed++;
+        else
+                st->records_removed++;
+        return 0;
+}
+
+/* Passes of remove-then-measure: the count above is exact for the store as the sweep leaves it, so
+ * one pass normally suffices; a second covers what changed under us (a concurrent writer of
+ * cache-mounts/, a record whose blob vanished). */
+#define PRUNE_PASSES 4
 
 int bld_prune(struct layer_store *s, const struct bld_prune_opts *o, struct bld_prune_stats *ret, struct cb_err *err)
 {
         struct bld_prune_stats st = { 0 };
         struct cands c = { 0 };
-        char **keep = NULL, **img = NULL;
-        size_t nkeep = 0, nimg = 0;
+        struct pins p = { 0 };
         int r = 0;
         bool gc = o->cache || o->has_keep_storage;
-        /* the attestations of images that are gone go with them (docs/audit.md) */
-        if ((r = bld_referrers_prune(s, err)) < 0)
+        /* the attestations of images that are gone go with them (docs/audit.md); not after a build,
+         * whose image may have no name yet keeps its attestations (o->keep) */
+        if (!o->nkeep && (r = bld_referrers_prune(s, err)) < 0)
                 goto out;
-        if (gc) {
-                /* first the plain sweep, so that the total counts only what images and the cache keep */
-                if ((r = bld_cache_layers(s, &keep, &nkeep, err)) < 0 ||
-                    (r = layer_store_prune(s, (const char *const *) keep, nkeep, &st.layers, err)) < 0)
-                        goto out;
-                for (size_t i = 0; i < nkeep; i++)
-                        free(keep[i]);
-                free(keep);
-                keep = NULL;
-                nkeep = 0;
-                st.total_before = bld_store_total(s);
-                if ((r = list_dir(s, "cache", false, &c, err)) < 0 || (r = list_dir(s, "cache-mounts", true, &c, err)) < 0)
-                        goto out;
-                if (c.n > 1)
-                        qsort(c.v, c.n, sizeof(*c.v), cmp_lru);
-                if (o->has_keep_storage)
-                        image_layers(s, &img, &nimg);
-                struct timespec now;
-                (void) clock_gettime(CLOCK_REALTIME, &now);
-                int64_t now_ns = (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
-                uint64_t total = st.total_before;
-                for (size_t i = 0; i < c.n; i++) {
-                        struct cand *x = &c.v[i];
+        if (!gc) {
+                r = sweep(s, o, &st.layers, err);
+                goto out;
+        }
+        /* first the plain sweep, so that the total counts only what images and the cache keep */
+        if ((r = sweep(s, o, &st.layers, err)) < 0)
+                goto out;
+        st.total_before = bld_store_total(s);
+        if ((r = list_dir(s, "cache", false, &c, err)) < 0 || (r = list_dir(s, "cache-mounts", true, &c, err)) < 0)
+                goto out;
+        if (c.n > 1)
+                qsort(c.v, c.n, sizeof(*c.v), cmp_lru);
+        if (o->has_keep_storage)
+                image_pins(s, o, &p);
+        struct timespec now;
+        (void) clock_gettime(CLOCK_REALTIME, &now);
+        int64_t now_ns = (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+        uint64_t total = st.total_before;
+        size_t next = 0;
+        for (unsigned pass = 0; pass < PRUNE_PASSES; pass++) {
+                for (; next < c.n; next++) {
+                        struct cand *x = &c.v[next];
                         if (o->until_ns > 0 && now_ns - x->mtime_ns < o->until_ns)
                                 continue; /* used too recently */
                         if (o->has_keep_storage && total <= o->keep_storage)
                                 break;
-                        uint64_t f = o->has_keep_storage ? freed_by(s, &c, i, img, nimg) : 0;
-                        r = x->mount ? cb_rm_rf(layer_store_root_fd(s), x->path, err)
-                                     : (unlinkat(layer_store_root_fd(s), x->path, 0) < 0 && errno != ENOENT
-                                                ? cb_fail(err, errno, "remove '%s'", x->path)
-                                                : 0);
-                        if (r < 0)
+                        uint64_t f = o->has_keep_storage ? freed_by(s, &c, next, &p) : 0;
+                        if ((r = remove_cand(s, x, &st, err)) < 0)
                                 goto out;
-                        x->removed = true;
                         total = total > f ? total - f : 0;
-                        if (x->mount)
-                                st.mounts_removed++;
-                        else
-                                st.records_removed++;
                 }
-        }
-        /* the layers the remaining records keep stay; the rest goes */
-        struct layer_prune_stats ls = { 0 };
-        if ((r = bld_cache_layers(s, &keep, &nkeep, err)) < 0 ||
-            (r = layer_store_prune(s, (const char *const *) keep, nkeep, &ls, err)) < 0)
-                goto out;
-        st.layers.blobs_removed += ls.blobs_removed;
-        st.layers.bytes_removed += ls.bytes_removed;
-        st.layers.layers_removed += ls.layers_removed;
-        if (gc) /* a walk of the whole store: only where it is reported */
+                /* the layers the remaining records keep stay; the rest goes */
+                if ((r = sweep(s, o, &st.layers, err)) < 0)
+                        goto out;
                 st.total_after = bld_store_total(s);
+                if (!o->has_keep_storage || st.total_after <= o->keep_storage || next >= c.n)
+                        break;
+                total = st.total_after;
+        }
 out:
-        for (size_t i = 0; i < nkeep; i++)
-                free(keep[i]);
-        free(keep);
-        for (size_t i = 0; i < nimg; i++)
-                free(img[i]);
-        free(img);
+        pins_release(&p);
         cands_release(&c);
         if (r >= 0 && ret)
                 *ret = st;
+        return r;
+}
+
+int bld_prune_budget(struct layer_store *s, uint64_t budget, const char *manifest_digest, struct bld_prune_stats *ret,
+                     struct cb_err *err)
+{
+        struct layer_image *img = NULL;
+        int r = layer_image_read(s, manifest_digest, &img, err);
+        if (r < 0)
+                return r;
+        char **keep = cb_xcalloc(2 + 2 * img->nlayers, sizeof(char *));
+        size_t n = 0;
+        keep[n++] = cb_xstrdup(manifest_digest);
+        keep[n++] = cb_xstrdup(img->config_digest);
+        for (size_t i = 0; i < img->nlayers; i++) {
+                keep[n++] = cb_xstrdup(img->layers[i].digest);
+                keep[n++] = cb_xstrdup(img->layers[i].diff_id);
+        }
+        layer_image_free(img);
+        struct bld_prune_opts o = {
+                .has_keep_storage = true, .keep_storage = budget, .keep = (const char *const *) keep, .nkeep = n
+        };
+        r = bld_prune(s, &o, ret, err);
+        strv_free(keep, n);
         return r;
 }

@@ -11,6 +11,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "builder/context.h"
 #include "builder/imgconfig.h"
 #include "builder/progress.h"
 
@@ -268,8 +269,8 @@ static struct bld_rootfs *own_rootfs(struct bld_run_ctx *rc)
  * under the context directory src_fd (rel: its path from the context root). Directories are made
  * in the mask only on the way to a whiteout, with their source's owner, mode and times, since the
  * top layer's directory attributes are what the overlay shows. *ret_any: something was made. */
-static int mask_ignored(struct bld_ctx *b, int src_fd, const char *rel, int mask_fd, unsigned depth, bool *ret_any,
-                        struct cb_err *err)
+static int mask_ignored(const struct df_ignore *ig, int src_fd, const char *rel, int mask_fd, unsigned depth,
+                        bool *ret_any, struct cb_err *err)
 {
         if (depth > 256)
                 return cb_failc(err, -ELOOP, "'%s': directories nested deeper than 256", rel);
@@ -290,9 +291,9 @@ static int mask_ignored(struct bld_ctx *b, int src_fd, const char *rel, int mask
                 struct stat st;
                 if (fstatat(src_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
-                bool ign = df_ignore_match(b->ignore, crel);
+                bool ign = df_ignore_match(ig, crel);
                 bool dir = S_ISDIR(st.st_mode);
-                if (ign && !(dir && df_ignore_may_reinclude(b->ignore, crel))) {
+                if (ign && !(dir && df_ignore_may_reinclude(ig, crel))) {
                         if (mknodat(mask_fd, de->d_name, S_IFCHR | 0000, makedev(0, 0)) < 0)
                                 r = cb_fail(err, errno, "whiteout for '%s'", crel);
                         *ret_any = true;
@@ -312,7 +313,7 @@ static int mask_ignored(struct bld_ctx *b, int src_fd, const char *rel, int mask
                         if (s2 < 0 || m2 < 0)
                                 r = cb_fail(err, errno, "open directory '%s'", crel);
                         else
-                                r = mask_ignored(b, s2, crel, m2, depth + 1, &any, err);
+                                r = mask_ignored(ig, s2, crel, m2, depth + 1, &any, err);
                 }
                 if (r >= 0 && !any) {
                         (void) unlinkat(mask_fd, de->d_name, AT_REMOVEDIR);
@@ -344,15 +345,19 @@ static int mount_bind(struct bld_ctx *b, const struct df_instr *in, const char *
         const char *s = source && *source ? source : "/";
         _cleanup_close_ int root = -1;
         int r = 0;
-        if (from) {
+        /* a named local directory context is bound as the main context is */
+        const struct bld_nctx *nc = from ? bld_nctx_dir_for(b, from) : NULL;
+        int ctx_fd = nc ? nc->fd : b->ctx_fd;
+        const struct df_ignore *ig = nc ? nc->ignore : b->ignore;
+        if (from && !nc) {
                 struct bld_rootfs *fs = own_rootfs(rc);
                 r = bld_stage_rootfs(b, from, fs, err);
                 if (r >= 0 && (root = open(fs->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
                         r = cb_fail(err, errno, "open '%s'", fs->merged);
-        } else if (writable || b->ignore) {
+        } else if (writable || ig) {
                 char self[64];
                 char ctx[4096];
-                (void) snprintf(self, sizeof(self), "/proc/self/fd/%d", b->ctx_fd);
+                (void) snprintf(self, sizeof(self), "/proc/self/fd/%d", ctx_fd);
                 ssize_t n = readlink(self, ctx, sizeof(ctx) - 1);
                 if (n < 0)
                         return cb_fail(err, errno, "%s:%u: RUN --mount=type=bind: the context's path", b->df_name,
@@ -360,7 +365,7 @@ static int mount_bind(struct bld_ctx *b, const struct df_instr *in, const char *
                 ctx[n] = '\0';
                 const char *lowers[] = { NULL, ctx };
                 size_t nl = 0;
-                if (b->ignore) {
+                if (ig) {
                         /* BuildKit binds the context as .dockerignore leaves it: a lower layer of
                          * whiteouts above the context hides what it excludes */
                         char *mask = cb_xasprintf("%s/bindmask-XXXXXX", b->tmp_dir);
@@ -372,10 +377,10 @@ static int mount_bind(struct bld_ctx *b, const struct df_instr *in, const char *
                         rc->scratch = cb_xrealloc(rc->scratch, (rc->nscratch + 1) * sizeof(char *));
                         rc->scratch[rc->nscratch++] = mask;
                         _cleanup_close_ int mfd = open(mask, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                        _cleanup_close_ int cfd = fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3);
+                        _cleanup_close_ int cfd = fcntl(ctx_fd, F_DUPFD_CLOEXEC, 3);
                         bool any = false;
                         r = mfd < 0 || cfd < 0 ? cb_fail(err, errno, "open '%s'", mask)
-                                               : mask_ignored(b, cfd, "", mfd, 0, &any, err);
+                                               : mask_ignored(ig, cfd, "", mfd, 0, &any, err);
                         if (r < 0) {
                                 cb_wrap(err, "%s:%u: RUN --mount=type=bind: .dockerignore", b->df_name, in->start_line);
                                 return r;
@@ -387,7 +392,7 @@ static int mount_bind(struct bld_ctx *b, const struct df_instr *in, const char *
                 r = bld_rootfs_mount(fs, b->tmp_dir, nl ? lowers : lowers + 1, nl + 1, err);
                 if (r >= 0 && (root = open(fs->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
                         r = cb_fail(err, errno, "open '%s'", fs->merged);
-        } else if ((root = fcntl(b->ctx_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+        } else if ((root = fcntl(ctx_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
                 r = cb_fail(err, errno, "dup");
         }
         if (r < 0) {
@@ -425,13 +430,18 @@ int bld_run_inputs(struct bld_ctx *b, struct bld_stage *st, const struct df_inst
                 _cleanup_free_ char *from = opt_dup(f->value, "from");
                 _cleanup_free_ char *source = opt_dup2(f->value, "source", "src", NULL);
                 int r;
-                if (from) {
+                const struct bld_nctx *nc = from ? bld_nctx_dir_for(b, from) : NULL;
+                if (from && !nc) {
                         char id[CB_DIGEST_STR_LEN];
                         r = bld_source_identity(b, from, id, err);
                         if (r >= 0)
                                 cb_sha256_update(h, id, strlen(id) + 1);
                 } else {
-                        r = bld_copy_hash_context(b, source && *source ? source : ".", h, err);
+                        if (nc) {
+                                cb_sha256_update(h, "context\n", 8);
+                                cb_sha256_update(h, nc->name, strlen(nc->name) + 1);
+                        }
+                        r = bld_copy_hash_nctx(b, nc, source && *source ? source : ".", h, err);
                 }
                 if (r < 0) {
                         cb_wrap(err, "%s:%u: RUN --mount=type=bind", b->df_name, in->start_line);

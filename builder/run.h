@@ -39,6 +39,10 @@ int bld_run_inputs(struct bld_ctx *b, struct bld_stage *st, const struct df_inst
 int bld_stage_rootfs(struct bld_ctx *b, const char *from, struct bld_rootfs *fs, struct cb_err *err);
 /* copy.c: hashes the context entry rel (a file or a tree, .dockerignore applied) as COPY does. */
 int bld_copy_hash_context(struct bld_ctx *b, const char *rel, struct cb_sha256 *h, struct cb_err *err);
+struct bld_nctx;
+/* The same for a named local directory context (nc NULL: the main context), its .dockerignore applied. */
+int bld_copy_hash_nctx(struct bld_ctx *b, const struct bld_nctx *nc, const char *rel, struct cb_sha256 *h,
+                       struct cb_err *err);
 void bld_run_on_output(void *ud, const char *p, size_t n);
 /* on_tick of the sandbox: redraws the progress display. */
 void bld_run_on_tick(void *ud);

@@ -41,6 +41,8 @@ struct bld_ctx {
         struct bld_progress *pg; /* owned by bld_build(): every message of the build goes through it */
         char build_id[40];       /* names this build's failure logs: ROOT/logs/<build_id>/ */
         struct bld_cache_remote *remote; /* --cache-from/--cache-to, or NULL */
+        struct bld_nctx *nctx;           /* --build-context NAME=VALUE, opened (builder/context.h) */
+        size_t nnctx;
         struct bld_file_memo *memo;      /* context file digests, taken once per build */
 };
 

@@ -45,6 +45,11 @@ teardown() {
         cb_teardown_store
 }
 
+# the store total the last `run cb prune` reported
+after() {
+        echo "$output" | sed -n 's/^store total: \([0-9]*\) bytes.*/\1/p'
+}
+
 blob() {
         [ -e "$CB_ROOT/blobs/sha256/${1#sha256:}" ]
 }
@@ -96,12 +101,16 @@ blob() {
         run cb prune --keep-storage $((total - 60000))
         [ "$status" -eq 0 ]
         [[ "$output" == *"removed 0 build cache records and 1 cache mounts"* ]]
+        [ "$(after)" -le $((total - 60000)) ]
         blob "$B" && blob "$C"
         # about 900 kB too much: b's record and layer (600 kB: the 300 kB tar and its unpacked tree), then c's
         total=$(echo "$output" | sed -n 's/^store total: \([0-9]*\) bytes.*/\1/p')
         run cb prune --keep-storage $((total - 900000))
         [ "$status" -eq 0 ]
         [[ "$output" == *"removed 2 build cache records and 0 cache mounts"* ]]
+        [ "$(after)" -le $((total - 400000)) ]
+        # what the store holds is what prune said it holds
+        [ "$(cb prune --keep-storage 1t | sed -n 's/^store total: \([0-9]*\) bytes.*/\1/p')" -eq "$(after)" ]
         ! blob "$B" && ! blob "$C"
         blob "$A"
         [ -d "$CB_ROOT/cache-mounts/fedcba9876543210" ]
@@ -131,4 +140,28 @@ blob() {
         [[ "$output" == *"removed 1 build cache records"* ]]
         ! blob "$C"
         blob "$B" && blob "$A"
+}
+
+@test "the configuration's store budget is applied after each build, keeping the new image" {
+        run cb prune --keep-storage 1t
+        total=$(after)
+        # a budget 150 kB under the store: b's record and layer (the least recently used) must go
+        budget=$((total - 150000))
+        printf 'registries: []\nstore:\n  keep_storage: %s\n' "$budget" >"$CB_TMP/config.yaml"
+        ctx d 20000
+        run "$CUBUILD" --root "$CB_ROOT" --config "$CB_TMP/config.yaml" build --progress plain "$CB_TMP/d"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"store budget $budget bytes: removed "*" build cache records"* ]]
+        digest=$(echo "$output" | tail -1)
+        ! blob "$B"
+        blob "$A"
+        # the untagged image just built survives its own budget run
+        cb inspect "$digest" >/dev/null
+        run cb prune --keep-storage 1t
+        [ "$(after)" -le "$budget" ]
+        # a bad budget is a build error naming the file and line
+        printf 'store:\n  keep_storage: lots\n' >"$CB_TMP/bad.yaml"
+        run "$CUBUILD" --root "$CB_ROOT" --config "$CB_TMP/bad.yaml" build "$CB_TMP/d"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"bad.yaml:2: store.keep_storage 'lots' is not a size like 20g"* ]]
 }
