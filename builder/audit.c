@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "builder/bld.h"
+#include "builder/context.h"
 #include "builder/filememo.h"
 #include "builder/steps.h"
 #include "parser/df.h"
@@ -165,6 +166,27 @@ int bld_audit_inputs(struct bld_ctx *b, const void *dockerfile, size_t dockerfil
                 return r;
         }
         json_object_set_new(an, BLD_AN_CONTEXT, json_string(dg));
+        /* named contexts are inputs too: a directory by its Merkle digest, as the main context */
+        for (size_t i = 0; i < b->nnctx; i++) {
+                const struct bld_nctx *nc = &b->nctx[i];
+                _cleanup_free_ char *key = cb_xasprintf("%s%s", BLD_AN_NCTX, nc->name);
+                _cleanup_free_ char *val = NULL;
+                if (nc->kind == BLD_NCTX_DIR) {
+                        char nd[CB_DIGEST_STR_LEN];
+                        r = bld_audit_context_digest(nc->fd, nc->ignore, b->memo, nd, err);
+                        if (r < 0) {
+                                cb_wrap(err, "--build-context %s", nc->name);
+                                json_decref(an);
+                                return r;
+                        }
+                        val = cb_xasprintf("dir %s", nd);
+                } else if (nc->kind == BLD_NCTX_OCI_LAYOUT) {
+                        val = cb_xasprintf("oci-layout %s", nc->image);
+                } else {
+                        val = cb_xasprintf("docker-image %s", nc->value);
+                }
+                json_object_set_new(an, key, json_string(val));
+        }
         for (size_t i = 0; b->build_args && i < df_vars_count(b->build_args); i++) {
                 _cleanup_free_ char *key = cb_xasprintf("%s%s", BLD_AN_ARG, df_vars_key(b->build_args, i));
                 json_object_set_new(an, key, json_string(df_vars_value(b->build_args, i)));
@@ -209,7 +231,7 @@ void bld_audit_print_inputs(FILE *f, json_t *manifest)
         }
         const char *k;
         json_t *v;
-        static const char *const groups[] = { BLD_AN_FROM, BLD_AN_ARG, BLD_AN_LABEL };
+        static const char *const groups[] = { BLD_AN_FROM, BLD_AN_ARG, BLD_AN_LABEL, BLD_AN_NCTX };
         for (size_t g = 0; g < CB_ARRAY_SIZE(groups); g++) {
                 size_t pl = strlen(groups[g]);
                 json_object_foreach(an, k, v)
@@ -220,7 +242,8 @@ void bld_audit_print_inputs(FILE *f, json_t *manifest)
                         if (label)
                                 (void) fprintf(f, "  %-18s %s\n", label, json_string_value(v));
                         else
-                                (void) fprintf(f, "  %s %s=%s\n", g == 1 ? "build arg" : "--label  ", k + pl,
+                                (void) fprintf(f, "  %s %s=%s\n",
+                                               g == 1 ? "build arg" : g == 2 ? "--label  " : "--build-context", k + pl,
                                                json_string_value(v));
                 }
         }

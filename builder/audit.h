@@ -24,6 +24,9 @@
 #define BLD_AN_SDE "dev.cubuild.source-date-epoch"
 #define BLD_AN_COMPRESSION "dev.cubuild.compression"
 #define BLD_AN_VERSION "dev.cubuild.version"
+/* + name: a --build-context, "dir sha256:<Merkle digest>", "oci-layout sha256:<manifest>" or
+ * "docker-image REF" (the FROM annotations hold the digest an image context resolved to) */
+#define BLD_AN_NCTX "dev.cubuild.build-context."
 
 struct df_ignore;
 struct bld_ctx;

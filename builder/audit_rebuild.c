@@ -201,6 +201,11 @@ int bld_cmd_rebuild_check(const struct bld_global *g, int argc, char **argv)
                         add(&args, &nargs, cb_xasprintf("%s=%s", k + strlen(BLD_AN_ARG), val));
                 else if (!strncmp(k, BLD_AN_LABEL, strlen(BLD_AN_LABEL)))
                         add(&labels, &nlabels, cb_xasprintf("%s=%s", k + strlen(BLD_AN_LABEL), val));
+                else if (!strncmp(k, BLD_AN_NCTX, strlen(BLD_AN_NCTX)))
+                        r = cb_failc(&err, -ENOTSUP,
+                                     "%s was built with --build-context %s (%s): rebuild-check does not take named "
+                                     "contexts yet",
+                                     ref, k + strlen(BLD_AN_NCTX), val);
         }
         tmp = layer_store_free(tmp);
         if (r < 0)

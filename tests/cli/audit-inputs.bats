@@ -83,3 +83,28 @@ an() {
         [ "$(an ctx:5 dev.cubuild.from.0)" = scratch ]
         [ "$(an ctx:5 org.opencontainers.image.base.name)" = null ]
 }
+
+@test "a named directory context is recorded by its digest; rebuild-check says it cannot take it" {
+        mkdir -p "$BATS_TEST_TMPDIR/extra"
+        echo extra >"$BATS_TEST_TMPDIR/extra/e.txt"
+        printf 'FROM mini:1\nCOPY --from=assets e.txt /e.txt\n' >"$BATS_TEST_TMPDIR/Dockerfile.nc"
+        cb build -q -f "$BATS_TEST_TMPDIR/Dockerfile.nc" --build-context "assets=$BATS_TEST_TMPDIR/extra" -t nc:1 \
+                "$ctx" >/dev/null
+        v=$(cb inspect nc:1 | jq -r '.manifest.annotations["dev.cubuild.build-context.assets"]')
+        [[ "$v" =~ ^dir\ sha256:[0-9a-f]{64}$ ]]
+        # the same Merkle digest as the directory given as the main context would have
+        cb build -q -f "$BATS_TEST_TMPDIR/Dockerfile.nc" --build-context "assets=$BATS_TEST_TMPDIR/extra" -t nc:2 \
+                "$BATS_TEST_TMPDIR/extra" >/dev/null
+        [ "dir $(cb inspect nc:2 | jq -r '.manifest.annotations["dev.cubuild.context.digest"]')" = "$v" ]
+        # a changed file there is another input
+        echo changed >"$BATS_TEST_TMPDIR/extra/e.txt"
+        cb build -q -f "$BATS_TEST_TMPDIR/Dockerfile.nc" --build-context "assets=$BATS_TEST_TMPDIR/extra" -t nc:3 \
+                "$ctx" >/dev/null
+        [ "$(cb inspect nc:3 | jq -r '.manifest.annotations["dev.cubuild.build-context.assets"]')" != "$v" ]
+        run cb inspect --inputs nc:3
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"--build-context assets=dir sha256:"* ]]
+        run cb rebuild-check nc:3 --context "$ctx" -f "$BATS_TEST_TMPDIR/Dockerfile.nc"
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"was built with --build-context assets (dir sha256:"*"rebuild-check does not take named contexts yet"* ]]
+}
