@@ -69,7 +69,7 @@ cubuild images | grep -q "use/loaded:2"'
 cubuild save -o "$CB_TMP/out/app.tar" --format docker-archive use/app:1
 cubuild save -o "$CB_TMP/out/app-oci.tar" --format oci-archive use/app:1
 cubuild save -o "$CB_TMP/out/app-dir" --format oci-dir use/app:1
-cubuild save use/app:1 >"$CB_TMP/out/stdout.tar" && tar -tf "$CB_TMP/out/stdout.tar" | grep -q manifest.json'
+cubuild save use/app:1 >"$CB_TMP/out/stdout.tar" && tar -tf "$CB_TMP/out/stdout.tar" | grep -c manifest.json >/dev/null'
         m['cubuild pull REF | push NAME [DEST] | login -u USER --password-stdin REGISTRY']='
 cubuild push use/app:1 "$REGISTRY/use/app:1"
 cubuild tag use/app:1 "$REGISTRY/use/app:3" && cubuild push "$REGISTRY/use/app:3"
