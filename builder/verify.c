@@ -230,6 +230,12 @@ int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config,
                      size_t n, const char *require_arch, const char *require_driver, json_t **ret_static,
                      char **ret_summary, char **ret_gap, struct cb_err *err)
 {
+        /* the same layers and options give the same report: a fully cached rebuild reads no ELF header */
+        char key[CB_DIGEST_STR_LEN];
+        bld_compat_memo_key(layers, n, bld_config_getenv(config, "CUDA_VERSION"),
+                            bld_config_getenv(config, "NVIDIA_REQUIRE_CUDA"), require_arch, require_driver, key);
+        if (bld_compat_memo_get(s, key, ret_static, ret_summary, ret_gap))
+                return 0;
         struct bld_rootfs fs = { 0 };
         int r = bld_rootfs_mount_layers(&fs, s, tmp_dir, layers, n, err);
         if (r < 0) {
@@ -263,6 +269,8 @@ int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config,
                         *ret_gap = gap;
                         if (ret_summary)
                                 *ret_summary = kv_compat_summary(c, "compat: ");
+                        _cleanup_free_ char *summary = ret_summary ? NULL : kv_compat_summary(c, "compat: ");
+                        bld_compat_memo_put(s, key, j, ret_summary ? *ret_summary : summary, gap);
                 }
         }
         kv_compat_free(c);

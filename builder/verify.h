@@ -36,6 +36,15 @@ int bld_verify_image(struct layer_store *s, const char *tmp_dir, const char *man
  * *ret_static (owned) gets the report's "static" section; *ret_summary (owned, may be NULL) a few
  * lines for people; *ret_gap (owned) one line when require_arch / require_driver (may be NULL) are not
  * met, else NULL. Returns 0, -EINVAL for a bad requirement, < 0 when the image cannot be read. */
+/* compat_memo.c: the static report remembered by what decides it: the cubuild version, the CUDA
+ * environment, the --require-* options and every layer's diff_id (cache/compat/ in the store). */
+void bld_compat_memo_key(const struct layer_desc *layers, size_t n, const char *cuda_version,
+                         const char *nvidia_require_cuda, const char *require_arch, const char *require_driver,
+                         char ret[CB_DIGEST_STR_LEN]);
+bool bld_compat_memo_get(struct layer_store *s, const char *key, json_t **ret_static, char **ret_summary,
+                         char **ret_gap);
+void bld_compat_memo_put(struct layer_store *s, const char *key, json_t *static_report, const char *summary,
+                         const char *gap);
 int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config, const struct layer_desc *layers,
                      size_t n, const char *require_arch, const char *require_driver, json_t **ret_static,
                      char **ret_summary, char **ret_gap, struct cb_err *err);

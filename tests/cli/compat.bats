@@ -96,6 +96,39 @@ EOF
         [[ "$output" == *"CudaTorchMismatch"* ]]
 }
 
+@test "a rebuild of the same layers reuses the static report; other layers or options are scanned" {
+        mkdir -p "$CB_TMP/memo"
+        echo x >"$CB_TMP/memo/f"
+        printf 'FROM nvidia/cuda:11.8.0-runtime-ubuntu22.04\nCOPY f /f\n' >"$CB_TMP/memo/Dockerfile"
+        mkdir -p "$CB_ROOT/cache/compat"
+        ls "$CB_ROOT/cache/compat" >"$CB_TMP/memo-before"
+        run cb build --metadata-file "$CB_TMP/m1.json" -t memo:1 "$CB_TMP/memo"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"compat: CUDA runtime 11.8"* ]]
+        # the build left one new report, this image's
+        new=$(ls "$CB_ROOT/cache/compat" | grep -v -x -F -f "$CB_TMP/memo-before" || true)
+        [ "$(echo "$new" | wc -l)" -eq 1 ]
+        mf="$CB_ROOT/cache/compat/$new"
+        [ -f "$mf" ]
+        n=$(ls "$CB_ROOT/cache/compat" | wc -l)
+        # the report now comes from the memo: a marker put into it shows up, and no new report is made
+        jq -c '.summary = "compat: from the memo\n"' "$mf" >"$mf.new" && mv "$mf.new" "$mf"
+        run cb build --metadata-file "$CB_TMP/m2.json" -t memo:1 "$CB_TMP/memo"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"compat: from the memo"* ]]
+        [ "$(ls "$CB_ROOT/cache/compat" | wc -l)" -eq "$n" ]
+        [ "$(jq -S -c .verify.static "$CB_TMP/m1.json")" = "$(jq -S -c .verify.static "$CB_TMP/m2.json")" ]
+        # another requirement, another file: scanned again
+        run cb build --require-driver 535 -t memo:2 "$CB_TMP/memo"
+        [ "$status" -eq 0 ]
+        [[ "$output" != *"compat: from the memo"* ]]
+        echo y >"$CB_TMP/memo/f"
+        run cb build -t memo:3 "$CB_TMP/memo"
+        [ "$status" -eq 0 ]
+        [[ "$output" != *"compat: from the memo"* ]]
+        [ "$(ls "$CB_ROOT/cache/compat" | wc -l)" -eq $((n + 2)) ]
+}
+
 @test "every finding name of the static report is a rule name of cubuild check" {
         names=$(grep -ohE 'add_finding\(c, "[A-Za-z]+"' "$CUBUILD_SOURCE_DIR/kernels/compat.c" | grep -oE '"[A-Za-z]+"' | tr -d '"' | sort -u)
         [ -n "$names" ]
