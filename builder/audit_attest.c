@@ -424,24 +424,12 @@ static json_t *make_provenance(json_t *manifest, const char *const *tags, size_t
 }
 
 /* --- storing: an artifact manifest per document, merged into the referrers index --- */
-static int put_text(struct layer_store *s, json_t *j, size_t flags, char ret[CB_DIGEST_STR_LEN], size_t *ret_len,
-                    struct cb_err *err)
-{
-        char *text = json_dumps(j, flags);
-        if (!text)
-                return cb_failc(err, -ENOMEM, "serialise an attestation");
-        *ret_len = strlen(text);
-        int r = layer_store_put_blob(s, text, *ret_len, ret, err);
-        free(text);
-        return r;
-}
-
 static int attach(struct layer_store *s, const char *manifest_digest, json_t *doc, const char *artifact_type,
                   const char *predicate_type, json_t *index, struct cb_err *err)
 {
         char doc_digest[CB_DIGEST_STR_LEN], empty[CB_DIGEST_STR_LEN], art[CB_DIGEST_STR_LEN];
-        size_t doc_len, art_len;
-        int r = put_text(s, doc, JSON_COMPACT | JSON_SORT_KEYS, doc_digest, &doc_len, err);
+        uint64_t doc_len, art_len;
+        int r = layer_store_put_json(s, doc, doc_digest, &doc_len, err);
         if (r >= 0)
                 r = layer_store_put_blob(s, "{}", 2, empty, err);
         uint64_t msize = layer_store_blob_size(s, manifest_digest);
@@ -459,7 +447,7 @@ static int attach(struct layer_store *s, const char *manifest_digest, json_t *do
                               "application/vnd.oci.empty.v1+json", "digest", EMPTY_JSON_DIGEST, "size", 2, "layers",
                               layer, "subject", "mediaType", LAYER_MT_OCI_MANIFEST, "digest", manifest_digest, "size",
                               (json_int_t) msize, "annotations", an);
-        r = put_text(s, a, JSON_COMPACT | JSON_SORT_KEYS, art, &art_len, err);
+        r = layer_store_put_json(s, a, art, &art_len, err);
         json_decref(a);
         if (r < 0)
                 return r;

@@ -718,10 +718,8 @@ static int write_manifest(struct bld_cache_remote *rc, const struct cache_rec *r
                               LAYER_MT_OCI_MANIFEST, "artifactType", BLD_CACHE_ARTIFACT_TYPE, "config", "mediaType",
                               BLD_CACHE_CONFIG_TYPE, "digest", cfg_digest, "size", (json_int_t) strlen(cfg), "layers",
                               layers);
-        char *text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+        r = layer_store_put_json(rc->store, m, ret_digest, NULL, err);
         json_decref(m);
-        r = layer_store_put_blob(rc->store, text, strlen(text), ret_digest, err);
-        free(text);
         return r;
 }
 

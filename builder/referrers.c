@@ -45,17 +45,6 @@ static int retarget_blob(struct layer_store *s, const char *digest, const char *
         return r;
 }
 
-static int put_json(struct layer_store *s, json_t *j, char ret[CB_DIGEST_STR_LEN], size_t *ret_len, struct cb_err *err)
-{
-        char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!text)
-                return cb_failc(err, -ENOMEM, "serialise a referrer");
-        *ret_len = strlen(text);
-        int r = layer_store_put_blob(s, text, *ret_len, ret, err);
-        free(text);
-        return r;
-}
-
 static json_t *read_json(struct layer_store *s, const char *digest, const char *from_hex, const char *to_hex,
                          struct cb_err *err)
 {
@@ -128,9 +117,9 @@ int bld_referrers_retarget(struct layer_store *s, const char *name, const char *
                 if (json_is_object(subject))
                         json_object_set_new(subject, "size", json_integer((json_int_t) to_size));
                 char nd[CB_DIGEST_STR_LEN];
-                size_t nlen = 0;
+                uint64_t nlen = 0;
                 if (r >= 0)
-                        r = put_json(s, art, nd, &nlen, err);
+                        r = layer_store_put_json(s, art, nd, &nlen, err);
                 json_decref(art);
                 if (r >= 0) {
                         json_object_set_new(d, "digest", json_string(nd));
@@ -138,9 +127,8 @@ int bld_referrers_retarget(struct layer_store *s, const char *name, const char *
                 }
         }
         char nidx[CB_DIGEST_STR_LEN];
-        size_t nlen = 0;
         if (r >= 0)
-                r = put_json(s, index, nidx, &nlen, err);
+                r = layer_store_put_json(s, index, nidx, NULL, err);
         json_decref(index);
         if (r >= 0)
                 r = bld_referrers_tag_index(s, to_digest, names, nnames, nidx, err);

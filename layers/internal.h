@@ -81,9 +81,6 @@ int layer_blob_relpath(const char *digest, char **ret, struct cb_err *err);
 
 /* Reads a JSON blob, verifying its digest. */
 int layer_store_read_json(struct layer_store *s, const char *digest, json_t **ret, struct cb_err *err);
-/* Serialises deterministically (sorted keys, compact) and stores it. */
-int layer_store_put_json(struct layer_store *s, json_t *j, char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size,
-                         struct cb_err *err);
 
 /* Copies in_fd to the store as a blob, verifying expected (may be NULL). */
 int layer_store_put_blob_fd(struct layer_store *s, int in_fd, const char *expected, char ret_digest[CB_DIGEST_STR_LEN],

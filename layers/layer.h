@@ -64,6 +64,9 @@ int layer_store_put_blob(struct layer_store *s, const void *p, size_t len, char 
                          struct cb_err *err);
 /* Reads a whole blob (at most max bytes, else -E2BIG) into ret (appended) and verifies its digest
  * (-EBADMSG on mismatch). -ENOENT when absent. */
+/* Serialises j deterministically (sorted keys, compact) and stores it as a blob; ret_size may be NULL. */
+int layer_store_put_json(struct layer_store *s, json_t *j, char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size,
+                         struct cb_err *err);
 int layer_store_read_blob(struct layer_store *s, const char *digest, size_t max, struct cb_buf *ret,
                           struct cb_err *err);
 /* Returns an owned read-only fd (close it) on the blob; *ret_size (if not NULL) gets its size. The
