@@ -528,14 +528,6 @@ static int read_notes(struct bld_cache_remote *rc, struct cb_err *err)
 
 /* ---- lazy fetch -------------------------------------------------------------------------------- */
 
-static int src_of(const struct bld_cache_remote *rc, const char *digest)
-{
-        for (size_t i = 0; i < rc->nin; i++)
-                if (strcmp(rc->in[i].e.layer.digest, digest) == 0)
-                        return rc->in[i].src;
-        return -1;
-}
-
 /* the imported record whose stored layer is digest, or NULL */
 static const struct cache_rec *imported(const struct bld_cache_remote *rc, const char *digest)
 {
@@ -543,6 +535,13 @@ static const struct cache_rec *imported(const struct bld_cache_remote *rc, const
                 if (strcmp(rc->in[i].e.layer.digest, digest) == 0)
                         return &rc->in[i];
         return NULL;
+}
+
+/* the import source that has the stored layer digest, or -1 */
+static int src_of(const struct bld_cache_remote *rc, const char *digest)
+{
+        const struct cache_rec *c = imported(rc, digest);
+        return c ? c->src : -1;
 }
 
 /* the blob that carries the stored layer digest in the cache */
