@@ -18,42 +18,11 @@
 
 #include "builder/context.h"
 #include "builder/copy_add.h"
+#include "builder/copy_job.h"
 #include "builder/filememo.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
 #include "builder/run.h"
-
-#define COPY_DEPTH_MAX 256
-
-struct copy_job {
-        struct bld_ctx *b;
-        const struct df_instr *in;
-        int dst_root;     /* the step's rootfs */
-        int src_root;     /* the context, or another stage's rootfs */
-        bool from_context; /* apply .dockerignore, own files by 0:0 */
-        const struct df_ignore *ignore; /* the context's .dockerignore (main or named), or NULL */
-        bool chown;
-        uid_t uid;
-        gid_t gid;
-        bool chmod;
-        unsigned mode;
-        const char *chmod_sym; /* --chmod in chmod(1)'s symbolic form, else NULL */
-        bool unpack;           /* ADD: unpack local tar archives */
-        struct df_ignore *exclude; /* --exclude patterns, or NULL */
-        const char *xbase;         /* what --exclude patterns are relative to ("" the source root) */
-        bool parents;              /* COPY --parents: xbase is the pivot, kept for every entry */
-        uint64_t files;
-        struct cb_sha256 *hash; /* set: describe the sources into it instead of copying (cache key) */
-        bool no_copy_range;     /* copy_file_range() refused once (EXDEV...): read and write from now on */
-        unsigned char *buf;     /* COPY_BUF bytes for read and write, allocated at first use */
-        /* files with more than one link, copied once, linked after: hard links survive the copy */
-        struct copy_link {
-                dev_t dev;
-                ino_t ino;
-                char *dst; /* absolute path of the first copy */
-        } *links;
-        size_t nlinks, links_cap;
-};
 
 #define COPY_BUF (1u << 20)
 
@@ -101,7 +70,7 @@ static void remember_link(struct copy_job *j, const struct stat *st, int dst_dir
 
 /* chmod(1)'s symbolic form, which BuildKit's --chmod takes besides octal ("u+x,go=rX"): an empty
  * who means all, and no umask applies. */
-static int mode_symbolic(const char *spec, mode_t cur, bool is_dir, mode_t *ret)
+int bld_copy_mode_symbolic(const char *spec, mode_t cur, bool is_dir, mode_t *ret)
 {
         mode_t m = cur & 07777;
         const char *p = spec;
@@ -147,7 +116,7 @@ static int mode_symbolic(const char *spec, mode_t cur, bool is_dir, mode_t *ret)
 
 /* Whether --exclude drops rel (a path from the source root): patterns are matched relative to the
  * copied directory, as BuildKit's copier matches them against the path below its source. */
-static bool excluded(const struct copy_job *j, const char *rel)
+bool bld_copy_excluded(const struct copy_job *j, const char *rel)
 {
         if (!j->exclude)
                 return false;
@@ -271,17 +240,25 @@ int bld_mkdirs_in_root(int root_fd, const char *path, uid_t uid, gid_t gid, stru
         return 0;
 }
 
+void bld_copy_meta(const struct copy_job *j, const struct stat *st, uid_t *ret_uid, gid_t *ret_gid, mode_t *ret_mode)
+{
+        *ret_uid = j->chown ? j->uid : (j->from_context ? 0 : st->st_uid);
+        *ret_gid = j->chown ? j->gid : (j->from_context ? 0 : st->st_gid);
+        mode_t mode = j->chmod ? (mode_t) j->mode : (st->st_mode & 07777);
+        if (j->chmod_sym && bld_copy_mode_symbolic(j->chmod_sym, st->st_mode, S_ISDIR(st->st_mode), &mode) < 0)
+                mode = st->st_mode & 07777; /* checked when the flag was read */
+        *ret_mode = mode;
+}
+
 static void apply_meta(struct copy_job *j, int dir_fd, const char *name, const struct stat *st, bool is_link)
 {
-        uid_t uid = j->chown ? j->uid : (j->from_context ? 0 : st->st_uid);
-        gid_t gid = j->chown ? j->gid : (j->from_context ? 0 : st->st_gid);
+        uid_t uid;
+        gid_t gid;
+        mode_t mode;
+        bld_copy_meta(j, st, &uid, &gid, &mode);
         (void) fchownat(dir_fd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
-        if (!is_link) {
-                mode_t mode = j->chmod ? (mode_t) j->mode : (st->st_mode & 07777);
-                if (j->chmod_sym && mode_symbolic(j->chmod_sym, st->st_mode, S_ISDIR(st->st_mode), &mode) < 0)
-                        mode = st->st_mode & 07777; /* checked when the flag was read */
+        if (!is_link)
                 (void) fchmodat(dir_fd, name, mode, 0);
-        }
         struct timespec ts[2] = { st->st_atim, st->st_mtim };
         (void) utimensat(dir_fd, name, ts, AT_SYMLINK_NOFOLLOW);
 }
@@ -425,7 +402,7 @@ static int copy_tree(struct copy_job *j, int src_dir, const char *rel, int dst_d
                         ign = !(fstatat(src_dir, names[i], &cst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(cst.st_mode) &&
                                 df_ignore_may_reinclude(j->ignore, crel));
                 }
-                if (r >= 0 && !ign && !excluded(j, crel))
+                if (r >= 0 && !ign && !bld_copy_excluded(j, crel))
                         r = copy_entry(j, src_dir, names[i], crel, dst_dir, names[i], depth, err);
                 free(names[i]);
         }
@@ -661,7 +638,10 @@ static int copy_source(struct copy_job *j, const char *rel, int dst_dir_fd, cons
                         bool made = mkdirat(dst_dir_fd, dst_leaf, 0755) == 0;
                         if (!made && errno != EEXIST)
                                 return cb_fail(err, errno, "mkdir '%s'", dst_leaf);
-                        /* a destination directory the copy makes belongs to --chown's owner, as in Docker */
+                        /* 0755 whatever our umask, as mkdirs_in() makes them; a destination directory the
+                         * copy makes belongs to --chown's owner, as in Docker */
+                        if (made)
+                                (void) fchmodat(dst_dir_fd, dst_leaf, 0755, 0);
                         if (made && j->chown)
                                 (void) fchownat(dst_dir_fd, dst_leaf, j->uid, j->gid, AT_SYMLINK_NOFOLLOW);
                         d = openat(dst_dir_fd, dst_leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -854,13 +834,14 @@ static size_t glob_fixed_len(const char *pat)
 }
 
 int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const char *merged,
-             struct cb_sha256 *hash, struct cb_err *err)
+             struct cb_sha256 *hash, const struct layer_commit_opts *direct, struct layer_desc *ret_layer,
+             struct cb_err *err)
 {
         const char *kw = df_instr_kind_name(in->kind);
         bool is_add = in->kind == DF_INSTR_ADD;
         struct copy_job j = {
                 .b = b, .in = in, .dst_root = -1, .src_root = -1, .from_context = true, .hash = hash, .unpack = is_add,
-                .ignore = b->ignore
+                .ignore = b->ignore, .direct = direct
         };
         int src_ctx = b->ctx_fd; /* the main context, or a named local one (--from=NAME) */
         struct bld_rootfs from_fs = { 0 };
@@ -898,7 +879,7 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                                 r = cb_parse_mode(cb_str_c(m), &j.mode);
                                 if (r < 0)
                                         r = cb_failc(err, -EINVAL, "--chmod '%s' is not an octal mode", m);
-                        } else if (!*m || mode_symbolic(m, 0, false, &probe) < 0) {
+                        } else if (!*m || bld_copy_mode_symbolic(m, 0, false, &probe) < 0) {
                                 r = cb_failc(err, -EINVAL, "--chmod '%s' is neither an octal nor a symbolic mode", m);
                         } else {
                                 free(chmod_sym);
@@ -1110,6 +1091,9 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                         dparent = cb_xstrndup(abs, (size_t) (sl - abs));
                         leaf = cb_xstrdup(sl + 1);
                 }
+                if (nsrcs == 1 && nhd + nurls == 0 && !subs[0] && !is_add &&
+                    (r = bld_copy_direct(&j, srcs[0], dir_dest, dparent, leaf, ret_layer, err)) != 0)
+                        goto out_wrap;
                 _cleanup_close_ int dfd = mkdirs_in(&j, j.dst_root, dparent, err);
                 if (dfd < 0) {
                         r = dfd;

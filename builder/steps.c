@@ -314,7 +314,7 @@ static int layer_step(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         char inputs[CB_DIGEST_STR_LEN] = "";
         if (in->kind == DF_INSTR_COPY || in->kind == DF_INSTR_ADD) {
                 struct cb_sha256 *h = cb_sha256_new();
-                int r = bld_copy(b, st, in, NULL, h, err);
+                int r = bld_copy(b, st, in, NULL, h, NULL, NULL, err);
                 cb_sha256_final(h, inputs);
                 cb_sha256_free(h);
                 if (r < 0)
@@ -464,6 +464,28 @@ static void on_layer_bytes(void *ud, uint64_t tar_bytes)
         bld_progress_bytes(lb->pg, lb->step, "layer", NULL, tar_bytes, 0);
 }
 
+/* How the steps' layers are committed: uncompressed, unless --compression, with the step's byte counter. */
+static void step_commit_opts(struct bld_ctx *b, struct layer_commit_opts *co, struct layer_bytes *lb)
+{
+        layer_commit_opts_init(co);
+        /* layers are stored uncompressed, as the tar they are: writing them costs no more than the disk,
+         * and pushes and exports compress each layer once (bld_output_compression()); an explicit
+         * --compression commits in that compression right away */
+        co->compression = b->opts->compression ? bld_compression_of(b->opts->compression) : LAYER_UNCOMPRESSED;
+        co->source_date_epoch = b->opts->source_date_epoch;
+        co->overlay_whiteouts = true;
+        *lb = (struct layer_bytes){ .pg = b->pg, .step = b->step };
+        co->progress = on_layer_bytes;
+        co->progress_ud = lb;
+}
+
+/* The step's new layer becomes the stage's next one, with its history entry. */
+static void add_layer(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const struct layer_desc *l)
+{
+        bld_stage_add_layer(st, l);
+        bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
+}
+
 /* Upper dir → layer blob → the stage's next layer and a history entry. */
 static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct bld_rootfs *fs,
                         struct cb_err *err)
@@ -472,16 +494,8 @@ static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df
         if (ufd < 0)
                 return cb_fail(err, errno, "open '%s'", fs->upper);
         struct layer_commit_opts co;
-        layer_commit_opts_init(&co);
-        /* layers are stored uncompressed, as the tar they are: writing them costs no more than the disk,
-         * and pushes and exports compress each layer once (bld_output_compression()); an explicit
-         * --compression commits in that compression right away */
-        co.compression = b->opts->compression ? bld_compression_of(b->opts->compression) : LAYER_UNCOMPRESSED;
-        co.source_date_epoch = b->opts->source_date_epoch;
-        co.overlay_whiteouts = true;
-        struct layer_bytes lb = { .pg = b->pg, .step = b->step };
-        co.progress = on_layer_bytes;
-        co.progress_ud = &lb;
+        struct layer_bytes lb;
+        step_commit_opts(b, &co, &lb);
         struct layer_desc l;
         int r = layer_commit_dir(b->store, ufd, &co, &l, err);
         if (r < 0) {
@@ -495,8 +509,7 @@ static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df
                 cb_wrap(err, "%s:%u: keep the layer unpacked", b->df_name, in->start_line);
                 return r;
         }
-        bld_stage_add_layer(st, &l);
-        bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
+        add_layer(b, st, in, &l);
         return 0;
 }
 
@@ -814,12 +827,19 @@ static int step_workdir_mkdir(struct bld_ctx *b, struct bld_stage *st, const str
 static int step_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err)
 {
         struct bld_rootfs fs = { 0 };
+        struct layer_commit_opts co;
+        struct layer_bytes lb;
+        struct layer_desc l;
+        step_commit_opts(b, &co, &lb);
         int r = mount_stage(b, st, &fs, err);
-        if (r >= 0)
-                r = bld_copy(b, st, in, fs.merged, NULL, err);
+        int copied = r >= 0 ? bld_copy(b, st, in, fs.merged, NULL, &co, &l, err) : r;
+        if (copied < 0)
+                r = copied;
         if (r >= 0)
                 r = bld_rootfs_unmount(&fs, err);
-        if (r >= 0)
+        if (r >= 0 && copied == 1)
+                add_layer(b, st, in, &l); /* written from the sources: unpacked when a step mounts it */
+        else if (r >= 0)
                 r = commit_upper(b, st, in, &fs, err);
         bld_rootfs_release(&fs);
         return r;

@@ -51,9 +51,13 @@ int64_t bld_ctx_time(const struct bld_ctx *b);
 /* Owned: the reference in its canonical form ("docker.io/library/x:latest"); NULL on error. */
 char *bld_ref_normalize(const char *name, struct cb_err *err);
 int bld_step(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct cb_err *err);
-/* Copies into merged; or, with hash set (merged NULL), feeds the sources' identity into hash. */
+/* Copies into merged; or, with hash set (merged NULL), feeds the sources' identity into hash. With direct
+ * set, a copy to a new destination may instead write its layer straight from the sources, committed with
+ * those options (builder/copy_direct.c): then it returns 1 and *ret_layer is the layer, and merged is
+ * left as it was. */
 int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, const char *merged,
-             struct cb_sha256 *hash, struct cb_err *err);
+             struct cb_sha256 *hash, const struct layer_commit_opts *direct, struct layer_desc *ret_layer,
+             struct cb_err *err);
 /* mkdir -p of path inside the rootfs at root_fd, every component resolved in it (symlinks of the
  * image followed there, never out); the directories it creates are owned by uid:gid, mode 0755. */
 int bld_mkdirs_in_root(int root_fd, const char *path, uid_t uid, gid_t gid, struct cb_err *err);

@@ -95,6 +95,12 @@ struct tarw {
         char *chunk;
         struct cb_buf path;
         uint64_t written, reported; /* tar bytes, and how many the progress callback has seen */
+        /* a layer_writer's tree (layer_writer_add_tree()): entries are offered to visit, named from
+         * path[tree_base], and carry no xattrs; one entry added alone (descend false) is not walked into */
+        layer_tree_visit visit;
+        void *visit_ud;
+        size_t tree_base;
+        bool no_xattrs, no_descend;
 };
 
 #define PROGRESS_STEP (4u << 20)
@@ -264,6 +270,8 @@ static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth, int 
                 r = write_marker(t, t->path.p, &d->st);
                 goto out;
         }
+        if (t->visit && !t->visit(t->visit_ud, t->path.p + t->tree_base, &d->st))
+                goto out;
         struct archive_entry *e = t->e;
         archive_entry_clear(e);
         archive_entry_copy_pathname(e, t->path.p);
@@ -289,6 +297,8 @@ static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth, int 
         }
         switch (type) {
         case S_IFREG:
+                if (!d->name) /* layer_writer_add() of an empty file (it refuses others without a source) */
+                        break;
                 fd = openat(dir_fd, d->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
                 if (fd < 0) {
                         r = cb_fail(t->err, errno, "open '%s'", t->path.p);
@@ -297,6 +307,8 @@ static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth, int 
                 archive_entry_set_size(e, d->st.st_size);
                 break;
         case S_IFDIR:
+                if (!d->name)
+                        break; /* layer_writer_add() of a directory made of metadata alone */
                 fd = openat(dir_fd, d->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0) {
                         r = cb_fail(t->err, errno, "open '%s'", t->path.p);
@@ -306,7 +318,7 @@ static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth, int 
         case S_IFLNK: {
                 /* heap, not stack: emit() recurses once per directory level */
                 _cleanup_free_ char *target = cb_xmalloc(PATH_MAX + 1);
-                ssize_t n = readlinkat(dir_fd, d->name, target, PATH_MAX);
+                ssize_t n = d->name ? readlinkat(dir_fd, d->name, target, PATH_MAX) : (errno = EINVAL, -1);
                 if (n < 0) {
                         r = cb_fail(t->err, errno, "readlink '%s'", t->path.p);
                         goto out;
@@ -327,7 +339,7 @@ static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth, int 
                 goto out;
         }
         if (hdr) {
-                r = add_xattrs(t, e, dir_fd, d->name, fd);
+                r = t->no_xattrs || !d->name ? 0 : add_xattrs(t, e, dir_fd, d->name, fd);
                 if (r < 0)
                         goto out;
                 r = write_header(t, e);
@@ -335,8 +347,8 @@ static int emit(struct tarw *t, int dir_fd, struct dent *d, unsigned depth, int 
                         goto out;
         }
         if (type == S_IFREG) {
-                r = write_file_data(t, fd, (uint64_t) d->st.st_size);
-        } else if (type == S_IFDIR) {
+                r = fd >= 0 ? write_file_data(t, fd, (uint64_t) d->st.st_size) : 0;
+        } else if (type == S_IFDIR && !t->no_descend) {
                 if (hdr && t->o->overlay_whiteouts && layer_dir_is_opaque(fd)) {
                         size_t l = t->path.len;
                         if (cb_buf_adds(&t->path, "/" LAYER_WH_OPAQUE) < 0) {
@@ -538,42 +550,49 @@ static int diff_walk(struct tarw *t, int base_fd, int dir_fd, unsigned depth)
         return r;
 }
 
+/* Sets up t's tar stream into sink (deterministic PAX, 64 KiB blocks). tarw_close() releases it. */
+static int tarw_open(struct tarw *t, struct layer_sink *sink, const struct layer_commit_opts *o, struct cb_err *err)
+{
+        *t = (struct tarw){ .sink = sink, .err = err, .o = o };
+        t->a = archive_write_new();
+        t->e = archive_entry_new();
+        t->chunk = cb_xmalloc(LAYER_IO_CHUNK);
+        cb_buf_init(&t->path, 64 * 1024);
+        if (!t->a || !t->e)
+                return cb_failc(err, -ENOMEM, "libarchive allocation failed");
+        if (archive_write_set_format_pax(t->a) != ARCHIVE_OK ||
+            archive_write_set_options(t->a, "xattrheader=SCHILY") != ARCHIVE_OK ||
+            archive_write_set_bytes_per_block(t->a, 64 * 1024) != ARCHIVE_OK ||
+            archive_write_set_bytes_in_last_block(t->a, 1) != ARCHIVE_OK)
+                return cb_failc(err, -EIO, "libarchive setup: %s", archive_error_string(t->a));
+        if (archive_write_open2(t->a, t, NULL, write_cb, NULL, NULL) != ARCHIVE_OK)
+                return arch_fail(t, "open");
+        return 0;
+}
+
+static void tarw_close(struct tarw *t)
+{
+        archive_write_free(t->a);
+        archive_entry_free(t->e);
+        link_release(&t->links);
+        cb_buf_release(&t->path);
+        free(t->chunk);
+        t->a = NULL;
+        t->e = NULL;
+        t->chunk = NULL;
+}
+
 /* Writes the tar of dir_fd into sink; with base_fd >= 0 only what differs from base_fd. */
 static int tar_tree(int base_fd, int dir_fd, struct layer_sink *sink, const struct layer_commit_opts *o,
                     struct cb_err *err)
 {
-        struct tarw t = { .sink = sink, .err = err, .o = o };
-        t.a = archive_write_new();
-        t.e = archive_entry_new();
-        if (!t.a || !t.e) {
-                archive_write_free(t.a);
-                archive_entry_free(t.e);
-                return cb_failc(err, -ENOMEM, "libarchive allocation failed");
-        }
-        t.chunk = cb_xmalloc(LAYER_IO_CHUNK);
-        cb_buf_init(&t.path, 64 * 1024);
-        int r = 0;
-        if (archive_write_set_format_pax(t.a) != ARCHIVE_OK ||
-            archive_write_set_options(t.a, "xattrheader=SCHILY") != ARCHIVE_OK ||
-
-            archive_write_set_bytes_per_block(t.a, 64 * 1024) != ARCHIVE_OK ||
-            archive_write_set_bytes_in_last_block(t.a, 1) != ARCHIVE_OK) {
-                r = cb_failc(err, -EIO, "libarchive setup: %s", archive_error_string(t.a));
-                goto out;
-        }
-        if (archive_write_open2(t.a, &t, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
-                r = arch_fail(&t, "open");
-                goto out;
-        }
-        r = base_fd >= 0 ? diff_walk(&t, base_fd, dir_fd, 0) : walk(&t, dir_fd, 0);
+        struct tarw t;
+        int r = tarw_open(&t, sink, o, err);
+        if (r == 0)
+                r = base_fd >= 0 ? diff_walk(&t, base_fd, dir_fd, 0) : walk(&t, dir_fd, 0);
         if (r == 0 && archive_write_close(t.a) != ARCHIVE_OK)
                 r = arch_fail(&t, "close");
-out:
-        archive_write_free(t.a);
-        archive_entry_free(t.e);
-        link_release(&t.links);
-        cb_buf_release(&t.path);
-        free(t.chunk);
+        tarw_close(&t);
         return r;
 }
 
@@ -613,6 +632,21 @@ int layer_write_tar_fd(int dir_fd, int out_fd, const struct layer_commit_opts *o
         return write_tar(-1, dir_fd, out_fd, o, ret_diff_id, ret_digest, ret_size, err);
 }
 
+/* The written blob w becomes d's (frees w; a blob already stored is kept as it is). */
+static int keep_blob(struct layer_store *s, struct layer_blob_writer *w, struct layer_desc *d,
+                     enum layer_compression c, struct layer_desc *ret, struct cb_err *err)
+{
+        int r = 0;
+        if (layer_store_has_blob(s, d->digest))
+                layer_blob_writer_abort(w);
+        else if ((r = layer_blob_writer_commit_hashed(w, d->digest, err)) < 0)
+                return r;
+        const char *mt = layer_compression_media_type(c);
+        memcpy(d->media_type, mt, strlen(mt) + 1);
+        *ret = *d;
+        return 0;
+}
+
 static int commit(struct layer_store *s, int base_fd, int dir_fd, const struct layer_commit_opts *o,
                   struct layer_desc *ret, struct cb_err *err)
 {
@@ -628,14 +662,7 @@ static int commit(struct layer_store *s, int base_fd, int dir_fd, const struct l
                 cb_wrap(err, "commit layer");
                 return r;
         }
-        if (layer_store_has_blob(s, d.digest))
-                layer_blob_writer_abort(w);
-        else if ((r = layer_blob_writer_commit_hashed(w, d.digest, err)) < 0)
-                return r;
-        const char *mt = layer_compression_media_type(o->compression);
-        memcpy(d.media_type, mt, strlen(mt) + 1);
-        *ret = d;
-        return 0;
+        return keep_blob(s, w, &d, o->compression, ret, err);
 }
 
 int layer_commit_dir(struct layer_store *s, int dir_fd, const struct layer_commit_opts *o, struct layer_desc *ret,
@@ -661,4 +688,101 @@ int layer_commit_diff(struct layer_store *s, int base_fd, int dir_fd, const stru
         if (base_fd < 0)
                 return cb_failc(err, -EBADF, "commit diff: no base directory");
         return commit(s, base_fd, dir_fd, &co, ret, err);
+}
+
+/* ---- a layer written entry by entry (layer_writer) ---- */
+
+struct layer_writer {
+        struct layer_store *s;
+        struct layer_commit_opts o;
+        struct layer_blob_writer *blob;
+        struct layer_sink *sink;
+        struct tarw t;
+};
+
+void layer_writer_abort(struct layer_writer *w)
+{
+        if (!w)
+                return;
+        tarw_close(&w->t);
+        layer_sink_free(w->sink);
+        layer_blob_writer_abort(w->blob);
+        free(w);
+}
+
+int layer_writer_begin(struct layer_store *s, const struct layer_commit_opts *o, struct layer_writer **ret,
+                       struct cb_err *err)
+{
+        struct layer_writer *w = cb_xcalloc(1, sizeof(*w));
+        w->s = s;
+        if (o)
+                w->o = *o;
+        else
+                layer_commit_opts_init(&w->o);
+        w->o.overlay_whiteouts = false;
+        int r = layer_store_blob_begin(s, &w->blob, err);
+        if (r == 0)
+                r = layer_sink_new(w->o.compression, w->o.level, layer_blob_writer_fd(w->blob), &w->sink, err);
+        if (r == 0)
+                r = tarw_open(&w->t, w->sink, &w->o, err);
+        if (r < 0) {
+                layer_writer_abort(w);
+                return r;
+        }
+        *ret = w;
+        return 0;
+}
+
+int layer_writer_add(struct layer_writer *w, const char *path, const struct stat *st, int src_dir_fd,
+                     const char *src_name, bool xattrs, struct cb_err *err)
+{
+        struct tarw *t = &w->t;
+        t->err = err;
+        t->visit = NULL;
+        t->tree_base = 0;
+        t->no_xattrs = !xattrs;
+        t->no_descend = true;
+        cb_buf_truncate(&t->path, 0);
+        _cleanup_free_ char *tarname = cb_xstrdup(path);
+        struct dent d = { .name = (char *) src_name, .tarname = tarname, .st = *st };
+        if (src_dir_fd < 0 && (S_ISLNK(st->st_mode) || (S_ISREG(st->st_mode) && st->st_size > 0)))
+                return cb_failc(err, -EINVAL, "layer entry '%s': its data needs a source", path);
+        return emit(t, src_dir_fd, &d, 0, -1, true);
+}
+
+int layer_writer_add_tree(struct layer_writer *w, const char *path, int dir_fd, layer_tree_visit visit, void *ud,
+                          struct cb_err *err)
+{
+        struct tarw *t = &w->t;
+        t->err = err;
+        t->no_xattrs = true;
+        t->no_descend = false;
+        cb_buf_truncate(&t->path, 0);
+        if ((*path && cb_buf_addf(&t->path, "%s/", path) < 0))
+                return cb_failc(err, -ENAMETOOLONG, "path too long: '%s'", path);
+        t->tree_base = t->path.len;
+        t->visit = visit;
+        t->visit_ud = ud;
+        int r = walk(t, dir_fd, 0);
+        t->visit = NULL;
+        return r;
+}
+
+int layer_writer_commit(struct layer_writer *w, struct layer_desc *ret, struct cb_err *err)
+{
+        struct layer_desc d;
+        memset(&d, 0, sizeof(d));
+        w->t.err = err;
+        int r = archive_write_close(w->t.a) != ARCHIVE_OK ? arch_fail(&w->t, "close") : 0;
+        if (r == 0)
+                r = layer_sink_finish(w->sink, d.diff_id, d.digest, &d.size, err);
+        if (r < 0) {
+                layer_writer_abort(w);
+                cb_wrap(err, "commit layer");
+                return r;
+        }
+        struct layer_blob_writer *blob = CB_TAKE_PTR(w->blob);
+        r = keep_blob(w->s, blob, &d, w->o.compression, ret, err);
+        layer_writer_abort(w); /* what is left: the tar stream and the sink */
+        return r;
 }

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "common/cb.h"
 
@@ -173,6 +174,30 @@ int layer_commit_dir(struct layer_store *s, int dir_fd, const struct layer_commi
  * Same format and determinism as layer_commit_dir(); o->overlay_whiteouts is ignored. */
 int layer_commit_diff(struct layer_store *s, int base_fd, int dir_fd, const struct layer_commit_opts *o,
                       struct layer_desc *ret, struct cb_err *err);
+/* A layer written entry by entry, with no directory of its own to walk: what COPY makes of its sources
+ * without writing them into an upper directory first. Entries must come in the order layer_commit_dir()
+ * writes a tree (parents before children, names in byte order within a directory); same format,
+ * determinism and options (o->overlay_whiteouts is ignored). */
+struct layer_writer;
+int layer_writer_begin(struct layer_store *s, const struct layer_commit_opts *o, struct layer_writer **ret,
+                       struct cb_err *err);
+/* One entry at path ("opt/venv", no leading '/'), not walked into. st gives its type, mode, owner, mtime,
+ * size, device, and the (dev, ino, nlink) that make hard links of later entries with the same inode.
+ * src_dir_fd/src_name: where its data (regular file), target (symlink) and, with xattrs, extended
+ * attributes are read; src_dir_fd < 0 for a directory or empty file made of st alone. */
+int layer_writer_add(struct layer_writer *w, const char *path, const struct stat *st, int src_dir_fd,
+                     const char *src_name, bool xattrs, struct cb_err *err);
+/* Offered each entry of a tree before it is written, rel being its path below the tree: false leaves it,
+ * and what is under it, out; it may change st's mode and owner. */
+typedef bool (*layer_tree_visit)(void *ud, const char *rel, struct stat *st);
+/* What is under dir_fd, below path ("" for the layer's root), walked as layer_commit_dir() walks a tree;
+ * no xattrs are carried. */
+int layer_writer_add_tree(struct layer_writer *w, const char *path, int dir_fd, layer_tree_visit visit, void *ud,
+                          struct cb_err *err);
+/* Finishes the tar and stores the blob; frees w (also on failure). */
+int layer_writer_commit(struct layer_writer *w, struct layer_desc *ret, struct cb_err *err);
+/* Frees w and discards what it wrote. NULL is fine. */
+void layer_writer_abort(struct layer_writer *w);
 /* Same tar stream written to an arbitrary fd (no store): for tests and `cubuild save` of a single layer. */
 int layer_write_tar_fd(int dir_fd, int out_fd, const struct layer_commit_opts *o, char ret_diff_id[CB_DIGEST_STR_LEN],
                        char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size, struct cb_err *err);
