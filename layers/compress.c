@@ -730,7 +730,8 @@ ssize_t layer_source_read(struct layer_source *src, const void **ret_p, struct c
                 break;
         }
         }
-        if (n > 0)
+        /* a plain tar is its own blob: fill() hashes those bytes once for both digests */
+        if (n > 0 && src->kind != SRC_PLAIN)
                 cb_sha256_update(src->tar_hash, *ret_p, (size_t) n);
         return n;
 }
@@ -758,9 +759,13 @@ int layer_source_finish(struct layer_source *src, char ret_diff_id[CB_DIGEST_STR
                 if (r < 0)
                         return r;
         }
-        if (ret_diff_id)
+        char raw[CB_DIGEST_STR_LEN];
+        cb_sha256_final(src->raw_hash, raw);
+        if (ret_diff_id && src->kind == SRC_PLAIN)
+                memcpy(ret_diff_id, raw, CB_DIGEST_STR_LEN);
+        else if (ret_diff_id)
                 cb_sha256_final(src->tar_hash, ret_diff_id);
         if (ret_digest)
-                cb_sha256_final(src->raw_hash, ret_digest);
+                memcpy(ret_digest, raw, CB_DIGEST_STR_LEN);
         return 0;
 }
