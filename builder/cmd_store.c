@@ -442,6 +442,7 @@ int bld_cmd_prune(const struct bld_global *g, int argc, char **argv)
 int bld_cmd_verify(const struct bld_global *g, int argc, char **argv)
 {
         const char *name = NULL, *report = NULL, *policy = "require";
+        bool policy_given = false;
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i];
                 if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -453,6 +454,7 @@ int bld_cmd_verify(const struct bld_global *g, int argc, char **argv)
                         report = argv[++i];
                 } else if (strcmp(a, "--verify") == 0 && i + 1 < argc) {
                         policy = argv[++i];
+                        policy_given = true;
                         if (strcmp(policy, "require") && strcmp(policy, "auto"))
                                 return usage_error("verify", "--verify: use require or auto");
                 } else if (a[0] == '-') {
@@ -482,6 +484,7 @@ int bld_cmd_verify(const struct bld_global *g, int argc, char **argv)
                 const char *tags[] = { norm };
                 struct bld_verify_opts vo = {
                         .policy = policy,
+                        .required_by = policy_given ? NULL : "cubuild verify requires one unless --verify auto",
                         .report_path = report,
                         .tags = cb_digest_valid(name) ? NULL : tags,
                         .ntags = cb_digest_valid(name) ? 0 : 1,

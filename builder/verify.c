@@ -316,7 +316,8 @@ int bld_verify_image(struct layer_store *s, const char *tmp_dir, const char *man
                         cb_err_reset(err);
                         if (strcmp(policy, "require") == 0) {
                                 json_decref(stat);
-                                return cb_failc(err, BLD_E_VERIFY, "verify: --verify require, but %s", why);
+                                return cb_failc(err, BLD_E_VERIFY, "verify: a GPU is required (%s), but %s",
+                                                vo->required_by ? vo->required_by : "--verify require", why);
                         }
                         rep = skipped_report(why);
                         r = 0;

@@ -15,6 +15,7 @@
 
 struct bld_verify_opts {
         const char *policy;      /* "auto" (default), "require", "skip" */
+        const char *required_by; /* what made "require" the policy, for its message (NULL: --verify require) */
         const char *report_path; /* --verify-report FILE, or NULL */
         const char *const *tags; /* canonical names: the report's referrers index is tagged beside them */
         size_t ntags;

@@ -40,7 +40,17 @@ teardown_file() {
 @test "--verify require without a GPU fails with exit status 3" {
         run cb build -t ver:2 --verify require "$CB_TMP/ctx"
         [ "$status" -eq 3 ]
-        [[ "$output" == *"--verify require, but no GPU"* ]]
+        [[ "$output" == *"a GPU is required (--verify require), but no GPU"* ]]
+}
+
+@test "cubuild verify without a GPU says that the command requires one, and --verify auto skips" {
+        cb build -q -t ver:4 --verify skip "$CB_TMP/ctx" >/dev/null
+        run cb verify ver:4
+        [ "$status" -eq 3 ]
+        [[ "$output" == *"a GPU is required (cubuild verify requires one unless --verify auto), but no GPU"* ]]
+        run cb verify --verify auto ver:4
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"verify: skipped: no GPU"* ]]
 }
 
 @test "--verify skip says so" {
