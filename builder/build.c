@@ -594,6 +594,8 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
         if (r < 0)
                 goto out;
         r = layer_store_open(o->root, &b.store, err);
+        if (r >= 0)
+                bld_file_memo_load(b.memo, layer_store_root_fd(b.store));
         if (r < 0)
                 goto out;
         b.tmp_dir = cb_xstrdup(layer_store_work_path(b.store));
@@ -694,6 +696,9 @@ out:
         df_vars_free(b.build_args);
         df_ignore_free(b.ignore);
         df_file_free(b.df);
+        /* what this build hashed spares the next one reading unchanged context files again */
+        if (r >= 0 && b.store)
+                bld_file_memo_save(b.memo, layer_store_root_fd(b.store), started);
         layer_store_free(b.store);
         b.pg = bld_progress_free(b.pg);
         free(b.tmp_dir);

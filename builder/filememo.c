@@ -11,7 +11,8 @@ struct memo_entry {
         ino_t ino;
         off_t size;
         struct timespec mtime, ctime;
-        char digest[CB_DIGEST_STR_LEN];
+        unsigned char digest[32]; /* sha256, raw */
+        bool used;                /* read or added by this build (saved first) */
 };
 
 /* open addressing over indexes into a growing array of entries; slot value 0 is empty, i+1 is entry i */
@@ -53,6 +54,35 @@ static uint64_t key_hash(dev_t dev, ino_t ino)
         return h * 0xBF58476D1CE4E5B9ull;
 }
 
+static void digest_str(const unsigned char raw[32], char ret[CB_DIGEST_STR_LEN])
+{
+        static const char hex[] = "0123456789abcdef";
+        memcpy(ret, "sha256:", 7);
+        for (size_t i = 0; i < 32; i++) {
+                ret[7 + 2 * i] = hex[raw[i] >> 4];
+                ret[8 + 2 * i] = hex[raw[i] & 15];
+        }
+        ret[71] = '\0';
+}
+
+static int hexval(char c)
+{
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int digest_raw(const char *s, unsigned char ret[32])
+{
+        if (strncmp(s, "sha256:", 7) != 0)
+                return -EINVAL;
+        for (size_t i = 0; i < 32; i++) {
+                int hi = hexval(s[7 + 2 * i]), lo = hi < 0 ? -1 : hexval(s[8 + 2 * i]);
+                if (lo < 0)
+                        return -EINVAL;
+                ret[i] = (unsigned char) (hi << 4 | lo);
+        }
+        return 0;
+}
+
 static bool same_ts(const struct timespec *a, const struct timespec *b)
 {
         return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
@@ -78,6 +108,25 @@ static void grow(struct bld_file_memo *m)
                 m->slots[find_slot(m, m->v[k].dev, m->v[k].ino)] = (uint32_t) (k + 1);
 }
 
+/* Stores e in slot (which find_slot() gave for e's device and inode), replacing what was there. */
+static void put(struct bld_file_memo *m, size_t slot, const struct memo_entry *e)
+{
+        if (m->slots[slot]) {
+                m->v[m->slots[slot] - 1] = *e;
+                return;
+        }
+        if (m->n >= UINT32_MAX - 1)
+                return;
+        if (m->n == m->cap) {
+                m->cap = m->cap ? m->cap * 2 : 256;
+                m->v = cb_xrealloc(m->v, m->cap * sizeof(*m->v));
+        }
+        m->v[m->n++] = *e;
+        m->slots[slot] = (uint32_t) m->n;
+        if (m->n * 2 > m->nslots)
+                grow(m);
+}
+
 int bld_file_digest(struct bld_file_memo *m, int dir_fd, const char *name, const struct stat *st,
                     char ret[CB_DIGEST_STR_LEN], unsigned long long *ret_size, struct cb_err *err)
 {
@@ -89,7 +138,8 @@ int bld_file_digest(struct bld_file_memo *m, int dir_fd, const char *name, const
                         const struct memo_entry *e = &m->v[s - 1];
                         if (e->size == st->st_size && same_ts(&e->mtime, &st->st_mtim) &&
                             same_ts(&e->ctime, &st->st_ctim)) {
-                                memcpy(ret, e->digest, CB_DIGEST_STR_LEN);
+                                m->v[s - 1].used = true;
+                                digest_str(e->digest, ret);
                                 if (ret_size)
                                         *ret_size = (unsigned long long) e->size;
                                 m->hits++;
@@ -104,23 +154,106 @@ int bld_file_digest(struct bld_file_memo *m, int dir_fd, const char *name, const
         if (ret_size)
                 *ret_size = size;
         /* only a file that did not change while it was read is remembered */
-        if (!m || (unsigned long long) st->st_size != size || m->n >= UINT32_MAX - 1)
+        if (!m || (unsigned long long) st->st_size != size)
                 return 0;
-        struct memo_entry *e;
-        if (m->slots[slot]) {
-                e = &m->v[m->slots[slot] - 1];
-        } else {
-                if (m->n == m->cap) {
-                        m->cap = m->cap ? m->cap * 2 : 256;
-                        m->v = cb_xrealloc(m->v, m->cap * sizeof(*m->v));
-                }
-                e = &m->v[m->n++];
-                m->slots[slot] = (uint32_t) m->n;
-        }
-        *e = (struct memo_entry){ .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
-                                  .mtime = st->st_mtim, .ctime = st->st_ctim };
-        memcpy(e->digest, ret, CB_DIGEST_STR_LEN);
-        if (m->n * 2 > m->nslots)
-                grow(m);
+        struct memo_entry e = { .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size, .mtime = st->st_mtim,
+                                .ctime = st->st_ctim, .used = true };
+        if (digest_raw(ret, e.digest) == 0)
+                put(m, slot, &e);
         return 0;
+}
+
+/* ---- kept in the store between builds: cache/filememo ---- */
+
+#define MEMO_PATH "cache/filememo"
+#define MEMO_MAGIC "cubuild-filememo 1\n"
+#define MEMO_REC 88u /* 7 numbers of 8 bytes, the raw digest */
+#define MEMO_SAVE_MAX 200000u
+/* a file changed this close before the build began may change again within the same timestamp tick
+ * (ext4 stamps with the coarse clock), looking the same afterwards: such digests are not kept */
+#define MEMO_RACY_S 2
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+        memcpy(p, &v, 8);
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+}
+
+static void rec_write(unsigned char *p, const struct memo_entry *e)
+{
+        put_u64(p, (uint64_t) e->dev);
+        put_u64(p + 8, (uint64_t) e->ino);
+        put_u64(p + 16, (uint64_t) e->size);
+        put_u64(p + 24, (uint64_t) e->mtime.tv_sec);
+        put_u64(p + 32, (uint64_t) e->mtime.tv_nsec);
+        put_u64(p + 40, (uint64_t) e->ctime.tv_sec);
+        put_u64(p + 48, (uint64_t) e->ctime.tv_nsec);
+        memcpy(p + 56, e->digest, 32);
+}
+
+static void rec_read(const unsigned char *p, struct memo_entry *e)
+{
+        *e = (struct memo_entry){ .dev = (dev_t) get_u64(p), .ino = (ino_t) get_u64(p + 8),
+                                  .size = (off_t) get_u64(p + 16) };
+        e->mtime.tv_sec = (time_t) get_u64(p + 24);
+        e->mtime.tv_nsec = (long) get_u64(p + 32);
+        e->ctime.tv_sec = (time_t) get_u64(p + 40);
+        e->ctime.tv_nsec = (long) get_u64(p + 48);
+        memcpy(e->digest, p + 56, 32);
+}
+
+void bld_file_memo_load(struct bld_file_memo *m, int store_root_fd)
+{
+        struct cb_buf b;
+        cb_buf_init(&b, sizeof(MEMO_MAGIC) + (size_t) MEMO_SAVE_MAX * MEMO_REC);
+        struct cb_err e;
+        cb_err_init(&e);
+        size_t ml = strlen(MEMO_MAGIC);
+        /* a missing, foreign or truncated memo is no memo: every file is read, as without one */
+        if (cb_read_file(store_root_fd, MEMO_PATH, b.max, &b, &e) >= 0 && b.len >= ml &&
+            memcmp(b.p, MEMO_MAGIC, ml) == 0 && (b.len - ml) % MEMO_REC == 0) {
+                for (size_t off = ml; off < b.len; off += MEMO_REC) {
+                        struct memo_entry x;
+                        rec_read((const unsigned char *) b.p + off, &x);
+                        size_t slot = find_slot(m, x.dev, x.ino);
+                        if (!m->slots[slot])
+                                put(m, slot, &x);
+                }
+        }
+        cb_err_release(&e);
+        cb_buf_release(&b);
+}
+
+void bld_file_memo_save(const struct bld_file_memo *m, int store_root_fd, int64_t build_started)
+{
+        if (!m || m->n == 0)
+                return;
+        struct cb_buf out;
+        cb_buf_init(&out, CB_BUF_UNLIMITED);
+        (void) cb_buf_adds(&out, MEMO_MAGIC);
+        size_t k = 0;
+        /* this build's files first, then what earlier builds (other contexts) left, up to the cap */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < m->n && k < MEMO_SAVE_MAX; i++) {
+                        const struct memo_entry *x = &m->v[i];
+                        if (x->used != (pass == 0) || x->ctime.tv_sec >= build_started - MEMO_RACY_S ||
+                            x->mtime.tv_sec >= build_started - MEMO_RACY_S)
+                                continue;
+                        unsigned char rec[MEMO_REC];
+                        rec_write(rec, x);
+                        (void) cb_buf_add(&out, rec, MEMO_REC);
+                        k++;
+                }
+        struct cb_err e;
+        cb_err_init(&e);
+        if (cb_mkdir_p(store_root_fd, "cache", 0755, &e) >= 0)
+                (void) cb_write_file_atomic(store_root_fd, MEMO_PATH, out.p, out.len, 0600, &e);
+        cb_err_release(&e);
+        cb_buf_release(&out);
 }

@@ -85,10 +85,75 @@ static void test_memo_reads_once_and_sees_changes(void **state)
         assert_int_equal(rmdir(dir), 0);
 }
 
+/* the memo a build leaves in the store spares the next build reading unchanged files */
+static void test_memo_kept_between_builds(void **state)
+{
+        (void) state;
+        char dir[] = "/tmp/filememo-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+        assert_int_equal(mkdirat(dfd, "store", 0755), 0);
+        int root = openat(dfd, "store", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(root >= 0);
+        put(dfd, "old", "old file\n");
+        put(dfd, "new", "new file\n");
+        struct stat st;
+        assert_int_equal(fstatat(dfd, "old", &st, 0), 0);
+        char d[CB_DIGEST_STR_LEN], want[CB_DIGEST_STR_LEN];
+        struct bld_file_memo *m = bld_file_memo_new();
+        digest_of(m, dfd, "old", d);
+        digest_of(m, dfd, "new", d);
+        /* as if the build began 10 s after "old" changed and 1 s after "new" did: "new" is too recent */
+        int64_t started = (int64_t) st.st_ctim.tv_sec + 10;
+        assert_int_equal(fstatat(dfd, "new", &st, 0), 0);
+        assert_true((int64_t) st.st_ctim.tv_sec < started);
+        bld_file_memo_save(m, root, (int64_t) st.st_ctim.tv_sec + 1);
+        m = bld_file_memo_free(m);
+        /* the next build: "new" was too recent when saved, so neither file is remembered */
+        m = bld_file_memo_new();
+        bld_file_memo_load(m, root);
+        digest_of(m, dfd, "old", d);
+        assert_int_equal(bld_file_memo_hits(m), 0);
+        bld_file_memo_save(m, root, started);
+        m = bld_file_memo_free(m);
+        m = bld_file_memo_new();
+        bld_file_memo_load(m, root);
+        digest_of(m, dfd, "old", d);
+        cb_sha256_digest("old file\n", 9, want);
+        assert_string_equal(d, want);
+        assert_int_equal(bld_file_memo_hits(m), 1);
+        /* a changed file is read again, whatever the memo says */
+        usleep(20000);
+        put(dfd, "old", "OLD FILE\n");
+        digest_of(m, dfd, "old", d);
+        cb_sha256_digest("OLD FILE\n", 9, want);
+        assert_string_equal(d, want);
+        assert_int_equal(bld_file_memo_hits(m), 1);
+        m = bld_file_memo_free(m);
+        /* a damaged memo is no memo */
+        put(root, "cache/filememo", "cubuild-filememo 1\ntruncated");
+        m = bld_file_memo_new();
+        bld_file_memo_load(m, root);
+        digest_of(m, dfd, "old", d);
+        assert_string_equal(d, want);
+        assert_int_equal(bld_file_memo_hits(m), 0);
+        bld_file_memo_free(m);
+        (void) unlinkat(root, "cache/filememo", 0);
+        (void) unlinkat(root, "cache", AT_REMOVEDIR);
+        close(root);
+        (void) unlinkat(dfd, "store", AT_REMOVEDIR);
+        (void) unlinkat(dfd, "old", 0);
+        (void) unlinkat(dfd, "new", 0);
+        close(dfd);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_memo_reads_once_and_sees_changes),
+                cmocka_unit_test(test_memo_kept_between_builds),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
