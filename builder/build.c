@@ -15,6 +15,7 @@
 #include "builder/cache.h"
 #include "builder/audit.h"
 #include "builder/context.h"
+#include "builder/copy_job.h"
 #include "builder/filememo.h"
 #include "builder/imgconfig.h"
 #include "builder/internal.h"
@@ -706,6 +707,7 @@ out:
         if (b.ctx_fd >= 0)
                 (void) close(b.ctx_fd);
         b.memo = bld_file_memo_free(b.memo);
+        bld_copy_direct_forget(&b);
         cb_buf_release(&text);
         return r;
 }

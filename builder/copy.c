@@ -849,7 +849,7 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
         size_t nsrcs = 0, cap = 0, nsubs = 0, subcap = 0, nxb = 0, xbcap = 0, nurls = 0, ucap = 0;
         char **hd_names = NULL, **hd_bodies = NULL; /* heredoc sources */
         size_t nhd = 0, hd_cap = 0, nhd_b = 0, hd_bcap = 0;
-        _cleanup_free_ char *dest = NULL, *checksum = NULL, *chmod_sym = NULL;
+        _cleanup_free_ char *dest = NULL, *checksum = NULL, *chmod_sym = NULL, *from_name = NULL;
         struct cb_buf excl;
         bool parents = false, link = false, unpack_set = false;
         size_t nargs_src = 0;
@@ -892,6 +892,9 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                                 /* a local directory context: read as the main context is */
                                 j.ignore = nc->ignore;
                                 src_ctx = nc->fd;
+                                free(from_name);
+                                from_name = cb_xstrdup(v ? v : "");
+                                j.from_name = from_name;
                                 if (hash) {
                                         cb_sha256_update(hash, "context\n", 8);
                                         cb_sha256_update(hash, nc->name, strlen(nc->name) + 1);
@@ -899,6 +902,9 @@ int bld_copy(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in,
                                 continue;
                         }
                         j.from_context = false;
+                        free(from_name);
+                        from_name = cb_xstrdup(v ? v : "");
+                        j.from_name = from_name;
                         if (hash) {
                                 /* another stage or image: its identity, not a walk of its files */
                                 char id[CB_DIGEST_STR_LEN];

@@ -14,7 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "builder/context.h"
 #include "builder/internal.h"
+#include "builder/run.h"
 
 #define DIRECT_COMPONENTS_MAX 64
 
@@ -183,6 +185,21 @@ static int write_dirs(struct layer_writer *w, const struct copy_job *j, struct d
         return r;
 }
 
+/* Whether the layer carries the source directory's files unchanged (the static report may read them
+ * there): no mode, filter or name of the path changes what a scan of the image would see. */
+static bool scannable(const struct copy_job *j, const struct dest *d)
+{
+        if (j->chmod || j->chmod_sym || j->exclude || (j->from_context && j->ignore) || d->n == 0 ||
+            !strcmp(d->comp[0], "proc") || !strcmp(d->comp[0], "sys"))
+                return false;
+        for (size_t i = 0; i < d->n; i++) {
+                size_t l = strlen(d->comp[i]);
+                if (l >= 10 && !strcmp(d->comp[i] + l - 10, ".dist-info"))
+                        return false;
+        }
+        return true;
+}
+
 int bld_copy_direct(struct copy_job *j, const char *src, bool dir_dest, const char *dparent, const char *leaf,
                     struct layer_desc *ret, struct cb_err *err)
 {
@@ -237,11 +254,66 @@ int bld_copy_direct(struct copy_job *j, const char *src, bool dir_dest, const ch
                 r = layer_writer_add(w, path.p, &st, sparent, base, false, err);
         }
         cb_buf_release(&path);
+        bool unchanged = is_dir && scannable(j, &d);
         dest_release(&d);
         if (r < 0) {
                 layer_writer_abort(w);
                 return r;
         }
         r = layer_writer_commit(w, ret, err);
-        return r < 0 ? r : 1;
+        if (r < 0)
+                return r;
+        bld_copy_direct_forget(j->b);
+        if (unchanged) {
+                struct bld_direct_src *x = &j->b->direct_src;
+                memcpy(x->diff_id, ret->diff_id, CB_DIGEST_STR_LEN);
+                x->from = j->from_name ? cb_xstrdup(j->from_name) : NULL;
+                x->src = cb_xstrdup(src);
+                struct cb_buf p;
+                cb_buf_init(&p, CB_BUF_UNLIMITED);
+                for (size_t i = 0; i < d.n; i++)
+                        (void) cb_buf_addf(&p, "/%s", d.comp[i]);
+                x->dest = cb_buf_take(&p, NULL);
+        }
+        return 1;
+}
+
+void bld_copy_direct_forget(struct bld_ctx *b)
+{
+        struct bld_direct_src *x = &b->direct_src;
+        free(x->from);
+        free(x->src);
+        free(x->dest);
+        *x = (struct bld_direct_src){ 0 };
+}
+
+int bld_copy_direct_source(struct bld_ctx *b, const char *diff_id, struct bld_rootfs *fs, int *ret_fd,
+                           const char **ret_path, struct cb_err *err)
+{
+        const struct bld_direct_src *x = &b->direct_src;
+        if (!x->diff_id[0] || strcmp(x->diff_id, diff_id) != 0)
+                return -ENOENT;
+        int root = b->ctx_fd;
+        if (x->from) {
+                const struct bld_nctx *nc = bld_nctx_dir_for(b, x->from);
+                if (nc) {
+                        root = nc->fd;
+                } else {
+                        int r = bld_stage_rootfs(b, x->from, fs, err);
+                        if (r < 0)
+                                return r;
+                        root = open(fs->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        if (root < 0)
+                                return cb_fail(err, errno, "open '%s'", fs->merged);
+                }
+        }
+        int fd = bld_open_in_root(root, x->src, O_RDONLY | O_DIRECTORY, 0);
+        int e = errno;
+        if (root != b->ctx_fd && fs->merged)
+                (void) close(root);
+        if (fd < 0)
+                return cb_fail(err, e, "open '%s'", x->src);
+        *ret_fd = fd;
+        *ret_path = x->dest;
+        return 0;
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "builder/internal.h"
 #include "builder/steps.h"
 
 #define COPY_DEPTH_MAX 256
@@ -32,6 +33,7 @@ struct copy_job {
         uint64_t files;
         struct cb_sha256 *hash; /* set: describe the sources into it instead of copying (cache key) */
         const struct layer_commit_opts *direct; /* set: the layer may be written from the sources */
+        const char *from_name;                  /* --from's value, or NULL */
         bool no_copy_range;     /* copy_file_range() refused once (EXDEV...): read and write from now on */
         unsigned char *buf;     /* COPY_BUF bytes for read and write, allocated at first use */
         /* files with more than one link, copied once, linked after: hard links survive the copy */
@@ -62,5 +64,14 @@ bool bld_copy_excluded(const struct copy_job *j, const char *rel);
  * off (tests compare both). */
 int bld_copy_direct(struct copy_job *j, const char *src, bool dir_dest, const char *dparent, const char *leaf,
                     struct layer_desc *ret, struct cb_err *err);
+
+/* Opens (*ret_fd, to close) the directory that bld_copy_direct() carried unchanged into the layer with
+ * diff_id, mounting its stage into fs when it came from one (unmount and release fs after use), and gives
+ * the path it has in the image (*ret_path, borrowed from b). 0 when found, -ENOENT when diff_id is not
+ * such a layer, < 0 on errors. */
+int bld_copy_direct_source(struct bld_ctx *b, const char *diff_id, struct bld_rootfs *fs, int *ret_fd,
+                           const char **ret_path, struct cb_err *err);
+/* Forgets the recorded source (b->direct_src). */
+void bld_copy_direct_forget(struct bld_ctx *b);
 
 #endif

@@ -44,6 +44,15 @@ struct bld_ctx {
         struct bld_nctx *nctx;           /* --build-context NAME=VALUE, opened (builder/context.h) */
         size_t nnctx;
         struct bld_file_memo *memo;      /* context file digests, taken once per build */
+        /* the last layer a COPY wrote straight from a source directory whose files it carries unchanged
+         * (no --chmod, --exclude or .dockerignore): the static CUDA report reads them there rather than
+         * unpacking that layer (bld_copy_direct_source()) */
+        struct bld_direct_src {
+                char diff_id[CB_DIGEST_STR_LEN]; /* "" when none */
+                char *from;                      /* --from (a stage, image or named context), or NULL */
+                char *src;                       /* the source directory, from its root */
+                char *dest;                      /* where the layer puts it: "/opt/venv" */
+        } direct_src;
 };
 
 void bld_stage_add_layer(struct bld_stage *st, const struct layer_desc *l);

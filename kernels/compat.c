@@ -715,6 +715,29 @@ int kv_compat_scan(int root_fd, const struct kv_compat_opts *opts, struct kv_com
         kv_sb_adds(&path, "");
         walk(c, fd, &path, 0);
         kv_sb_release(&path);
+        if (opts && opts->extra_path && *opts->extra_path) {
+                /* the extra tree's entries at their place in the image, counted as the walk of an image
+                 * holding them would count them (walk() closes fd) */
+                const char *p = opts->extra_path;
+                int depth = 0;
+
+                /* as deep as walk() is in the image's tree when it lists that directory: one per component */
+                for (const char *q = p; *q; q++)
+                        depth += *q != '/' && (q == p || q[-1] == '/');
+                fd = openat(opts->extra_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0) {
+                        int e = errno;
+
+                        kv_compat_free(c);
+                        return fail(err, -e, "open the tree for %s: %s", p, strerror(e));
+                }
+                kv_sb_adds(&path, p[0] == '/' ? "" : "/");
+                kv_sb_adds(&path, p);
+                while (path.len > 1 && path.p[path.len - 1] == '/')
+                        path.p[--path.len] = '\0';
+                walk(c, fd, &path, depth);
+                kv_sb_release(&path);
+        }
         derive(c);
         *ret = c;
         return 0;

@@ -97,6 +97,12 @@ struct kv_compat_opts {
         const char *nvidia_require_cuda; /* the image config's NVIDIA_REQUIRE_CUDA, or NULL */
         const char *require_arch;        /* "sm_80,sm_90": checked by kv_compat_require(); may be NULL */
         const char *require_driver;      /* "535" or "535.104.05": idem; may be NULL */
+        /* A tree scanned as if it were at extra_path ("/opt/venv") in the image under root_fd, where
+         * nothing is at that path: an image's last layer read where it was copied from instead of being
+         * unpacked. The caller vouches that no component of extra_path is a *.dist-info directory and that
+         * it is not under /proc or /sys. NULL: none (extra_fd is then not used). */
+        const char *extra_path;
+        int extra_fd;
 };
 
 struct kv_compat;

@@ -149,6 +149,55 @@ static void test_cuda118_runtime(void **state)
         kv_compat_free(c);
 }
 
+/* a tree passed as extra_path reads as the same image with that tree in place */
+static void test_extra_tree_scans_as_if_in_place(void **state)
+{
+        struct tree *t = *state;
+        struct tree whole = {0}, part = {0};
+        struct kv_compat *a, *b;
+        char *ja, *jb, *sa, *sb;
+
+        mkdirs(t->fd, "whole");
+        mkdirs(t->fd, "part");
+        whole.fd = openat(t->fd, "whole", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        part.fd = openat(t->fd, "part", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(whole.fd >= 0 && part.fd >= 0);
+        cuda118_base(&whole);
+        cuda118_base(&part);
+        /* the part without its CUDA directory, which stands beside it */
+        assert_int_equal(renameat(part.fd, "usr/local/cuda-11.8", t->fd, "cuda-dir"), 0);
+        struct kv_compat_opts o = {.cuda_version = "11.8.0"};
+        a = scan(&whole, &o);
+        o.extra_path = "/usr/local/cuda-11.8/";
+        o.extra_fd = openat(t->fd, "cuda-dir", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(o.extra_fd >= 0);
+        b = scan(&part, &o);
+        ja = kv_compat_json(a);
+        jb = kv_compat_json(b);
+        sa = kv_compat_summary(a, "compat: ");
+        sb = kv_compat_summary(b, "compat: ");
+        assert_string_equal(jb, ja);
+        assert_string_equal(sb, sa);
+        assert_int_equal(kv_compat_cuda_files(b), 1);
+        assert_int_equal(kv_compat_image_bytes(b), kv_compat_image_bytes(a));
+        /* an unreadable extra tree is an error, not a silently smaller report */
+        kv_compat_free(b);
+        close(o.extra_fd);
+        o.extra_fd = -1;
+        struct kv_err err = {0};
+        b = NULL;
+        assert_true(kv_compat_scan(part.fd, &o, &b, &err) < 0);
+        assert_null(b);
+        kv_err_release(&err);
+        free(ja);
+        free(jb);
+        free(sa);
+        free(sb);
+        kv_compat_free(a);
+        close(whole.fd);
+        close(part.fd);
+}
+
 static void test_torch_mismatch(void **state)
 {
         struct tree *t = *state;
@@ -358,6 +407,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_cuda118_runtime, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_extra_tree_scans_as_if_in_place, setup, teardown),
             cmocka_unit_test_setup_teardown(test_torch_mismatch, setup, teardown),
             cmocka_unit_test_setup_teardown(test_cpu_torch_and_devel, setup, teardown),
             cmocka_unit_test_setup_teardown(test_no_cuda_and_symlinks, setup, teardown),
