@@ -230,11 +230,15 @@ int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config,
                      size_t n, const char *require_arch, const char *require_driver, json_t **ret_static,
                      char **ret_summary, char **ret_gap, struct cb_err *err)
 {
-        /* the same layers and options give the same report: a fully cached rebuild reads no ELF header */
-        char key[CB_DIGEST_STR_LEN];
-        bld_compat_memo_key(layers, n, bld_config_getenv(config, "CUDA_VERSION"),
-                            bld_config_getenv(config, "NVIDIA_REQUIRE_CUDA"), require_arch, require_driver, key);
-        if (bld_compat_memo_get(s, key, ret_static, ret_summary, ret_gap))
+        /* the same layers and options give the same report: a fully cached rebuild reads no ELF header,
+         * and one whose last steps only add files the report counts mounts nothing either */
+        const struct bld_compat_memo_opts mo = {
+                .cuda_version = bld_config_getenv(config, "CUDA_VERSION"),
+                .nvidia_require_cuda = bld_config_getenv(config, "NVIDIA_REQUIRE_CUDA"),
+                .require_arch = require_arch,
+                .require_driver = require_driver,
+        };
+        if (bld_compat_memo_lookup(s, layers, n, &mo, ret_static, ret_summary, ret_gap))
                 return 0;
         struct bld_rootfs fs = { 0 };
         int r = bld_rootfs_mount_layers(&fs, s, tmp_dir, layers, n, err);
@@ -243,8 +247,8 @@ int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config,
                 return r;
         }
         struct kv_compat_opts o = {
-                .cuda_version = bld_config_getenv(config, "CUDA_VERSION"),
-                .nvidia_require_cuda = bld_config_getenv(config, "NVIDIA_REQUIRE_CUDA"),
+                .cuda_version = mo.cuda_version,
+                .nvidia_require_cuda = mo.nvidia_require_cuda,
                 .require_arch = require_arch,
                 .require_driver = require_driver,
         };
@@ -268,9 +272,9 @@ int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config,
                         *ret_static = j;
                         *ret_gap = gap;
                         if (ret_summary)
-                                *ret_summary = kv_compat_summary(c, "compat: ");
-                        _cleanup_free_ char *summary = ret_summary ? NULL : kv_compat_summary(c, "compat: ");
-                        bld_compat_memo_put(s, key, j, ret_summary ? *ret_summary : summary, gap);
+                                *ret_summary = kv_compat_summary(c, BLD_COMPAT_PREFIX);
+                        _cleanup_free_ char *summary = ret_summary ? NULL : kv_compat_summary(c, BLD_COMPAT_PREFIX);
+                        bld_compat_memo_save(s, layers, n, &mo, j, ret_summary ? *ret_summary : summary, gap);
                 }
         }
         kv_compat_free(c);
