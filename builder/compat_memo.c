@@ -333,3 +333,48 @@ void bld_compat_memo_save(struct layer_store *s, const struct layer_desc *layers
         }
         delta_release(&d);
 }
+
+size_t bld_compat_memo_scan_layers(struct layer_store *s, const struct layer_desc *layers, size_t n,
+                                   uint64_t *ret_files, uint64_t *ret_bytes)
+{
+        if (n < 2)
+                return n;
+        for (size_t i = 0; i + 1 < n; i++) {
+                char *path = NULL;
+                struct cb_err e;
+                cb_err_init(&e);
+                /* the mount unpacks them anyway */
+                int r = layer_store_unpacked(s, &layers[i], &path, &e);
+                cb_err_release(&e);
+                free(path);
+                if (r < 0)
+                        return n;
+        }
+        struct delta d = { 0 };
+        bool ok = delta_init(&d, s, layers, n - 1) && layer_delta(s, layers, n - 1, &d);
+        delta_release(&d);
+        if (!ok)
+                return n;
+        *ret_files = d.files;
+        *ret_bytes = d.bytes;
+        return n - 1;
+}
+
+int bld_compat_memo_extend(struct layer_store *s, const struct layer_desc *layers, size_t n,
+                           const struct bld_compat_memo_opts *o, uint64_t files, uint64_t bytes,
+                           json_t **static_report, char **summary, const char *gap)
+{
+        json_t *st = NULL;
+        char *sum = NULL;
+        int r = bld_compat_memo_shift(*static_report, *summary, (int64_t) files, (int64_t) bytes, &st, &sum);
+        if (r < 0)
+                return r;
+        json_decref(*static_report);
+        free(*summary);
+        *static_report = st;
+        *summary = sum;
+        char key[CB_DIGEST_STR_LEN];
+        key_of(layers, n, o, key);
+        bld_compat_memo_put(s, key, st, sum, gap);
+        return 0;
+}

@@ -68,6 +68,17 @@ bool bld_compat_memo_lookup(struct layer_store *s, const struct layer_desc *laye
 void bld_compat_memo_save(struct layer_store *s, const struct layer_desc *layers, size_t n,
                           const struct bld_compat_memo_opts *o, json_t *static_report, const char *summary,
                           const char *gap);
+/* How many of layers[0..n) a scan must mount when bld_compat_memo_lookup() found nothing: n - 1 when the
+ * top layer only adds entries the report counts, at paths the others (unpacked first: the mount needs them
+ * anyway) do not hold; then *ret_files and *ret_bytes get its regular files and bytes, and its blob is read
+ * for its tar headers only, never extracted. Else n. */
+size_t bld_compat_memo_scan_layers(struct layer_store *s, const struct layer_desc *layers, size_t n,
+                                   uint64_t *ret_files, uint64_t *ret_bytes);
+/* Turns the report of the layers bld_compat_memo_scan_layers() chose into that of layers[0..n), in place
+ * (*static_report and *summary are replaced), and remembers it. < 0 as bld_compat_memo_shift(). */
+int bld_compat_memo_extend(struct layer_store *s, const struct layer_desc *layers, size_t n,
+                           const struct bld_compat_memo_opts *o, uint64_t files, uint64_t bytes,
+                           json_t **static_report, char **summary, const char *gap);
 /* static_report and summary (BLD_COMPAT_PREFIX) with the scan's regular_files and image_bytes moved by
  * files and bytes, in the JSON, in its summary and in summary's last line. *ret_static (json_decref())
  * and *ret_summary (free()) are owned. -EBADMSG when the report lacks the counters, a summary's last line

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -284,6 +285,46 @@ static void test_lookup_refuses_layers_that_are_not_inert_or_not_new(void **stat
         free(sum);
 }
 
+static void test_scan_leaves_an_inert_top_layer_packed(void **state)
+{
+        struct fx *f = *state;
+        struct layer_desc l[2];
+        put(f->src, "usr/bin/tool", 20, 0755);
+        layer(f, false, &l[0]); /* unpacked by the call, as the mount would */
+        for (int i = 0; i < 50; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "data/%02d.txt", i);
+                put(f->src, name, 100, 0644);
+        }
+        layer(f, false, &l[1]);
+        uint64_t files = 0, bytes = 0;
+        assert_int_equal(bld_compat_memo_scan_layers(f->s, l, 2, &files, &bytes), 1);
+        assert_int_equal(files, 50);
+        assert_int_equal(bytes, 5000);
+        int fd = layer_store_open_unpacked(f->s, &l[0], &f->err);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(layer_store_open_unpacked(f->s, &l[1], &f->err), -ENOENT);
+
+        /* the scan of l[0] becomes the report of both, remembered */
+        char *sum = NULL;
+        json_t *j = report(1, 20, &sum);
+        assert_int_equal(bld_compat_memo_extend(f->s, l, 2, &opts, files, bytes, &j, &sum, NULL), 0);
+        assert_report(j, sum, 51, 5020);
+        json_decref(j);
+        free(sum);
+        assert_true(memo_counts(f, l, 2, &j, &sum));
+        assert_report(j, sum, 51, 5020);
+        json_decref(j);
+        free(sum);
+
+        /* a top layer the report reads is mounted */
+        put(f->src, "usr/lib/libcudnn.so.9", 10, 0644);
+        layer(f, false, &l[1]);
+        assert_int_equal(bld_compat_memo_scan_layers(f->s, l, 2, &files, &bytes), 2);
+        assert_int_equal(bld_compat_memo_scan_layers(f->s, l, 1, &files, &bytes), 1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -292,6 +333,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_save_remembers_the_prefixes_below_inert_layers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lookup_refuses_layers_that_are_not_inert_or_not_new, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_scan_leaves_an_inert_top_layer_packed, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
