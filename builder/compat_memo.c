@@ -147,7 +147,9 @@ static void seen_add(struct seen *t, uint64_t h)
 /* What the layers above a memo's add, and where. */
 struct delta {
         struct layer_presence *below; /* the memo's layers */
-        struct seen dirs, others;     /* paths of the layers above, directories and the rest */
+        struct seen dirs, others;     /* paths of the layers above: directories (also implied by a
+                                       * deeper path) and the rest */
+        struct cb_buf parent;         /* the last entry's parent, its components checked */
         uint64_t files, bytes;
 };
 
@@ -156,6 +158,35 @@ static void delta_release(struct delta *d)
         layer_presence_free(d->below);
         free(d->dirs.v);
         free(d->others.v);
+        cb_buf_release(&d->parent);
+}
+
+/* Whether each directory on path's way is one in the layers above (no symlink or file of theirs, which
+ * would send a tar entry elsewhere or be replaced by it); checked once per directory run. */
+static bool parents_are_dirs(struct delta *d, const char *path)
+{
+        const char *slash = strrchr(path, '/');
+        size_t len = slash ? (size_t) (slash - path) : 0;
+        if (d->parent.p && d->parent.len == len && memcmp(d->parent.p, path, len) == 0)
+                return true;
+        if (!d->parent.p)
+                cb_buf_init(&d->parent, CB_BUF_UNLIMITED);
+        cb_buf_reset(&d->parent);
+        (void) cb_buf_add(&d->parent, path, len);
+        for (size_t i = 1; i <= len; i++) {
+                if (i < len && d->parent.p[i] != '/')
+                        continue;
+                char c = d->parent.p[i];
+                d->parent.p[i] = '\0';
+                uint64_t h = path_hash(d->parent.p);
+                d->parent.p[i] = c;
+                if (seen_has(&d->others, h)) {
+                        cb_buf_reset(&d->parent);
+                        return false;
+                }
+                seen_add(&d->dirs, h);
+        }
+        return true;
 }
 
 /* 0 while the layer stays inert and new, 1 at the first entry that is not */
@@ -166,7 +197,7 @@ static int delta_entry(void *ud, const struct layer_entry *e)
         if (e->flags || !kv_compat_entry_inert(e->path, e->mode, e->size))
                 return 1;
         uint64_t h = path_hash(e->path);
-        if (seen_has(&d->others, h) || (!dir && seen_has(&d->dirs, h)))
+        if (seen_has(&d->others, h) || (!dir && seen_has(&d->dirs, h)) || !parents_are_dirs(d, e->path))
                 return 1;
         if (layer_presence_check(d->below, e->path, dir) != 0)
                 return 1;

@@ -1,5 +1,7 @@
 /* compat_memo.c: the static report's memo, and the memo of a prefix of layers standing for the image
  * when the layers above it only add files the report counts. */
+#include <archive.h>
+#include <archive_entry.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -285,6 +287,69 @@ static void test_lookup_refuses_layers_that_are_not_inert_or_not_new(void **stat
         free(sum);
 }
 
+/* A layer blob made by hand, as another tool could write it: entries "f:PATH" (a 3-byte file) or
+ * "l:PATH" (a symlink to ../usr), in that order. */
+static void tar_layer(struct fx *f, const char *const *entries, size_t n, struct layer_desc *ret)
+{
+        char *path = cb_xasprintf("%s/hand.tar", f->src);
+        struct archive *a = archive_write_new();
+        assert_int_equal(archive_write_set_format_pax(a), ARCHIVE_OK);
+        assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+        for (size_t i = 0; i < n; i++) {
+                struct archive_entry *e = archive_entry_new();
+                archive_entry_set_pathname(e, entries[i] + 2);
+                archive_entry_set_perm(e, 0644);
+                if (entries[i][0] == 'l') {
+                        archive_entry_set_filetype(e, AE_IFLNK);
+                        archive_entry_set_symlink(e, "../usr");
+                } else {
+                        archive_entry_set_filetype(e, AE_IFREG);
+                        archive_entry_set_size(e, 3);
+                }
+                assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+                if (entries[i][0] == 'f')
+                        assert_int_equal(archive_write_data(a, "abc", 3), 3);
+                archive_entry_free(e);
+        }
+        assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+        archive_write_free(a);
+        struct cb_buf b;
+        cb_buf_init(&b, CB_BUF_UNLIMITED);
+        assert_true(cb_read_file(AT_FDCWD, path, 1 << 20, &b, &f->err) >= 0);
+        memset(ret, 0, sizeof(*ret));
+        assert_int_equal(layer_store_put_blob(f->s, b.p, b.len, ret->digest, &f->err), 0);
+        memcpy(ret->diff_id, ret->digest, sizeof(ret->digest));
+        cb_buf_release(&b);
+        unlink(path);
+        free(path);
+}
+
+static void test_lookup_refuses_a_path_through_a_symlink_of_the_layers_above(void **state)
+{
+        struct fx *f = *state;
+        struct layer_desc l[2];
+        json_t *st = NULL;
+        char *sum = NULL, *gap = NULL;
+        base(f, &l[0]);
+        put_memo(f, l, 1, 1000, 9000000);
+        /* extraction would write app/lnk/x.py as usr/x.py: not a new path at all */
+        const char *const through[] = { "l:app/lnk", "f:app/lnk/x.py" };
+        tar_layer(f, through, 2, &l[1]);
+        assert_false(bld_compat_memo_lookup(f->s, l, 2, &opts, &st, &sum, &gap));
+        const char *const replaced[] = { "f:app/dir/x.py", "l:app/dir" };
+        tar_layer(f, replaced, 2, &l[1]);
+        assert_false(bld_compat_memo_lookup(f->s, l, 2, &opts, &st, &sum, &gap));
+        const char *const twice[] = { "f:app/x.py", "f:app/x.py" };
+        tar_layer(f, twice, 2, &l[1]);
+        assert_false(bld_compat_memo_lookup(f->s, l, 2, &opts, &st, &sum, &gap));
+        const char *const plain[] = { "l:app/lnk", "f:app/dir/x.py" };
+        tar_layer(f, plain, 2, &l[1]);
+        assert_true(bld_compat_memo_lookup(f->s, l, 2, &opts, &st, &sum, &gap));
+        assert_report(st, sum, 1001, 9000003);
+        json_decref(st);
+        free(sum);
+}
+
 static void test_scan_leaves_an_inert_top_layer_packed(void **state)
 {
         struct fx *f = *state;
@@ -334,6 +399,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_lookup_refuses_layers_that_are_not_inert_or_not_new, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_scan_leaves_an_inert_top_layer_packed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lookup_refuses_a_path_through_a_symlink_of_the_layers_above,
+                                                setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
