@@ -74,9 +74,9 @@ static int walk_dir(struct dir_walk *w, int dfd, int depth)
                         return cb_failc(w->err, -ENAMETOOLONG, "a path in the layer is too long");
                 int sub = -1;
                 struct layer_entry e = {
-                        .path = w->path.p,
-                        .mode = st.st_mode,
-                        .size = S_ISREG(st.st_mode) ? (uint64_t) st.st_size : 0,
+                    .path = w->path.p,
+                    .mode = st.st_mode,
+                    .size = S_ISREG(st.st_mode) ? (uint64_t) st.st_size : 0,
                 };
                 if (layer_is_overlay_whiteout(st.st_mode, st.st_rdev)) {
                         e.flags |= LAYER_ENTRY_WHITEOUT;
@@ -154,11 +154,11 @@ static int walk_tar(int fd, layer_entry_fn fn, void *ud, struct cb_buf *path, st
                 const char *slash = strrchr(path->p, '/');
                 const char *name = slash ? slash + 1 : path->p;
                 struct layer_entry e = {
-                        .path = path->p,
-                        .mode = archive_entry_mode(ae),
-                        .size = archive_entry_size_is_set(ae) && archive_entry_size(ae) > 0
-                                        ? (uint64_t) archive_entry_size(ae)
-                                        : 0,
+                    .path = path->p,
+                    .mode = archive_entry_mode(ae),
+                    .size = archive_entry_size_is_set(ae) && archive_entry_size(ae) > 0
+                                ? (uint64_t) archive_entry_size(ae)
+                                : 0,
                 };
                 if (strcmp(name, LAYER_WH_OPAQUE) == 0) {
                         /* the entry names its directory */
@@ -204,7 +204,7 @@ int layer_store_walk_entries(struct layer_store *s, const struct layer_desc *l, 
         int r;
         int dfd = layer_store_open_unpacked(s, l, err);
         if (dfd >= 0) {
-                struct dir_walk w = { .fn = fn, .ud = ud, .path = path, .err = err };
+                struct dir_walk w = {.fn = fn, .ud = ud, .path = path, .err = err};
                 r = walk_dir(&w, dfd, 0);
                 path = w.path;
         } else if (dfd == -ENOENT) {
@@ -222,7 +222,7 @@ int layer_store_walk_entries(struct layer_store *s, const struct layer_desc *l, 
 /* ---- which unpacked layers hold a path ---- */
 
 struct layer_presence {
-        int *fds; /* the layers' unpacked directories */
+        int *fds;        /* the layers' unpacked directories */
         int *parent_fds; /* their directory at parent (O_PATH), or -errno */
         size_t n;
         struct cb_buf parent; /* the parent path parent_fds are for */
@@ -272,8 +272,8 @@ int layer_presence_new(struct layer_store *s, const struct layer_desc *layers, s
 static int open_beneath(int root_fd, const char *path)
 {
         struct open_how how = {
-                .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+            .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
         };
         long fd = syscall(SYS_openat2, root_fd, *path ? path : ".", &how, sizeof(how));
         return fd < 0 ? -errno : (int) fd;

@@ -97,9 +97,9 @@ static json_t *report(uint64_t files, uint64_t bytes, char **ret_summary)
         char *pline = kv_compat_counts_line(BLD_COMPAT_PREFIX, 1, 4096, bytes);
         char *jsum = cb_xasprintf("CUDA runtime 12.4\n%s", line);
         json_t *j = json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:s}", "schema", KV_COMPAT_SCHEMA, "scan",
-                              "regular_files", (json_int_t) files, "image_bytes", (json_int_t) bytes, "cuda_files",
-                              (json_int_t) 1, "bytes_read", (json_int_t) 4096, "elf_files", (json_int_t) 3, "summary",
-                              jsum);
+                              "regular_files", (json_int_t) files, "image_bytes", (json_int_t) bytes,
+                              "cuda_files", (json_int_t) 1, "bytes_read", (json_int_t) 4096, "elf_files",
+                              (json_int_t) 3, "summary", jsum);
         *ret_summary = cb_xasprintf(BLD_COMPAT_PREFIX "CUDA runtime 12.4\n%s", pline);
         free(line);
         free(pline);
@@ -107,7 +107,7 @@ static json_t *report(uint64_t files, uint64_t bytes, char **ret_summary)
         return j;
 }
 
-static const struct bld_compat_memo_opts opts = { .cuda_version = "12.4.1" };
+static const struct bld_compat_memo_opts opts = {.cuda_version = "12.4.1"};
 
 static void put_memo(struct fx *f, const struct layer_desc *l, size_t n, uint64_t files, uint64_t bytes)
 {
@@ -121,7 +121,8 @@ static void put_memo(struct fx *f, const struct layer_desc *l, size_t n, uint64_
 }
 
 /* The memo of exactly l[0..n), as bld_compat_memo_get() finds it: its counters, or false. */
-static bool memo_counts(struct fx *f, const struct layer_desc *l, size_t n, json_t **ret_static, char **ret_summary)
+static bool memo_counts(struct fx *f, const struct layer_desc *l, size_t n, json_t **ret_static,
+                        char **ret_summary)
 {
         char key[CB_DIGEST_STR_LEN];
         char *gap = NULL;
@@ -248,7 +249,7 @@ static void test_lookup_refuses_layers_that_are_not_inert_or_not_new(void **stat
         layer(f, false, &dir_over_file);
         put(f->src, "app/run", 2048, 0755); /* an ELF candidate */
         layer(f, false, &elf);
-        const struct layer_desc *tops[] = { &lib, &over, &dir_over_file, &elf };
+        const struct layer_desc *tops[] = {&lib, &over, &dir_over_file, &elf};
         for (size_t i = 0; i < sizeof(tops) / sizeof(tops[0]); i++) {
                 l[1] = *tops[i];
                 assert_false(bld_compat_memo_lookup(f->s, l, 2, &opts, &st, &sum, &gap));
@@ -333,16 +334,16 @@ static void test_lookup_refuses_a_path_through_a_symlink_of_the_layers_above(voi
         base(f, &l[0]);
         put_memo(f, l, 1, 1000, 9000000);
         /* extraction would write app/lnk/x.py as usr/x.py: not a new path at all */
-        const char *const through[] = { "l:app/lnk", "f:app/lnk/x.py" };
+        const char *const through[] = {"l:app/lnk", "f:app/lnk/x.py"};
         tar_layer(f, through, 2, &l[1]);
         assert_false(bld_compat_memo_lookup(f->s, l, 2, &opts, &st, &sum, &gap));
-        const char *const replaced[] = { "f:app/dir/x.py", "l:app/dir" };
+        const char *const replaced[] = {"f:app/dir/x.py", "l:app/dir"};
         tar_layer(f, replaced, 2, &l[1]);
         assert_false(bld_compat_memo_lookup(f->s, l, 2, &opts, &st, &sum, &gap));
-        const char *const twice[] = { "f:app/x.py", "f:app/x.py" };
+        const char *const twice[] = {"f:app/x.py", "f:app/x.py"};
         tar_layer(f, twice, 2, &l[1]);
         assert_false(bld_compat_memo_lookup(f->s, l, 2, &opts, &st, &sum, &gap));
-        const char *const plain[] = { "l:app/lnk", "f:app/dir/x.py" };
+        const char *const plain[] = {"l:app/lnk", "f:app/dir/x.py"};
         tar_layer(f, plain, 2, &l[1]);
         assert_true(bld_compat_memo_lookup(f->s, l, 2, &opts, &st, &sum, &gap));
         assert_report(st, sum, 1001, 9000003);
@@ -393,14 +394,16 @@ static void test_scan_leaves_an_inert_top_layer_packed(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_shift_moves_counters_json_and_summaries),
-                cmocka_unit_test_setup_teardown(test_lookup_derives_from_the_prefix_without_mounting, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_save_remembers_the_prefixes_below_inert_layers, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_lookup_refuses_layers_that_are_not_inert_or_not_new, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_scan_leaves_an_inert_top_layer_packed, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_lookup_refuses_a_path_through_a_symlink_of_the_layers_above,
-                                                setup, teardown),
+            cmocka_unit_test(test_shift_moves_counters_json_and_summaries),
+            cmocka_unit_test_setup_teardown(test_lookup_derives_from_the_prefix_without_mounting, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_save_remembers_the_prefixes_below_inert_layers, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_lookup_refuses_layers_that_are_not_inert_or_not_new, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_scan_leaves_an_inert_top_layer_packed, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_lookup_refuses_a_path_through_a_symlink_of_the_layers_above,
+                                            setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,12 +50,16 @@ struct lines {
 static int collect(void *ud, const struct layer_entry *e)
 {
         struct lines *l = ud;
-        char t = S_ISDIR(e->mode) ? 'd' : S_ISREG(e->mode) ? 'f' : S_ISLNK(e->mode) ? 'l' : S_ISCHR(e->mode) ? 'c' : '?';
+        char t = S_ISDIR(e->mode)   ? 'd'
+                 : S_ISREG(e->mode) ? 'f'
+                 : S_ISLNK(e->mode) ? 'l'
+                 : S_ISCHR(e->mode) ? 'c'
+                                    : '?';
         l->v = cb_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-        l->v[l->n++] = cb_xasprintf("%s %c%o %llu%s%s%s", e->path, t, e->mode & 07777, (unsigned long long) e->size,
-                                    e->flags & LAYER_ENTRY_WHITEOUT ? " wh" : "",
-                                    e->flags & LAYER_ENTRY_OPAQUE ? " opq" : "",
-                                    e->flags & LAYER_ENTRY_HARDLINK ? " hl" : "");
+        l->v[l->n++] = cb_xasprintf(
+            "%s %c%o %llu%s%s%s", e->path, t, e->mode & 07777, (unsigned long long) e->size,
+            e->flags & LAYER_ENTRY_WHITEOUT ? " wh" : "", e->flags & LAYER_ENTRY_OPAQUE ? " opq" : "",
+            e->flags & LAYER_ENTRY_HARDLINK ? " hl" : "");
         if (l->stop_after && (int) l->n == l->stop_after)
                 return 7;
         return 0;
@@ -122,7 +126,7 @@ static void test_blob_and_unpacked_give_the_same_entries(void **state)
         populate(f);
         struct layer_desc d;
         commit(f, LAYER_UNCOMPRESSED, &d);
-        struct lines l = { 0 };
+        struct lines l = {0};
 
         /* not unpacked: the tar headers; the second name of a hard link is one, without the size */
         int fd = layer_store_open_unpacked(f->s, &d, &f->err);
@@ -170,10 +174,10 @@ static void test_compressed_blob_and_image_spec_whiteouts(void **state)
         uint64_t size = 0;
         assert_int_equal(layer_store_put_blob_fd(f->s, fd, NULL, digest, &size, &f->err), 0);
         close(fd);
-        struct layer_desc d = { 0 };
+        struct layer_desc d = {0};
         memcpy(d.digest, digest, sizeof(digest));
         memcpy(d.diff_id, digest, sizeof(digest)); /* not unpacked: only its name matters here */
-        struct lines l = { 0 };
+        struct lines l = {0};
         assert_int_equal(layer_store_walk_entries(f->s, &d, collect, &l, &f->err), 0);
         char *got = joined(&l);
         assert_string_equal(got, " d755 0 opq\n"
@@ -196,7 +200,7 @@ static void test_callback_stops_the_walk(void **state)
         layer_commit_opts_init(&o);
         o.compression = LAYER_UNCOMPRESSED;
         assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &d, &f->err), 0);
-        struct lines l = { .stop_after = 2 };
+        struct lines l = {.stop_after = 2};
         assert_int_equal(layer_store_walk_entries(f->s, &d, collect, &l, &f->err), 7);
         assert_int_equal(l.n, 2);
         free(joined(&l));
@@ -212,10 +216,10 @@ static void test_callback_stops_the_walk(void **state)
 static void test_missing_blob_is_an_error(void **state)
 {
         struct fx *f = *state;
-        struct layer_desc d = { 0 };
+        struct layer_desc d = {0};
         memcpy(d.digest, "sha256:0000000000000000000000000000000000000000000000000000000000000000", 72);
         memcpy(d.diff_id, d.digest, 72);
-        struct lines l = { 0 };
+        struct lines l = {0};
         assert_true(layer_store_walk_entries(f->s, &d, collect, &l, &f->err) < 0);
         assert_int_equal(l.n, 0);
 }
@@ -274,11 +278,11 @@ static void test_presence_without_following_symlinks(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_blob_and_unpacked_give_the_same_entries, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_compressed_blob_and_image_spec_whiteouts, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_callback_stops_the_walk, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_missing_blob_is_an_error, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_presence_without_following_symlinks, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_blob_and_unpacked_give_the_same_entries, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_compressed_blob_and_image_spec_whiteouts, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_callback_stops_the_walk, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_missing_blob_is_an_error, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_presence_without_following_symlinks, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
