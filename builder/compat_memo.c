@@ -322,7 +322,8 @@ bool bld_compat_memo_lookup(struct layer_store *s, const struct layer_desc *laye
                         ok = layer_delta(s, layers, j, &d);
                 json_t *nst = NULL;
                 char *nsum = NULL;
-                if (ok && bld_compat_memo_shift(st, summary, (int64_t) d.files, (int64_t) d.bytes, &nst, &nsum) < 0)
+                if (ok &&
+                    bld_compat_memo_shift(st, summary, (int64_t) d.files, (int64_t) d.bytes, &nst, &nsum) < 0)
                         ok = false;
                 delta_release(&d);
                 json_decref(st);
@@ -356,7 +357,8 @@ void bld_compat_memo_save(struct layer_store *s, const struct layer_desc *layers
                         break;
                 json_t *st = NULL;
                 _cleanup_free_ char *sum = NULL;
-                if (bld_compat_memo_shift(static_report, summary, -(int64_t) d.files, -(int64_t) d.bytes, &st, &sum) < 0)
+                if (bld_compat_memo_shift(static_report, summary, -(int64_t) d.files, -(int64_t) d.bytes, &st,
+                                          &sum) < 0)
                         break;
                 key_of(layers, j, o, key);
                 bld_compat_memo_put(s, key, st, sum, gap);
