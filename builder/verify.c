@@ -226,34 +226,23 @@ static int store_report(struct layer_store *s, const char *manifest_digest, cons
 
 /* ---- the static compatibility report (kernels/compat.h) ---- */
 
-int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config, const struct layer_desc *layers,
-                     size_t n, const char *require_arch, const char *require_driver, json_t **ret_static,
-                     char **ret_summary, char **ret_gap, struct cb_err *err)
+/* The report of layers[0..n) from a scan of their overlay. */
+static int compat_scan(struct layer_store *s, const char *tmp_dir, const struct layer_desc *layers, size_t n,
+                       const struct kv_compat_opts *o, json_t **ret_static, char **ret_summary, char **ret_gap,
+                       struct cb_err *err)
 {
-        /* the same layers and options give the same report: a fully cached rebuild reads no ELF header */
-        char key[CB_DIGEST_STR_LEN];
-        bld_compat_memo_key(layers, n, bld_config_getenv(config, "CUDA_VERSION"),
-                            bld_config_getenv(config, "NVIDIA_REQUIRE_CUDA"), require_arch, require_driver, key);
-        if (bld_compat_memo_get(s, key, ret_static, ret_summary, ret_gap))
-                return 0;
         struct bld_rootfs fs = { 0 };
         int r = bld_rootfs_mount_layers(&fs, s, tmp_dir, layers, n, err);
         if (r < 0) {
                 bld_rootfs_release(&fs);
                 return r;
         }
-        struct kv_compat_opts o = {
-                .cuda_version = bld_config_getenv(config, "CUDA_VERSION"),
-                .nvidia_require_cuda = bld_config_getenv(config, "NVIDIA_REQUIRE_CUDA"),
-                .require_arch = require_arch,
-                .require_driver = require_driver,
-        };
         struct kv_compat *c = NULL;
         struct kv_err kerr = { 0 };
         _cleanup_close_ int root = open(fs.merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (root < 0)
                 r = cb_fail(err, errno, "open '%s'", fs.merged);
-        else if (kv_compat_scan(root, &o, &c, &kerr) < 0)
+        else if (kv_compat_scan(root, o, &c, &kerr) < 0)
                 r = cb_failc(err, -(kerr.errnum ? kerr.errnum : EIO), "%s", kerr.msg ? kerr.msg : "scan failed");
         kv_err_release(&kerr);
         if (r >= 0) {
@@ -261,22 +250,66 @@ int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config,
                 json_error_t je;
                 json_t *j = text ? json_loads(text, 0, &je) : NULL;
                 char *gap = NULL;
-                if (!j || kv_compat_require(c, &gap) < 0) {
+                char *summary = j ? kv_compat_summary(c, BLD_COMPAT_PREFIX) : NULL;
+                if (!summary || kv_compat_require(c, &gap) < 0) {
                         r = cb_failc(err, -ENOMEM, "compat: the report could not be made");
                         json_decref(j);
+                        free(summary);
                 } else {
                         *ret_static = j;
+                        *ret_summary = summary;
                         *ret_gap = gap;
-                        if (ret_summary)
-                                *ret_summary = kv_compat_summary(c, "compat: ");
-                        _cleanup_free_ char *summary = ret_summary ? NULL : kv_compat_summary(c, "compat: ");
-                        bld_compat_memo_put(s, key, j, ret_summary ? *ret_summary : summary, gap);
                 }
         }
         kv_compat_free(c);
         (void) bld_rootfs_unmount(&fs, NULL);
         bld_rootfs_release(&fs);
         return r;
+}
+
+int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config, const struct layer_desc *layers,
+                     size_t n, const char *require_arch, const char *require_driver, json_t **ret_static,
+                     char **ret_summary, char **ret_gap, struct cb_err *err)
+{
+        /* the same layers and options give the same report: a fully cached rebuild reads no ELF header,
+         * and one whose last steps only add files the report counts mounts nothing either */
+        const struct bld_compat_memo_opts mo = {
+                .cuda_version = bld_config_getenv(config, "CUDA_VERSION"),
+                .nvidia_require_cuda = bld_config_getenv(config, "NVIDIA_REQUIRE_CUDA"),
+                .require_arch = require_arch,
+                .require_driver = require_driver,
+        };
+        if (bld_compat_memo_lookup(s, layers, n, &mo, ret_static, ret_summary, ret_gap))
+                return 0;
+        /* a top layer of files the report only counts is left out of the mount (a COPY of 100,000
+         * files is not extracted for it) and counted from its entries */
+        uint64_t files = 0, bytes = 0;
+        size_t k = bld_compat_memo_scan_layers(s, layers, n, &files, &bytes);
+        const struct kv_compat_opts o = {
+                .cuda_version = mo.cuda_version,
+                .nvidia_require_cuda = mo.nvidia_require_cuda,
+                .require_arch = require_arch,
+                .require_driver = require_driver,
+        };
+        json_t *j = NULL;
+        char *summary = NULL, *gap = NULL;
+        int r = compat_scan(s, tmp_dir, layers, k, &o, &j, &summary, &gap, err);
+        if (r < 0)
+                return r;
+        bld_compat_memo_save(s, layers, k, &mo, j, summary, gap);
+        if (k < n && bld_compat_memo_extend(s, layers, n, &mo, files, bytes, &j, &summary, gap) < 0) {
+                json_decref(j);
+                free(summary);
+                free(gap);
+                return cb_failc(err, -EBADMSG, "compat: the report could not be made");
+        }
+        *ret_static = j;
+        *ret_gap = gap;
+        if (ret_summary)
+                *ret_summary = summary;
+        else
+                free(summary);
+        return 0;
 }
 
 int bld_verify_image(struct layer_store *s, const char *tmp_dir, const char *manifest_digest, json_t *config,

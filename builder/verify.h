@@ -46,6 +46,46 @@ bool bld_compat_memo_get(struct layer_store *s, const char *key, json_t **ret_st
                          char **ret_gap);
 void bld_compat_memo_put(struct layer_store *s, const char *key, json_t *static_report, const char *summary,
                          const char *gap);
+/* The prefix of the summary's lines. */
+#define BLD_COMPAT_PREFIX "compat: "
+/* What the report depends on besides the layers (strings may be NULL). */
+struct bld_compat_memo_opts {
+        const char *cuda_version;        /* the config's CUDA_VERSION */
+        const char *nvidia_require_cuda; /* the config's NVIDIA_REQUIRE_CUDA */
+        const char *require_arch;
+        const char *require_driver;
+};
+/* The memo of layers[0..n), else the memo of a shorter prefix layers[0..k) (k >= n - 4) when each layer
+ * above it only adds entries the report merely counts (kv_compat_entry_inert()) at paths that no layer
+ * below it holds: then that report with its counters increased by those layers' regular files and bytes,
+ * remembered as layers[0..n)'s. Reads the layers' entries (layer_store_walk_entries()); mounts nothing.
+ * Outputs as bld_compat_memo_get(); false when neither is found or the layers above do not qualify. */
+bool bld_compat_memo_lookup(struct layer_store *s, const struct layer_desc *layers, size_t n,
+                            const struct bld_compat_memo_opts *o, json_t **ret_static, char **ret_summary,
+                            char **ret_gap);
+/* Remembers the report of layers[0..n) (summary with BLD_COMPAT_PREFIX), and that of each prefix
+ * layers[0..k) (k >= n - 4) for which bld_compat_memo_lookup() would derive this one, so that the next
+ * build changing only its last steps finds it. Failures only lose the shortcut. */
+void bld_compat_memo_save(struct layer_store *s, const struct layer_desc *layers, size_t n,
+                          const struct bld_compat_memo_opts *o, json_t *static_report, const char *summary,
+                          const char *gap);
+/* How many of layers[0..n) a scan must mount when bld_compat_memo_lookup() found nothing: n - 1 when the
+ * top layer only adds entries the report counts, at paths the others (unpacked first: the mount needs them
+ * anyway) do not hold; then *ret_files and *ret_bytes get its regular files and bytes, and its blob is read
+ * for its tar headers only, never extracted. Else n. */
+size_t bld_compat_memo_scan_layers(struct layer_store *s, const struct layer_desc *layers, size_t n,
+                                   uint64_t *ret_files, uint64_t *ret_bytes);
+/* Turns the report of the layers bld_compat_memo_scan_layers() chose into that of layers[0..n), in place
+ * (*static_report and *summary are replaced), and remembers it. < 0 as bld_compat_memo_shift(). */
+int bld_compat_memo_extend(struct layer_store *s, const struct layer_desc *layers, size_t n,
+                           const struct bld_compat_memo_opts *o, uint64_t files, uint64_t bytes,
+                           json_t **static_report, char **summary, const char *gap);
+/* static_report and summary (BLD_COMPAT_PREFIX) with the scan's regular_files and image_bytes moved by
+ * files and bytes, in the JSON, in its summary and in summary's last line. *ret_static (json_decref())
+ * and *ret_summary (free()) are owned. -EBADMSG when the report lacks the counters, a summary's last line
+ * is not the counts line they give, or a counter would drop below zero. */
+int bld_compat_memo_shift(json_t *static_report, const char *summary, int64_t files, int64_t bytes,
+                          json_t **ret_static, char **ret_summary);
 int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config, const struct layer_desc *layers,
                      size_t n, const char *require_arch, const char *require_driver, json_t **ret_static,
                      char **ret_summary, char **ret_gap, struct cb_err *err);

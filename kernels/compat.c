@@ -466,6 +466,67 @@ static void note_elf(struct kv_compat *c, int dfd, const char *name, const char 
         close(fd);
 }
 
+/* Which entries walk() only counts (regular_files, image_bytes) and otherwise ignores: each test below
+ * mirrors one branch of walk(), note_name(), note_dist(), note_torch(), note_elf() and the nvcc check,
+ * leaning to "not inert" wherever a branch is only partly mirrored. */
+bool kv_compat_entry_inert(const char *path, unsigned mode, uint64_t size)
+{
+        const char *name = path, *parent = NULL, *p = path;
+        size_t parent_len = 0, components = 0;
+
+        if (!path || !*path || *path == '/')
+                return false;
+        for (;;) {
+                size_t len = strcspn(p, "/");
+
+                if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+                        return false;
+                /* the walk skips the root's proc and sys, and goes no deeper than MAX_DEPTH */
+                if (components == 0 && ((len == 4 && memcmp(p, "proc", 4) == 0) || (len == 3 && memcmp(p, "sys", 3) == 0)))
+                        return false;
+                if (++components > MAX_DEPTH)
+                        return false;
+                if (!p[len])
+                        break;
+                parent = p;
+                parent_len = len;
+                p += len + 1;
+        }
+        name = p;
+        if (S_ISDIR(mode)) {
+                size_t len = strlen(name);
+
+                return !(len >= 10 && strcmp(name + len - 10, ".dist-info") == 0);
+        }
+        if (!S_ISLNK(mode) && !S_ISREG(mode))
+                return false; /* devices, fifos: the walk ignores them, but an overlay whiteout is one */
+        if (has_prefix(name, "lib") && strstr(name, ".so"))
+                return false; /* note_name(): the library inventory and versions */
+        if (S_ISLNK(mode))
+                return true;
+        if (strcmp(name, "version.py") == 0 && parent && parent_len == 5 && memcmp(parent, "torch", 5) == 0)
+                return false;
+        if (strcmp(name, "nvcc") == 0)
+                return false;
+        if (size >= MIN_ELF_SIZE && (strstr(name, ".so") || (mode & 0111)))
+                return false;
+        return true;
+}
+
+char *kv_compat_counts_line(const char *prefix, size_t cuda_files, uint64_t bytes_read, uint64_t image_bytes)
+{
+        struct kv_sb sb = {0};
+
+        kv_sb_addf(&sb, "%s%zu file%s with CUDA code; read %.1f MB of %.1f MB (%.2f%%)\n", prefix, cuda_files,
+                   cuda_files == 1 ? "" : "s", (double) bytes_read / 1e6, (double) image_bytes / 1e6,
+                   image_bytes ? 100.0 * (double) bytes_read / (double) image_bytes : 0.0);
+        if (sb.oom) {
+                kv_sb_release(&sb);
+                return NULL;
+        }
+        return kv_sb_take(&sb);
+}
+
 static void walk(struct kv_compat *c, int dfd, struct kv_sb *path, int depth)
 {
         DIR *d = fdopendir(dfd);
@@ -1184,10 +1245,15 @@ char *kv_compat_summary(const struct kv_compat *c, const char *prefix)
         for (size_t i = 0; i < c->nfindings; i++)
                 kv_sb_addf(&sb, "%s%s: %s: %s\n", prefix, c->findings[i].severity, c->findings[i].name,
                            c->findings[i].msg);
-        kv_sb_addf(&sb, "%s%zu file%s with CUDA code; read %.1f MB of %.1f MB (%.2f%%)\n", prefix, c->nfiles,
-                   c->nfiles == 1 ? "" : "s",
-                   (double) c->bytes_read / 1e6, (double) c->image_bytes / 1e6,
-                   c->image_bytes ? 100.0 * (double) c->bytes_read / (double) c->image_bytes : 0.0);
+        {
+                char *counts = kv_compat_counts_line(prefix, c->nfiles, c->bytes_read, c->image_bytes);
+
+                if (counts)
+                        kv_sb_adds(&sb, counts);
+                else
+                        sb.oom = true;
+                free(counts);
+        }
         if (sb.oom) {
                 kv_sb_release(&sb);
                 return NULL;

@@ -123,6 +123,17 @@ char *kv_compat_summary(const struct kv_compat *c, const char *prefix);
  * or the driver the image needs. -ENOMEM on OOM. */
 int kv_compat_require(const struct kv_compat *c, char **ret_msg);
 
+/* Whether an entry of a layer (path relative to the root, no leading "/", as "usr/lib/x"; mode with
+ * its S_IF* type; size of a regular file) would change nothing in the report of a tree that gains it
+ * but the scan's regular_files and image_bytes counters: a directory no *.dist-info, a symlink or
+ * regular file no library name (lib*.so*), no torch/version.py, no nvcc, no ELF candidate; nothing
+ * under the root's proc or sys, nor deeper than the walk goes. Anything else (a device, so an overlay
+ * whiteout too) is not inert. Whiteouts, opaque directories and shadowing are the caller's to check. */
+bool kv_compat_entry_inert(const char *path, unsigned mode, uint64_t size);
+/* The summary's last line ("PREFIXN files with CUDA code; read X MB of Y MB (Z%)\n"), as
+ * kv_compat_summary() writes it from the scan's counters; malloc'd, NULL on OOM. */
+char *kv_compat_counts_line(const char *prefix, size_t cuda_files, uint64_t bytes_read, uint64_t image_bytes);
+
 /* Counters, for benchmarks and tests. */
 uint64_t kv_compat_bytes_read(const struct kv_compat *c);
 uint64_t kv_compat_image_bytes(const struct kv_compat *c); /* sum of the regular files' sizes */

@@ -215,6 +215,41 @@ int layer_store_unpacked(struct layer_store *s, const struct layer_desc *l, char
 int layer_store_adopt_unpacked(struct layer_store *s, const struct layer_desc *l, int dir_fd, const char *name,
                                struct cb_err *err);
 
+/* A layer's entries, streamed without extracting it (entries.c): from layers/<diff_id hex>/ when the store
+ * has it unpacked (overlay form: a 0/0 character device is a whiteout, trusted.overlay.opaque marks an
+ * opaque directory), else from the tar headers of its blob (image-spec form: ".wh.NAME" is reported as a
+ * whiteout of NAME, ".wh..wh..opq" as its directory with LAYER_ENTRY_OPAQUE). Order is the directory's or
+ * the tar's; a directory comes before what it holds when the source has it so. Memory stays bounded
+ * whatever the layer's size. A transparent value type; path is borrowed for the callback's duration:
+ * relative, without "/" or "./" in front or "/" behind ("usr/lib/x").*/
+#define LAYER_ENTRY_WHITEOUT (1u << 0) /* path is removed from the layers below (mode S_IFCHR) */
+#define LAYER_ENTRY_OPAQUE (1u << 1)   /* a directory hiding what the layers below hold in it */
+#define LAYER_ENTRY_HARDLINK (1u << 2) /* tar form: a hard link to an earlier entry; size is 0, not the file's */
+struct layer_entry {
+        const char *path;
+        unsigned mode;  /* S_IF* type and permission bits */
+        uint64_t size;  /* regular files; 0 for others */
+        unsigned flags; /* LAYER_ENTRY_* */
+};
+/* Returns 0 to go on, anything else to stop the walk with that value (< 0: an error, set in err). */
+typedef int (*layer_entry_fn)(void *ud, const struct layer_entry *e);
+/* Returns 0 when every entry was seen, the callback's stopping value, or < 0 (unreadable layer or blob). */
+int layer_store_walk_entries(struct layer_store *s, const struct layer_desc *l, layer_entry_fn fn, void *ud,
+                             struct cb_err *err);
+/* An owned fd (close it) on l's unpacked directory, without extracting it: -ENOENT when it is not unpacked. */
+int layer_store_open_unpacked(struct layer_store *s, const struct layer_desc *l, struct cb_err *err);
+/* Which of a set of unpacked layers already hold a path: layer_presence_new() opens layers[0..n) (-ENOENT
+ * when one is not unpacked); *ret owned: layer_presence_free(). layer_presence_check() looks path
+ * (relative, as layer_entry's) up in each without following any symlink, also in parent components:
+ * 0 when no layer has it (a directory path may exist as a directory), 1 when one has it otherwise,
+ * < 0 (-ELOOP, -ENOTDIR, ...) when a parent is a symlink or no directory, or on error. Cheapest when
+ * paths come grouped by directory, as layer_store_walk_entries() gives them. */
+struct layer_presence;
+int layer_presence_new(struct layer_store *s, const struct layer_desc *layers, size_t n,
+                       struct layer_presence **ret, struct cb_err *err);
+int layer_presence_check(struct layer_presence *p, const char *path, bool is_dir);
+struct layer_presence *layer_presence_free(struct layer_presence *p);
+
 /* Compression belongs to an output (DESIGN.md): a build may commit LAYER_UNCOMPRESSED and compress once
  * per layer and algorithm when it pushes or exports. Returns in *ret the layer in compression c (level -1:
  * default): l itself when it already is; otherwise the blob is streamed through decompression and the new

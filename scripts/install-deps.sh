@@ -7,8 +7,8 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config git
         libarchive-dev libcurl4-openssl-dev libssl-dev libzstd-dev zlib1g-dev libyaml-dev libjansson-dev)
 test_pkgs=(libcmocka-dev bats docker-registry skopeo umoci mmdebstrap openssl apache2-utils jq
-        python3 python3-pip ca-certificates uidmap iproute2 file binutils
-        cppcheck clang-tidy python3-jsonschema python3-yaml strace)
+        python3 python3-pip ca-certificates uidmap iproute2 file binutils strace
+        cppcheck clang-tidy python3-jsonschema python3-yaml)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--build" ] || pkgs+=("${test_pkgs[@]}")

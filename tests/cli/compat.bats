@@ -105,9 +105,12 @@ EOF
         run cb build --metadata-file "$CB_TMP/m1.json" -t memo:1 "$CB_TMP/memo"
         [ "$status" -eq 0 ]
         [[ "$output" == *"compat: CUDA runtime 11.8"* ]]
-        # the build left one new report, this image's
+        # the build left new reports: this image's has the most files (a scan also remembers the layers
+        # below a top layer it only counts)
         new=$(ls "$CB_ROOT/cache/compat" | grep -v -x -F -f "$CB_TMP/memo-before" || true)
-        [ "$(echo "$new" | wc -l)" -eq 1 ]
+        [ -n "$new" ]
+        new=$(for m in $new; do echo "$(jq .static.scan.regular_files "$CB_ROOT/cache/compat/$m") $m"; done |
+                sort -n | tail -1 | cut -d' ' -f2)
         mf="$CB_ROOT/cache/compat/$new"
         [ -f "$mf" ]
         n=$(ls "$CB_ROOT/cache/compat" | wc -l)
@@ -126,7 +129,8 @@ EOF
         run cb build -t memo:3 "$CB_TMP/memo"
         [ "$status" -eq 0 ]
         [[ "$output" != *"compat: from the memo"* ]]
-        [ "$(ls "$CB_ROOT/cache/compat" | wc -l)" -eq $((n + 2)) ]
+        # one report each at least (a scan also remembers the layers below a top layer it only counts)
+        [ "$(ls "$CB_ROOT/cache/compat" | wc -l)" -ge $((n + 2)) ]
 }
 
 @test "every finding name of the static report is a rule name of cubuild check" {
