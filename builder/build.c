@@ -664,7 +664,25 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         .require_driver = o->require_driver,
                         .ret_report = &report,
                 };
+                /* a last layer COPY wrote from a directory it carries unchanged: the static report reads
+                 * that directory instead of unpacking the layer */
+                struct bld_rootfs xfs = { 0 };
+                struct bld_compat_extra extra = { .fd = -1 };
+                struct cb_err xerr;
+                cb_err_init(&xerr);
+                if (st->nlayers &&
+                    bld_copy_direct_source(&b, st->layers[st->nlayers - 1].diff_id, &xfs, &extra.fd, &extra.path,
+                                           &xerr) == 0) {
+                        extra.diff_id = st->layers[st->nlayers - 1].diff_id;
+                        vo.extra = &extra;
+                }
+                cb_err_release(&xerr);
                 r = bld_verify_image(b.store, b.tmp_dir, ret_digest, st->config, st->layers, st->nlayers, &vo, err);
+                if (extra.fd >= 0)
+                        (void) close(extra.fd);
+                if (xfs.mounted)
+                        (void) bld_rootfs_unmount(&xfs, NULL);
+                bld_rootfs_release(&xfs);
                 if (r >= 0) /* provenance and SBOM join the report as referrers (docs/audit.md) */
                         r = bld_audit_attest(b.store, ret_digest, tags, o->ntags, started, (int64_t) time(NULL),
                                              !o->no_provenance, !o->no_sbom, err);

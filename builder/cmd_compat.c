@@ -138,7 +138,7 @@ int bld_cmd_compat(const struct bld_global *g, int argc, char **argv)
         if (r >= 0)
                 r = layer_image_read(s, digest, &img, &err);
         if (r >= 0)
-                r = bld_compat_image(s, layer_store_work_path(s), img->config, img->layers, img->nlayers, require_arch,
+                r = bld_compat_image(s, layer_store_work_path(s), img->config, img->layers, img->nlayers, NULL, require_arch,
                                      require_driver, &stat, &summary, &gap, &err);
         int rc = BLD_EXIT_OK;
         if (r < 0) {

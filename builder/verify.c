@@ -267,9 +267,21 @@ static int compat_scan(struct layer_store *s, const char *tmp_dir, const struct 
         return r;
 }
 
+/* Whether extra stands for layers[n - 1] and that layer would have to be unpacked to be mounted. */
+static bool use_extra(struct layer_store *s, const struct layer_desc *layers, size_t n,
+                      const struct bld_compat_extra *extra)
+{
+        if (!extra || n == 0 || extra->fd < 0 || !extra->path || strcmp(extra->diff_id, layers[n - 1].diff_id) != 0)
+                return false;
+        _cleanup_free_ char *dir = cb_xasprintf("layers/%s", layers[n - 1].diff_id + 7);
+        struct stat st;
+        return fstatat(layer_store_root_fd(s), dir, &st, AT_SYMLINK_NOFOLLOW) < 0;
+}
+
 int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config, const struct layer_desc *layers,
-                     size_t n, const char *require_arch, const char *require_driver, json_t **ret_static,
-                     char **ret_summary, char **ret_gap, struct cb_err *err)
+                     size_t n, const struct bld_compat_extra *extra, const char *require_arch,
+                     const char *require_driver, json_t **ret_static, char **ret_summary, char **ret_gap,
+                     struct cb_err *err)
 {
         /* the same layers and options give the same report: a fully cached rebuild reads no ELF header,
          * and one whose last steps only add files the report counts mounts nothing either */
@@ -285,17 +297,26 @@ int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config,
          * files is not extracted for it) and counted from its entries */
         uint64_t files = 0, bytes = 0;
         size_t k = bld_compat_memo_scan_layers(s, layers, n, &files, &bytes);
-        const struct kv_compat_opts o = {
+        struct kv_compat_opts o = {
                 .cuda_version = mo.cuda_version,
                 .nvidia_require_cuda = mo.nvidia_require_cuda,
                 .require_arch = require_arch,
                 .require_driver = require_driver,
         };
+        /* a last layer that a COPY wrote from a directory it carries unchanged (a venv copied from a
+         * builder stage): read there, not extracted for the scan */
+        if (k == n && use_extra(s, layers, n, extra)) {
+                o.extra_path = extra->path;
+                o.extra_fd = extra->fd;
+                k = n - 1;
+        }
         json_t *j = NULL;
         char *summary = NULL, *gap = NULL;
         int r = compat_scan(s, tmp_dir, layers, k, &o, &j, &summary, &gap, err);
         if (r < 0)
                 return r;
+        if (o.extra_path)
+                k = n; /* the scan saw all of them */
         bld_compat_memo_save(s, layers, k, &mo, j, summary, gap);
         if (k < n && bld_compat_memo_extend(s, layers, n, &mo, files, bytes, &j, &summary, gap) < 0) {
                 json_decref(j);
@@ -319,7 +340,7 @@ int bld_verify_image(struct layer_store *s, const char *tmp_dir, const char *man
         json_t *rep = NULL;
         json_t *stat = NULL;
         _cleanup_free_ char *stat_summary = NULL, *gap = NULL;
-        int r = bld_compat_image(s, tmp_dir, config, layers, n, vo->require_arch, vo->require_driver, &stat,
+        int r = bld_compat_image(s, tmp_dir, config, layers, n, vo->extra, vo->require_arch, vo->require_driver, &stat,
                                  &stat_summary, &gap, err);
         if (r == -EINVAL)
                 return r;

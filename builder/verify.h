@@ -24,6 +24,7 @@ struct bld_verify_opts {
          * fail the build like a failed verification (BLD_E_VERIFY) */
         const char *require_arch;   /* --require-arch sm_80,sm_90, or NULL */
         const char *require_driver; /* --require-driver 535, or NULL */
+        const struct bld_compat_extra *extra; /* bld_compat_image()'s, or NULL */
         json_t **ret_report;        /* when not NULL, gets a reference to the whole report */
 };
 /* Owned: the verifier program to bind into images, or NULL when none is found. */
@@ -86,8 +87,19 @@ int bld_compat_memo_extend(struct layer_store *s, const struct layer_desc *layer
  * is not the counts line they give, or a counter would drop below zero. */
 int bld_compat_memo_shift(json_t *static_report, const char *summary, int64_t files, int64_t bytes,
                           json_t **ret_static, char **ret_summary);
+/* The image's last layer read where a COPY took it from instead of being unpacked (builder/copy_direct.c:
+ * bld_copy_direct_source()). */
+struct bld_compat_extra {
+        const char *diff_id; /* the layer it stands for */
+        int fd;              /* the directory the layer holds unchanged */
+        const char *path;    /* its path in the image ("/opt/venv") */
+};
+/* The static report of the image layers[0..n): remembered, derived (above), or scanned. extra (may be
+ * NULL) stands for layers[n - 1] when that one is not unpacked: the others are mounted, and the scan
+ * reads extra's tree in its place. */
 int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config, const struct layer_desc *layers,
-                     size_t n, const char *require_arch, const char *require_driver, json_t **ret_static,
-                     char **ret_summary, char **ret_gap, struct cb_err *err);
+                     size_t n, const struct bld_compat_extra *extra, const char *require_arch,
+                     const char *require_driver, json_t **ret_static, char **ret_summary, char **ret_gap,
+                     struct cb_err *err);
 
 #endif

@@ -126,3 +126,36 @@ build() {
         [ "$output" -ge 1 ]
         [ "$(cb inspect again | jq -r .digest)" != "$(cb inspect changed | jq -r .digest)" ]
 }
+
+@test "the static report reads a directory COPY --from carried unchanged where it is, as a full scan would" {
+        command -v strace >/dev/null || skip "strace is not installed (scripts/install-deps.sh installs it)"
+        local c="$CB_TMP/ctx-libs" top
+        mkdir -p "$c"
+        # a library, a CUDA runtime's name and a wheel's metadata: what the report looks at
+        cat >"$c/Dockerfile" <<'DF'
+FROM debian:bookworm AS libs
+RUN mkdir -p /opt/lib/nvidia_cublas_cu12-12.4.5.8.dist-info && cp /usr/lib/x86_64-linux-gnu/libc.so.6 /opt/lib/ && \
+    ln -s libc.so.6 /opt/lib/libcudart.so.12
+FROM debian:bookworm
+COPY --from=libs /opt/lib /opt/lib
+DF
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" run strace -f -qq -s 4096 -e trace=mount,fsconfig \
+                -o "$CB_TMP/libs.strace" "$CUBUILD" --root "$CB_ROOT" build --verify skip -q -t libs "$c"
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        top=$(cb inspect libs | jq -r '.config.rootfs.diff_ids[-1] | ltrimstr("sha256:")')
+        # the COPY's layer was neither unpacked nor mounted for the report
+        [ ! -d "$CB_ROOT/layers/$top" ]
+        run grep -c "layers/$top" "$CB_TMP/libs.strace"
+        [ "$output" = 0 ]
+        cb compat --json libs >"$CB_TMP/libs-build.json"
+        cb compat libs >"$CB_TMP/libs-build.txt"
+        grep -q '"cublas"' "$CB_TMP/libs-build.json"
+        grep -q 'libcudart.so.12' "$CB_TMP/libs-build.json"
+        # the same report from a scan of the unpacked image (the memo forgotten)
+        rm -rf "$CB_ROOT/cache/compat"
+        cb compat --json libs >"$CB_TMP/libs-full.json"
+        cb compat libs >"$CB_TMP/libs-full.txt"
+        [ -d "$CB_ROOT/layers/$top" ]
+        diff "$CB_TMP/libs-build.json" "$CB_TMP/libs-full.json"
+        diff "$CB_TMP/libs-build.txt" "$CB_TMP/libs-full.txt"
+}
