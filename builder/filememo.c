@@ -2,9 +2,12 @@
 #include "builder/filememo.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct memo_entry {
         dev_t dev;
@@ -168,7 +171,7 @@ int bld_file_digest(struct bld_file_memo *m, int dir_fd, const char *name, const
 #define MEMO_PATH "cache/filememo"
 #define MEMO_MAGIC "cubuild-filememo 1\n"
 #define MEMO_REC 88u /* 7 numbers of 8 bytes, the raw digest */
-#define MEMO_SAVE_MAX 200000u
+#define MEMO_SAVE_MAX 120000u
 /* a file changed this close before the build began may change again within the same timestamp tick
  * (ext4 stamps with the coarse clock), looking the same afterwards: such digests are not kept */
 #define MEMO_RACY_S 2
@@ -208,52 +211,95 @@ static void rec_read(const unsigned char *p, struct memo_entry *e)
         memcpy(e->digest, p + 56, 32);
 }
 
+/* Records are read and written this many at a time: the memo is never held twice in memory. */
+#define MEMO_CHUNK 744u
+
+/* Reads up to len bytes (fewer only at the end of the file); < 0 on errors. */
+static ssize_t read_full(int fd, void *buf, size_t len)
+{
+        size_t got = 0;
+        while (got < len) {
+                ssize_t n = read(fd, (char *) buf + got, len - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -1;
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+        }
+        return (ssize_t) got;
+}
+
 void bld_file_memo_load(struct bld_file_memo *m, int store_root_fd)
 {
-        struct cb_buf b;
-        cb_buf_init(&b, sizeof(MEMO_MAGIC) + (size_t) MEMO_SAVE_MAX * MEMO_REC);
-        struct cb_err e;
-        cb_err_init(&e);
+        _cleanup_close_ int fd = openat(store_root_fd, MEMO_PATH, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
         size_t ml = strlen(MEMO_MAGIC);
+        char magic[32];
         /* a missing, foreign or truncated memo is no memo: every file is read, as without one */
-        if (cb_read_file(store_root_fd, MEMO_PATH, b.max, &b, &e) >= 0 && b.len >= ml &&
-            memcmp(b.p, MEMO_MAGIC, ml) == 0 && (b.len - ml) % MEMO_REC == 0) {
-                for (size_t off = ml; off < b.len; off += MEMO_REC) {
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t) st.st_size < ml ||
+            ((uint64_t) st.st_size - ml) % MEMO_REC != 0 ||
+            ((uint64_t) st.st_size - ml) / MEMO_REC > MEMO_SAVE_MAX || read_full(fd, magic, ml) != (ssize_t) ml ||
+            memcmp(magic, MEMO_MAGIC, ml) != 0)
+                return;
+        /* room for all of them at once: growing by doubling would hold the table twice for a moment */
+        size_t count = ((size_t) st.st_size - ml) / MEMO_REC;
+        if (m->cap < m->n + count + 256) {
+                m->cap = m->n + count + 256;
+                m->v = cb_xrealloc(m->v, m->cap * sizeof(*m->v));
+        }
+        _cleanup_free_ unsigned char *buf = cb_xmalloc((size_t) MEMO_CHUNK * MEMO_REC);
+        for (;;) {
+                ssize_t n = read_full(fd, buf, (size_t) MEMO_CHUNK * MEMO_REC);
+                if (n <= 0 || (size_t) n % MEMO_REC != 0)
+                        return;
+                for (size_t off = 0; off < (size_t) n; off += MEMO_REC) {
                         struct memo_entry x;
-                        rec_read((const unsigned char *) b.p + off, &x);
+                        rec_read(buf + off, &x);
                         size_t slot = find_slot(m, x.dev, x.ino);
                         if (!m->slots[slot])
                                 put(m, slot, &x);
                 }
         }
-        cb_err_release(&e);
-        cb_buf_release(&b);
 }
 
 void bld_file_memo_save(const struct bld_file_memo *m, int store_root_fd, int64_t build_started)
 {
         if (!m || m->n == 0)
                 return;
-        struct cb_buf out;
-        cb_buf_init(&out, CB_BUF_UNLIMITED);
-        (void) cb_buf_adds(&out, MEMO_MAGIC);
-        size_t k = 0;
+        char rnd[17];
+        cb_random_hex(rnd, 8);
+        _cleanup_free_ char *tmp = cb_xasprintf("cache/.filememo-%s", rnd);
+        struct cb_err e;
+        cb_err_init(&e);
+        int r = cb_mkdir_p(store_root_fd, "cache", 0755, &e);
+        cb_err_release(&e);
+        _cleanup_close_ int fd =
+                r < 0 ? -1 : openat(store_root_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        _cleanup_free_ unsigned char *buf = cb_xmalloc((size_t) MEMO_CHUNK * MEMO_REC);
+        size_t fill = 0, k = 0;
+        r = cb_write_all(fd, MEMO_MAGIC, strlen(MEMO_MAGIC));
         /* this build's files first, then what earlier builds (other contexts) left, up to the cap */
-        for (int pass = 0; pass < 2; pass++)
-                for (size_t i = 0; i < m->n && k < MEMO_SAVE_MAX; i++) {
+        for (int pass = 0; pass < 2 && r >= 0; pass++)
+                for (size_t i = 0; i < m->n && k < MEMO_SAVE_MAX && r >= 0; i++) {
                         const struct memo_entry *x = &m->v[i];
                         if (x->used != (pass == 0) || x->ctime.tv_sec >= build_started - MEMO_RACY_S ||
                             x->mtime.tv_sec >= build_started - MEMO_RACY_S)
                                 continue;
-                        unsigned char rec[MEMO_REC];
-                        rec_write(rec, x);
-                        (void) cb_buf_add(&out, rec, MEMO_REC);
+                        rec_write(buf + fill * MEMO_REC, x);
                         k++;
+                        if (++fill == MEMO_CHUNK) {
+                                r = cb_write_all(fd, buf, (size_t) fill * MEMO_REC);
+                                fill = 0;
+                        }
                 }
-        struct cb_err e;
-        cb_err_init(&e);
-        if (cb_mkdir_p(store_root_fd, "cache", 0755, &e) >= 0)
-                (void) cb_write_file_atomic(store_root_fd, MEMO_PATH, out.p, out.len, 0600, &e);
-        cb_err_release(&e);
-        cb_buf_release(&out);
+        if (r >= 0 && fill)
+                r = cb_write_all(fd, buf, (size_t) fill * MEMO_REC);
+        /* renamed over the old one only when whole: a reader sees one memo or the other */
+        if (r >= 0 && fsync(fd) == 0 && renameat(store_root_fd, tmp, store_root_fd, MEMO_PATH) == 0)
+                return;
+        (void) unlinkat(store_root_fd, tmp, 0);
 }

@@ -19,8 +19,8 @@ int bld_file_digest(struct bld_file_memo *m, int dir_fd, const char *name, const
  * or damaged memo is none. */
 void bld_file_memo_load(struct bld_file_memo *m, int store_root_fd);
 /* Writes the memo back for the next build (atomically, best effort): this build's files first, at most
- * 200,000. A file changed within 2 s before build_started (seconds since the epoch) is left out: it could
- * change again within the same timestamp tick and look unchanged. */
+ * 120,000 (about 11 MiB in memory). A file changed within 2 s before build_started (seconds since the
+ * epoch) is left out: it could change again within the same timestamp tick and look unchanged. */
 void bld_file_memo_save(const struct bld_file_memo *m, int store_root_fd, int64_t build_started);
 /* How many digests came from the memo (for tests and --debug). */
 size_t bld_file_memo_hits(const struct bld_file_memo *m);
