@@ -543,6 +543,33 @@ static void apply_budget(struct bld_ctx *b, uint64_t budget, const char *digest)
         cb_err_release(&e);
 }
 
+/* Whether a stage after target reads it (FROM, COPY --from, RUN --mount from=). */
+static bool stage_read_later(struct bld_ctx *b, size_t target)
+{
+        size_t n = df_file_nstages(b->df); /* b->nstages ends at the target */
+        bool *deps = cb_xcalloc(n + 1, sizeof(bool));
+        bool read = false;
+        for (size_t i = target + 1; i < n && !read; i++) {
+                bld_stage_deps(b, i, deps);
+                read = deps[target];
+        }
+        free(deps);
+        return read;
+}
+
+/* Unpacks the stage's layers that are not (those a COPY wrote straight from its sources). */
+static int unpack_layers(struct bld_ctx *b, const struct bld_stage *st, struct cb_err *err)
+{
+        for (size_t i = 0; i < st->nlayers; i++) {
+                char *path = NULL;
+                int r = layer_store_unpacked(b->store, &st->layers[i], &path, err);
+                free(path);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], struct cb_err *err)
 {
         struct bld_settings settings = { 0 };
@@ -664,6 +691,16 @@ int bld_build(const struct bld_opts *o, char ret_digest[CB_DIGEST_STR_LEN], stru
                         .require_driver = o->require_driver,
                         .ret_report = &report,
                 };
+                /* a stage that later stages of the Dockerfile read (COPY --from, FROM) is mounted by their
+                 * build next: its layers that a COPY wrote without unpacking them are unpacked now */
+                if (stage_read_later(&b, target))
+                        r = unpack_layers(&b, st, err);
+                if (r < 0) {
+                        for (size_t i = 0; i < o->ntags; i++)
+                                free((char *) tags[i]);
+                        free(tags);
+                        goto out;
+                }
                 /* a last layer COPY wrote from a directory it carries unchanged: the static report reads
                  * that directory instead of unpacking the layer */
                 struct bld_rootfs xfs = { 0 };

@@ -24,12 +24,12 @@
 
 #define STAGE_RESULT_MAX (64u << 20)
 
-/* Marks in deps (b->nstages entries) the earlier stages that stage i reads: its FROM, COPY/ADD --from
- * and RUN --mount from=. A value with a variable in it marks every earlier stage (safe). */
+/* Marks in deps (entries 0..i-1, the only ones written) the earlier stages that stage i of the Dockerfile
+ * reads, whether or not this build needs stage i: its FROM, COPY/ADD --from and RUN --mount from=. A value with a variable in it marks every earlier stage (safe). */
 void bld_stage_deps(struct bld_ctx *b, size_t i, bool *deps)
 {
         const struct df_stage *ds = df_file_stage(b->df, i);
-        memset(deps, 0, b->nstages * sizeof(*deps));
+        memset(deps, 0, i * sizeof(*deps));
         if (ds->name && bld_nctx_find(b, ds->name))
                 return; /* a named context replaces the stage (build.c): it reads nothing */
 

@@ -84,7 +84,8 @@ enum layer_compression bld_compression_of(const char *name);
 bool bld_outputs_compressed(const struct bld_opts *o);
 /* jobs.c: the stage graph and the schedule (--jobs) */
 typedef int (*bld_stage_fn)(struct bld_ctx *b, size_t stage, struct cb_err *err);
-/* deps: b->nstages flags, set for each earlier stage that stage i reads (FROM, --from, --mount from=). */
+/* deps: i flags (entries 0..i-1 written), set for each earlier stage that stage i of the Dockerfile reads
+ * (FROM, --from, --mount from=); i may be past b->nstages. */
 void bld_stage_deps(struct bld_ctx *b, size_t i, bool *deps);
 /* needed: b->nstages flags; the target and every stage it reads, transitively. */
 void bld_mark_needed(struct bld_ctx *b, size_t target, bool *needed);

@@ -159,3 +159,18 @@ DF
         diff "$CB_TMP/libs-build.json" "$CB_TMP/libs-full.json"
         diff "$CB_TMP/libs-build.txt" "$CB_TMP/libs-full.txt"
 }
+
+@test "a stage built as --target that later stages read has its COPY layers unpacked for them" {
+        local c="$CB_TMP/ctx-target" top
+        mkdir -p "$c/tree"
+        echo t >"$c/tree/t"
+        printf 'FROM debian:bookworm AS builder\nCOPY tree /opt/tree\nFROM debian:bookworm AS other\nCOPY tree /opt/other\nFROM debian:bookworm\nCOPY --from=builder /opt/tree /opt/tree\n' \
+                >"$c/Dockerfile"
+        cb build --verify skip -q --target builder -t tgt-builder "$c" >/dev/null
+        top=$(cb inspect tgt-builder | jq -r '.config.rootfs.diff_ids[-1] | ltrimstr("sha256:")')
+        [ -d "$CB_ROOT/layers/$top" ]
+        # a stage no later stage reads keeps its COPY layer packed
+        cb build --verify skip -q --target other -t tgt-other "$c" >/dev/null
+        top=$(cb inspect tgt-other | jq -r '.config.rootfs.diff_ids[-1] | ltrimstr("sha256:")')
+        [ ! -d "$CB_ROOT/layers/$top" ]
+}
