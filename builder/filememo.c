@@ -57,35 +57,6 @@ static uint64_t key_hash(dev_t dev, ino_t ino)
         return h * 0xBF58476D1CE4E5B9ull;
 }
 
-static void digest_str(const unsigned char raw[32], char ret[CB_DIGEST_STR_LEN])
-{
-        static const char hex[] = "0123456789abcdef";
-        memcpy(ret, "sha256:", 7);
-        for (size_t i = 0; i < 32; i++) {
-                ret[7 + 2 * i] = hex[raw[i] >> 4];
-                ret[8 + 2 * i] = hex[raw[i] & 15];
-        }
-        ret[71] = '\0';
-}
-
-static int hexval(char c)
-{
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static int digest_raw(const char *s, unsigned char ret[32])
-{
-        if (strncmp(s, "sha256:", 7) != 0)
-                return -EINVAL;
-        for (size_t i = 0; i < 32; i++) {
-                int hi = hexval(s[7 + 2 * i]), lo = hi < 0 ? -1 : hexval(s[8 + 2 * i]);
-                if (lo < 0)
-                        return -EINVAL;
-                ret[i] = (unsigned char) (hi << 4 | lo);
-        }
-        return 0;
-}
-
 static bool same_ts(const struct timespec *a, const struct timespec *b)
 {
         return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
@@ -142,7 +113,7 @@ int bld_file_digest(struct bld_file_memo *m, int dir_fd, const char *name, const
                         if (e->size == st->st_size && same_ts(&e->mtime, &st->st_mtim) &&
                             same_ts(&e->ctime, &st->st_ctim)) {
                                 m->v[s - 1].used = true;
-                                digest_str(e->digest, ret);
+                                cb_digest_from_raw(e->digest, ret);
                                 if (ret_size)
                                         *ret_size = (unsigned long long) e->size;
                                 m->hits++;
@@ -161,7 +132,7 @@ int bld_file_digest(struct bld_file_memo *m, int dir_fd, const char *name, const
                 return 0;
         struct memo_entry e = { .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size, .mtime = st->st_mtim,
                                 .ctime = st->st_ctim, .used = true };
-        if (digest_raw(ret, e.digest) == 0)
+        if (cb_digest_to_raw(ret, e.digest) == 0)
                 put(m, slot, &e);
         return 0;
 }

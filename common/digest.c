@@ -39,7 +39,7 @@ void cb_sha256_update(struct cb_sha256 *h, const void *p, size_t len)
                 (void) EVP_DigestUpdate(h->ctx, p, len);
 }
 
-static void hex(const unsigned char *md, char out[CB_DIGEST_STR_LEN])
+void cb_digest_from_raw(const unsigned char md[CB_SHA256_LEN], char out[CB_DIGEST_STR_LEN])
 {
         static const char digits[] = "0123456789abcdef";
         memcpy(out, "sha256:", 7);
@@ -55,7 +55,7 @@ void cb_sha256_final(struct cb_sha256 *h, char out[CB_DIGEST_STR_LEN])
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int n = 0;
         (void) EVP_DigestFinal_ex(h->ctx, md, &n);
-        hex(md, out);
+        cb_digest_from_raw(md, out);
 }
 
 void cb_sha256_digest(const void *p, size_t len, char out[CB_DIGEST_STR_LEN])
@@ -63,7 +63,7 @@ void cb_sha256_digest(const void *p, size_t len, char out[CB_DIGEST_STR_LEN])
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int n = 0;
         (void) EVP_Digest(p, len, md, &n, EVP_sha256(), NULL);
-        hex(md, out);
+        cb_digest_from_raw(md, out);
 }
 
 int cb_sha256_file(int dir_fd, const char *path, char out[CB_DIGEST_STR_LEN], unsigned long long *ret_size,
@@ -106,4 +106,19 @@ bool cb_digest_valid(const char *s)
                 if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
                         return false;
         return i == CB_SHA256_HEX_LEN;
+}
+
+/* c is a lowercase hex digit (cb_digest_valid() checked) */
+static unsigned hexval(char c)
+{
+        return c >= '0' && c <= '9' ? (unsigned) (c - '0') : (unsigned) (c - 'a' + 10) & 15u;
+}
+
+int cb_digest_to_raw(const char *digest, unsigned char md[CB_SHA256_LEN])
+{
+        if (!cb_digest_valid(digest))
+                return -EINVAL;
+        for (size_t i = 0; i < CB_SHA256_LEN; i++)
+                md[i] = (unsigned char) (hexval(digest[7 + 2 * i]) << 4 | hexval(digest[8 + 2 * i]));
+        return 0;
 }

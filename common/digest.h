@@ -28,5 +28,8 @@ int cb_sha256_file(int dir_fd, const char *path, char out[CB_DIGEST_STR_LEN], un
 
 /* True for "sha256:" followed by exactly 64 lower-case hex digits. */
 bool cb_digest_valid(const char *s);
+/* "sha256:<hex>" of the raw digest md, and back (-EINVAL unless cb_digest_valid()). */
+void cb_digest_from_raw(const unsigned char md[CB_SHA256_LEN], char out[CB_DIGEST_STR_LEN]);
+int cb_digest_to_raw(const char *digest, unsigned char md[CB_SHA256_LEN]);
 
 #endif
