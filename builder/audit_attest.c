@@ -37,6 +37,9 @@ struct pkgs {
         size_t n;
         char **seen; /* paths found in a higher layer (or whited out there) */
         size_t nseen;
+        /* set while one layer is read for its memo: what it found, in order ({"w": whited-out path} or
+         * {"f": path, "p": [[kind, name, version]...]}), for replay() over the layers above it */
+        json_t *events;
 };
 
 static bool seen(struct pkgs *p, const char *path)
@@ -53,11 +56,25 @@ static void mark_seen(struct pkgs *p, const char *path)
         p->seen[p->nseen++] = cb_xstrdup(path);
 }
 
+/* A file that names packages (dpkg status, METADATA, a CUDA library), or with gone an entry whited out:
+ * no lower layer's file at that path counts. */
+static void found(struct pkgs *p, const char *path, bool gone)
+{
+        mark_seen(p, path);
+        if (p->events)
+                (void) json_array_append_new(p->events, gone ? json_pack("{s:s}", "w", path)
+                                                             : json_pack("{s:s, s:[]}", "f", path, "p"));
+}
+
 static void pkg_add(struct pkgs *p, const char *kind, const char *name, size_t nl, const char *ver, size_t vl,
                     const char *path)
 {
         p->v = cb_xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
         p->v[p->n++] = (struct pkg){ cb_xstrdup(kind), cb_xstrndup(name, nl), cb_xstrndup(ver, vl), cb_xstrdup(path) };
+        json_t *last = p->events ? json_array_get(p->events, json_array_size(p->events) - 1) : NULL;
+        json_t *list = json_object_get(last, "p");
+        if (list)
+                (void) json_array_append_new(list, json_pack("[s, s#, s#]", kind, name, (int) nl, ver, (int) vl));
 }
 
 /* "Key: value" at the start of a line; value up to the end of the line. */
@@ -180,7 +197,7 @@ static void walk(struct pkgs *p, int dir_fd, const char *rel, unsigned depth, bo
                 if (fstatat(dir_fd, n, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
                 if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
-                        mark_seen(p, path); /* an overlay whiteout: gone from the image */
+                        found(p, path, true); /* an overlay whiteout: gone from the image */
                         continue;
                 }
                 if (S_ISDIR(st.st_mode)) {
@@ -188,7 +205,7 @@ static void walk(struct pkgs *p, int dir_fd, const char *rel, unsigned depth, bo
                         if (in_site && l > 10 && !strcmp(n + l - 10, ".dist-info")) {
                                 _cleanup_free_ char *mp = cb_xasprintf("%s/METADATA", path);
                                 if (!seen(p, mp)) {
-                                        mark_seen(p, mp);
+                                        found(p, mp, false);
                                         _cleanup_close_ int cfd = openat(dir_fd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                                         if (cfd >= 0)
                                                 read_into(p, cfd, "METADATA", mp, false);
@@ -206,10 +223,10 @@ static void walk(struct pkgs *p, int dir_fd, const char *rel, unsigned depth, bo
                 size_t nl;
                 const char *ver;
                 if (!strcmp(path, "var/lib/dpkg/status")) {
-                        mark_seen(p, path);
+                        found(p, path, false);
                         read_into(p, dir_fd, n, path, true);
                 } else if (cuda_lib(n, &nl, &ver)) {
-                        mark_seen(p, path);
+                        found(p, path, false);
                         pkg_add(p, "cuda", n, nl, ver, strlen(ver), path);
                 }
         }
@@ -247,7 +264,7 @@ static int scan_tar(struct pkgs *p, int fd, struct cb_err *err)
                 base = base ? base + 1 : raw;
                 if (!strncmp(base, ".wh.", 4) && strcmp(base, ".wh..wh..opq")) {
                         _cleanup_free_ char *gone = cb_xasprintf("%.*s%s", (int) (base - raw), raw, base + 4);
-                        mark_seen(p, gone);
+                        found(p, gone, true);
                         continue;
                 }
                 if (archive_entry_filetype(ae) != AE_IFREG || archive_entry_hardlink(ae) || seen(p, raw))
@@ -258,13 +275,13 @@ static int scan_tar(struct pkgs *p, int fd, struct cb_err *err)
                 bool meta = !dpkg && l > 19 && !strcmp(raw + l - 19, ".dist-info/METADATA") && in_site_packages(raw);
                 if (!dpkg && !meta) {
                         if (cuda_lib(base, &nl, &ver)) {
-                                mark_seen(p, raw);
+                                found(p, raw, false);
                                 pkg_add(p, "cuda", base, nl, ver, strlen(ver), raw);
                         }
                         continue;
                 }
                 _cleanup_free_ char *path = cb_xstrdup(raw);
-                mark_seen(p, path);
+                found(p, path, false);
                 struct cb_buf b;
                 cb_buf_init(&b, META_MAX);
                 char chunk[65536];
@@ -467,6 +484,93 @@ static int attach(struct layer_store *s, const char *manifest_digest, json_t *do
         return 0;
 }
 
+/* What a layer holds for the SBOM, as events (struct pkgs' events), remembered per layer content in
+ * cache/sbom/ of the store: an image whose base was seen before walks only its new layers. */
+static void sbom_memo_path(const struct layer_desc *l, char **ret)
+{
+        struct cb_sha256 *h = cb_sha256_new();
+        char key[CB_DIGEST_STR_LEN];
+        const char *parts[] = { "sbom-memo 1", bld_version(), bld_commit(), l->diff_id };
+        for (size_t i = 0; i < CB_ARRAY_SIZE(parts); i++)
+                cb_sha256_update(h, parts[i], strlen(parts[i]) + 1);
+        cb_sha256_final(h, key);
+        cb_sha256_free(h);
+        *ret = cb_xasprintf("cache/sbom/%s.json", key + 7);
+}
+
+static int layer_events(struct layer_store *s, const struct layer_desc *l, json_t **ret, struct cb_err *err)
+{
+        _cleanup_free_ char *memo = NULL;
+        sbom_memo_path(l, &memo);
+        struct cb_buf b;
+        cb_buf_init(&b, META_MAX * 4);
+        struct cb_err e;
+        cb_err_init(&e);
+        json_t *j = cb_read_file(layer_store_root_fd(s), memo, b.max, &b, &e) >= 0 ? json_loadb(b.p, b.len, 0, NULL)
+                                                                                  : NULL;
+        cb_err_release(&e);
+        cb_buf_release(&b);
+        if (json_is_array(j)) {
+                *ret = j;
+                return 0;
+        }
+        json_decref(j);
+        /* an unpacked layer is walked; any other is streamed, not unpacked for this */
+        struct pkgs lp = { .events = json_array() };
+        _cleanup_free_ char *dir = cb_xasprintf("%s/layers/%s", layer_store_root(s), l->diff_id + 7);
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int r = 0;
+        if (dfd >= 0) {
+                walk(&lp, dfd, "", 0, false);
+        } else {
+                _cleanup_close_ int bfd = layer_store_open_blob(s, l->digest, NULL, err);
+                r = bfd < 0 ? bfd : scan_tar(&lp, bfd, err);
+        }
+        json_t *events = CB_TAKE_PTR(lp.events);
+        pkgs_release(&lp);
+        if (r < 0) {
+                json_decref(events);
+                return r;
+        }
+        char *text = json_dumps(events, JSON_COMPACT);
+        cb_err_init(&e);
+        if (text && cb_mkdir_p(layer_store_root_fd(s), "cache/sbom", 0755, &e) >= 0)
+                (void) cb_write_file_atomic(layer_store_root_fd(s), memo, text, strlen(text), 0644, &e);
+        cb_err_release(&e); /* without the memo, the next build walks the layer again */
+        free(text);
+        *ret = events;
+        return 0;
+}
+
+/* Applies one layer's events below the layers already replayed into p, as walk() would have. */
+static void replay(struct pkgs *p, json_t *events)
+{
+        size_t i;
+        json_t *ev;
+        json_array_foreach(events, i, ev)
+        {
+                const char *gone = json_string_value(json_object_get(ev, "w"));
+                const char *path = json_string_value(json_object_get(ev, "f"));
+                if (gone) {
+                        mark_seen(p, gone);
+                        continue;
+                }
+                if (!path || seen(p, path))
+                        continue;
+                mark_seen(p, path);
+                size_t k;
+                json_t *pk;
+                json_array_foreach(json_object_get(ev, "p"), k, pk)
+                {
+                        const char *kind = json_string_value(json_array_get(pk, 0));
+                        const char *name = json_string_value(json_array_get(pk, 1));
+                        const char *ver = json_string_value(json_array_get(pk, 2));
+                        if (kind && name && ver)
+                                pkg_add(p, kind, name, strlen(name), ver, strlen(ver), path);
+                }
+        }
+}
+
 int bld_audit_attest(struct layer_store *s, const char *manifest_digest, const char *const *tags, size_t ntags,
                      int64_t started, int64_t finished, bool provenance, bool sbom, struct cb_err *err)
 {
@@ -488,17 +592,13 @@ int bld_audit_attest(struct layer_store *s, const char *manifest_digest, const c
         }
         if (r >= 0 && sbom) {
                 struct pkgs p = { 0 };
+                /* top layer first: a package file counts where no layer above had that path */
                 for (size_t i = img->nlayers; r >= 0 && i-- > 0;) {
-                        /* an unpacked layer is walked; any other is streamed, not unpacked for this */
-                        _cleanup_free_ char *dir = cb_xasprintf("%s/layers/%s", layer_store_root(s),
-                                                                img->layers[i].diff_id + 7);
-                        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (dfd >= 0) {
-                                walk(&p, dfd, "", 0, false);
-                                continue;
-                        }
-                        _cleanup_close_ int bfd = layer_store_open_blob(s, img->layers[i].digest, NULL, err);
-                        r = bfd < 0 ? bfd : scan_tar(&p, bfd, err);
+                        json_t *events = NULL;
+                        r = layer_events(s, &img->layers[i], &events, err);
+                        if (r >= 0)
+                                replay(&p, events);
+                        json_decref(events);
                 }
                 if (r >= 0) {
                         json_t *doc = make_sbom(&p, ntags ? tags[0] : manifest_digest, manifest_digest, t1);

@@ -107,6 +107,36 @@ PY
         pyspdxtools -i "$s"
 }
 
+@test "the SBOM comes from a memo per layer, equal to the one read from the layers, which it then skips" {
+        command -v strace >/dev/null || skip "strace is not installed (scripts/install-deps.sh installs it)"
+        local base
+        base=$(cb inspect mini:1 | jq -r '.config.rootfs.diff_ids[0] | ltrimstr("sha256:")')
+        [ -d "$CB_ROOT/layers/$base" ]
+        # every layer of att:1 left its memo
+        [ "$(find "$CB_ROOT/cache/sbom" -name '*.json' | wc -l)" -ge 4 ]
+        cb attestations --get sbom att:1 | jq -S '[.packages[] | select(.name | startswith("docker.io/") | not) | {name, versionInfo}] | sort_by(.name)' \
+                >"$BATS_TEST_TMPDIR/memo.json"
+        # without the memos, the same image's SBOM read from the layers again
+        rm -rf "$CB_ROOT/cache/sbom"
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -y -e trace=getdents64 \
+                -o "$BATS_TEST_TMPDIR/read.strace" "$CUBUILD" --root "$CB_ROOT" build -q --no-cache \
+                --source-date-epoch 1700000000 -t att:2 "$CB_TMP/ctx" >/dev/null
+        [ "$(cb inspect att:2 | jq -r .digest)" = "$(cb inspect att:1 | jq -r .digest)" ]
+        cb attestations --get sbom att:2 | jq -S '[.packages[] | select(.name | startswith("docker.io/") | not) | {name, versionInfo}] | sort_by(.name)' \
+                >"$BATS_TEST_TMPDIR/read.json"
+        diff "$BATS_TEST_TMPDIR/memo.json" "$BATS_TEST_TMPDIR/read.json"
+        [ "$(jq length "$BATS_TEST_TMPDIR/read.json")" -eq 33 ]
+        grep -q "layers/$base" "$BATS_TEST_TMPDIR/read.strace"
+        # with them, the base's unpacked tree is not listed again
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -y -e trace=getdents64 \
+                -o "$BATS_TEST_TMPDIR/memo.strace" "$CUBUILD" --root "$CB_ROOT" build -q --no-cache \
+                --source-date-epoch 1700000000 -t att:3 "$CB_TMP/ctx" >/dev/null
+        run grep -c "layers/$base" "$BATS_TEST_TMPDIR/memo.strace"
+        [ "$output" = 0 ]
+        cb attestations --get sbom att:3 | jq -S '[.packages[] | select(.name | startswith("docker.io/") | not) | {name, versionInfo}] | sort_by(.name)' |
+                diff "$BATS_TEST_TMPDIR/memo.json" -
+}
+
 @test "--provenance=false and --sbom=false leave them out" {
         printf 'FROM mini:1\nLABEL x=1\n' >"$BATS_TEST_TMPDIR/Dockerfile"
         cb build -q --provenance=false -t noprov:1 -f "$BATS_TEST_TMPDIR/Dockerfile" "$BATS_TEST_TMPDIR" >/dev/null
