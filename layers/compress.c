@@ -206,7 +206,95 @@ struct layer_sink {
         size_t out_fill; /* uncompressed only */
         bool writeback_ok;
         uint64_t writeback_done;
+        struct plain_hasher *hasher; /* uncompressed: the tar hashed beside the writes, once it is large */
 };
+
+/* ---- uncompressed: the diff_id hashed on a second thread ----
+ * sha256 of a tar costs about what reading and writing it cost: a thread hashes one gathered buffer while
+ * the caller writes it and fills the other (double buffering), in order, so the digest is the same. */
+struct plain_hasher {
+        pthread_t th;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        struct cb_sha256 *h;
+        const unsigned char *p;
+        size_t len;
+        bool busy, quit;
+        unsigned char *spare; /* the buffer the caller fills while the other is hashed */
+};
+
+static void *hasher_main(void *arg)
+{
+        struct plain_hasher *x = arg;
+        pthread_mutex_lock(&x->mu);
+        for (;;) {
+                while (!x->busy && !x->quit)
+                        pthread_cond_wait(&x->cv, &x->mu);
+                if (!x->busy)
+                        break;
+                const unsigned char *p = x->p;
+                size_t len = x->len;
+                pthread_mutex_unlock(&x->mu);
+                cb_sha256_update(x->h, p, len);
+                pthread_mutex_lock(&x->mu);
+                x->busy = false;
+                pthread_cond_broadcast(&x->cv);
+        }
+        pthread_mutex_unlock(&x->mu);
+        return NULL;
+}
+
+/* Waits until the hasher is idle: what it was given is hashed. */
+static void hasher_wait(struct plain_hasher *x)
+{
+        pthread_mutex_lock(&x->mu);
+        while (x->busy)
+                pthread_cond_wait(&x->cv, &x->mu);
+        pthread_mutex_unlock(&x->mu);
+}
+
+static void hasher_give(struct plain_hasher *x, const unsigned char *p, size_t len)
+{
+        pthread_mutex_lock(&x->mu);
+        while (x->busy)
+                pthread_cond_wait(&x->cv, &x->mu);
+        x->p = p;
+        x->len = len;
+        x->busy = true;
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+}
+
+static struct plain_hasher *hasher_new(struct cb_sha256 *h, size_t cap)
+{
+        struct plain_hasher *x = cb_xcalloc(1, sizeof(*x));
+        x->h = h;
+        pthread_mutex_init(&x->mu, NULL);
+        pthread_cond_init(&x->cv, NULL);
+        if (pthread_create(&x->th, NULL, hasher_main, x) != 0) {
+                pthread_mutex_destroy(&x->mu);
+                pthread_cond_destroy(&x->cv);
+                free(x);
+                return NULL; /* the caller hashes on its own thread */
+        }
+        x->spare = cb_xmalloc(cap);
+        return x;
+}
+
+static void hasher_free(struct plain_hasher *x)
+{
+        if (!x)
+                return;
+        pthread_mutex_lock(&x->mu);
+        x->quit = true;
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+        (void) pthread_join(x->th, NULL);
+        pthread_mutex_destroy(&x->mu);
+        pthread_cond_destroy(&x->cv);
+        free(x->spare);
+        free(x);
+}
 
 #define WRITEBACK_STEP (8u << 20)
 
@@ -351,6 +439,7 @@ struct layer_sink *layer_sink_free(struct layer_sink *k)
                 return NULL;
         gz_pool_free(k->gz);
         ZSTD_freeCCtx(k->zc);
+        hasher_free(k->hasher); /* before the hash and the buffers it may still read */
         cb_sha256_free(k->tar_hash);
         cb_sha256_free(k->blob_hash);
         free(k->out);
@@ -474,8 +563,21 @@ static int zstd_pump(struct layer_sink *k, const void *p, size_t len, ZSTD_EndDi
  * written in LAYER_IO_CHUNK writes. */
 static int plain_flush(struct layer_sink *k, struct cb_err *err)
 {
+        if (k->out_fill == k->out_cap && !k->hasher)
+                k->hasher = hasher_new(k->tar_hash, k->out_cap); /* a layer larger than one buffer */
+        if (!k->hasher) {
+                cb_sha256_update(k->tar_hash, k->out, k->out_fill);
+        } else {
+                /* this buffer is hashed while it is written, and the next one filled into the spare */
+                hasher_give(k->hasher, k->out, k->out_fill);
+        }
         int r = sink_emit(k, k->out, k->out_fill, err);
         k->out_fill = 0;
+        if (k->hasher) {
+                unsigned char *t = k->out;
+                k->out = k->hasher->spare;
+                k->hasher->spare = t;
+        }
         return r;
 }
 
@@ -486,8 +588,13 @@ static int plain_write(struct layer_sink *k, const void *p, size_t len, struct c
                 if (r < 0)
                         return r;
         }
-        if (len >= k->out_cap)
+        if (len >= k->out_cap) {
+                /* the caller's buffer, hashed here in turn after what the hasher has */
+                if (k->hasher)
+                        hasher_wait(k->hasher);
+                cb_sha256_update(k->tar_hash, p, len);
                 return sink_emit(k, p, len, err);
+        }
         memcpy(k->out + k->out_fill, p, len);
         k->out_fill += len;
         return 0;
@@ -497,7 +604,8 @@ int layer_sink_write(struct layer_sink *k, const void *p, size_t len, struct cb_
 {
         if (len == 0)
                 return 0;
-        cb_sha256_update(k->tar_hash, p, len);
+        if (k->c != LAYER_UNCOMPRESSED) /* plain_write() hashes what it gathers */
+                cb_sha256_update(k->tar_hash, p, len);
         switch (k->c) {
         case LAYER_GZIP:
                 return gzip_write(k, p, len, err);
@@ -518,6 +626,8 @@ int layer_sink_finish(struct layer_sink *k, char ret_diff_id[CB_DIGEST_STR_LEN],
                 r = zstd_pump(k, "", 0, ZSTD_e_end, err);
         else
                 r = plain_flush(k, err);
+        if (k->hasher)
+                hasher_wait(k->hasher);
         if (r < 0)
                 return r;
         cb_sha256_final(k->tar_hash, ret_diff_id);

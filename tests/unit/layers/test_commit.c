@@ -127,6 +127,25 @@ static void test_diff_id_is_sha256_of_uncompressed_tar(void **state)
         free(p);
         /* tar ends with the two zero blocks and no padding to a 10 KiB record */
         assert_int_equal(sz % 512, 0);
+        /* a layer of many buffers, hashed on a second thread while it is written: the same digests */
+        int fd = openat(f->src_fd, "big", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        char chunk[4096];
+        for (int i = 0; i < 1000; i++) {
+                memset(chunk, 'a' + i % 26, sizeof(chunk));
+                assert_int_equal(cb_write_all(fd, chunk, sizeof(chunk)), 0);
+        }
+        close(fd);
+        o.compression = LAYER_GZIP;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &gz, &f->err), 0);
+        o.compression = LAYER_UNCOMPRESSED;
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &raw, &f->err), 0);
+        assert_string_equal(gz.diff_id, raw.digest);
+        p = layer_store_blob_path(f->s, raw.digest);
+        assert_int_equal(cb_sha256_file(AT_FDCWD, p, d, &sz, &f->err), 0);
+        assert_string_equal(d, raw.digest);
+        assert_true(sz > 4000u * 1024u);
+        free(p);
 }
 
 static void test_metadata_numeric_and_clamped(void **state)
