@@ -37,6 +37,41 @@ static inline void t_rm(const char *path)
         cb_err_release(&e);
 }
 
+/* A store in a scratch directory and a source tree beside it: the fixture most of these tests share
+ * (cmocka setup and teardown: *state is the struct t_fx). */
+struct t_fx {
+        char *root, *src;
+        int src_fd;
+        struct layer_store *s;
+        struct cb_err err;
+};
+
+static inline int t_fx_setup(void **state)
+{
+        struct t_fx *f = cb_xcalloc(1, sizeof(*f));
+        f->root = t_mkdtemp();
+        f->src = t_mkdtemp();
+        f->src_fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        cb_err_init(&f->err);
+        assert_int_equal(layer_store_open(f->root, &f->s, &f->err), 0);
+        *state = f;
+        return 0;
+}
+
+static inline int t_fx_teardown(void **state)
+{
+        struct t_fx *f = *state;
+        layer_store_free(f->s);
+        close(f->src_fd);
+        t_rm(f->root);
+        t_rm(f->src);
+        free(f->root);
+        free(f->src);
+        cb_err_release(&f->err);
+        free(f);
+        return 0;
+}
+
 static inline void t_write(int dfd, const char *path, const char *content, mode_t mode)
 {
         struct cb_err e;

@@ -9,38 +9,6 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
-struct fx {
-        char *root, *src;
-        int src_fd;
-        struct layer_store *s;
-        struct cb_err err;
-};
-
-static int setup(void **state)
-{
-        struct fx *f = cb_xcalloc(1, sizeof(*f));
-        f->root = t_mkdtemp();
-        f->src = t_mkdtemp();
-        f->src_fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        cb_err_init(&f->err);
-        assert_int_equal(layer_store_open(f->root, &f->s, &f->err), 0);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        struct fx *f = *state;
-        layer_store_free(f->s);
-        close(f->src_fd);
-        t_rm(f->root);
-        t_rm(f->src);
-        free(f->root);
-        free(f->src);
-        cb_err_release(&f->err);
-        free(f);
-        return 0;
-}
 
 static void populate(int dfd)
 {
@@ -53,7 +21,7 @@ static void populate(int dfd)
         assert_int_equal(mkdirat(dfd, "empty", 0711), 0);
 }
 
-static char *names_of_blob(struct fx *f, const char *digest)
+static char *names_of_blob(struct t_fx *f, const char *digest)
 {
         int fd = layer_store_open_blob(f->s, digest, NULL, &f->err);
         assert_true(fd >= 0);
@@ -64,7 +32,7 @@ static char *names_of_blob(struct fx *f, const char *digest)
 
 static void test_commit_entries_sorted_with_hardlinks(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         populate(f->src_fd);
         struct layer_commit_opts o;
         layer_commit_opts_init(&o);
@@ -83,7 +51,7 @@ static void test_commit_entries_sorted_with_hardlinks(void **state)
 
 static void test_commit_twice_gives_identical_bytes(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         populate(f->src_fd);
         enum layer_compression cs[] = { LAYER_GZIP, LAYER_ZSTD, LAYER_UNCOMPRESSED };
         for (size_t i = 0; i < CB_ARRAY_SIZE(cs); i++) {
@@ -109,7 +77,7 @@ static void test_commit_twice_gives_identical_bytes(void **state)
 
 static void test_diff_id_is_sha256_of_uncompressed_tar(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         populate(f->src_fd);
         struct layer_commit_opts o;
         layer_commit_opts_init(&o);
@@ -150,7 +118,7 @@ static void test_diff_id_is_sha256_of_uncompressed_tar(void **state)
 
 static void test_metadata_numeric_and_clamped(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         t_write(f->src_fd, "f", "x", 0644);
         assert_int_equal(fchownat(f->src_fd, "f", 1234, 5678, 0), 0);
         struct layer_commit_opts o;
@@ -176,7 +144,7 @@ static void test_metadata_numeric_and_clamped(void **state)
 
 static void test_overlay_whiteouts_become_oci_markers(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         if (geteuid() != 0)
                 skip();
         assert_int_equal(mknodat(f->src_fd, "gone", S_IFCHR | 0, makedev(0, 0)), 0);
@@ -203,7 +171,7 @@ static void test_overlay_whiteouts_become_oci_markers(void **state)
 
 static void test_overlay_metacopy_refused(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         if (geteuid() != 0)
                 skip();
         t_write(f->src_fd, "meta", "", 0644);
@@ -225,7 +193,7 @@ static void test_overlay_metacopy_refused(void **state)
 
 static void test_xattrs_and_capabilities_carried(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         t_write(f->src_fd, "bin", "#!/bin/sh\n", 0755);
         int fd = openat(f->src_fd, "bin", O_RDONLY | O_CLOEXEC);
         int r = fsetxattr(fd, "user.test", "v1", 2, 0);
@@ -254,7 +222,7 @@ static void test_xattrs_and_capabilities_carried(void **state)
 /* Names are bytes: UTF-8 and not (a libarchive UTF-8 setter crashed on the latter) survive a round trip. */
 static void test_non_utf8_names_round_trip(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         t_write(f->src_fd, "caf\xc3\xa9", "utf8", 0644);
         t_write(f->src_fd, "bad\xffname", "latin1", 0644);
         assert_int_equal(symlinkat("bad\xffname", f->src_fd, "link\xfe"), 0);
@@ -278,7 +246,7 @@ static void test_non_utf8_names_round_trip(void **state)
 
 static void test_bad_level_rejected(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         struct layer_commit_opts o;
         layer_commit_opts_init(&o);
         o.level = 42;
@@ -288,7 +256,7 @@ static void test_bad_level_rejected(void **state)
 
 static void test_write_tar_fd_matches_commit(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         populate(f->src_fd);
         struct layer_commit_opts o;
         layer_commit_opts_init(&o);
@@ -309,7 +277,7 @@ static void test_write_tar_fd_matches_commit(void **state)
 
 static void test_diff_commit_holds_only_changes(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         populate(f->src_fd);
         /* the "after" tree: a copy with mtimes kept, then changed */
         char *after = t_mkdtemp();
@@ -371,7 +339,7 @@ static int count_dir(int dfd, const char *path)
  * failure must leave no blob and no temp file behind, and report the error. */
 static void test_commit_fails_cleanly_at_every_write(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         populate(f->src_fd);
         struct layer_commit_opts o;
         layer_commit_opts_init(&o);
@@ -430,7 +398,7 @@ static void golden_tree(int dfd)
 
 static void test_golden_digests(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         if (geteuid() != 0)
                 skip(); /* the golden tree is owned by 0:0 */
         golden_tree(f->src_fd);
@@ -466,19 +434,19 @@ static void test_golden_digests(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_commit_entries_sorted_with_hardlinks, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_commit_twice_gives_identical_bytes, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_diff_id_is_sha256_of_uncompressed_tar, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_metadata_numeric_and_clamped, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_overlay_whiteouts_become_oci_markers, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_xattrs_and_capabilities_carried, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_overlay_metacopy_refused, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_level_rejected, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_non_utf8_names_round_trip, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_write_tar_fd_matches_commit, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_golden_digests, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_diff_commit_holds_only_changes, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_commit_fails_cleanly_at_every_write, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_commit_entries_sorted_with_hardlinks, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_commit_twice_gives_identical_bytes, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_diff_id_is_sha256_of_uncompressed_tar, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_metadata_numeric_and_clamped, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_overlay_whiteouts_become_oci_markers, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_xattrs_and_capabilities_carried, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_overlay_metacopy_refused, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_bad_level_rejected, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_non_utf8_names_round_trip, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_write_tar_fd_matches_commit, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_golden_digests, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_diff_commit_holds_only_changes, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_commit_fails_cleanly_at_every_write, t_fx_setup, t_fx_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,38 +7,6 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
-struct fx {
-        char *root, *src;
-        int src_fd;
-        struct layer_store *s;
-        struct cb_err err;
-};
-
-static int setup(void **state)
-{
-        struct fx *f = cb_xcalloc(1, sizeof(*f));
-        f->root = t_mkdtemp();
-        f->src = t_mkdtemp();
-        f->src_fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        cb_err_init(&f->err);
-        assert_int_equal(layer_store_open(f->root, &f->s, &f->err), 0);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        struct fx *f = *state;
-        layer_store_free(f->s);
-        close(f->src_fd);
-        t_rm(f->root);
-        t_rm(f->src);
-        free(f->root);
-        free(f->src);
-        cb_err_release(&f->err);
-        free(f);
-        return 0;
-}
 
 /* One line per entry, "path type size flags", the lines sorted (directory order is the filesystem's). */
 struct lines {
@@ -85,7 +53,7 @@ static char *joined(struct lines *l)
         return cb_buf_take(&b, NULL);
 }
 
-static void populate(struct fx *f)
+static void populate(struct t_fx *f)
 {
         t_write(f->src_fd, "app/check.py", "print(1)\n", 0644);
         t_write(f->src_fd, "app/run", "#!/bin/sh\n", 0755);
@@ -98,7 +66,7 @@ static void populate(struct fx *f)
         close(d);
 }
 
-static void commit(struct fx *f, enum layer_compression c, struct layer_desc *ret)
+static void commit(struct t_fx *f, enum layer_compression c, struct layer_desc *ret)
 {
         struct layer_commit_opts o;
         layer_commit_opts_init(&o);
@@ -120,7 +88,7 @@ static const char want_fmt[] = "app d755 0\n"
 
 static void test_blob_and_unpacked_give_the_same_entries(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         if (geteuid() != 0)
                 skip(); /* overlay whiteouts are device nodes and trusted.* xattrs */
         populate(f);
@@ -156,7 +124,7 @@ static void test_blob_and_unpacked_give_the_same_entries(void **state)
 
 static void test_compressed_blob_and_image_spec_whiteouts(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         /* a tar as other tools write it: "./" names, ".wh." markers, gzip */
         char *tarpath = cb_xasprintf("%s/l.tar.gz", f->src);
         struct t_tar t;
@@ -191,7 +159,7 @@ static void test_compressed_blob_and_image_spec_whiteouts(void **state)
 
 static void test_callback_stops_the_walk(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         t_write(f->src_fd, "a/1", "1", 0644);
         t_write(f->src_fd, "a/2", "2", 0644);
         t_write(f->src_fd, "b/3", "3", 0644);
@@ -215,7 +183,7 @@ static void test_callback_stops_the_walk(void **state)
 
 static void test_missing_blob_is_an_error(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         struct layer_desc d = {0};
         memcpy(d.digest, "sha256:0000000000000000000000000000000000000000000000000000000000000000", 72);
         memcpy(d.diff_id, d.digest, 72);
@@ -224,7 +192,7 @@ static void test_missing_blob_is_an_error(void **state)
         assert_int_equal(l.n, 0);
 }
 
-static void unpacked_layer(struct fx *f, struct layer_desc *ret)
+static void unpacked_layer(struct t_fx *f, struct layer_desc *ret)
 {
         struct layer_commit_opts o;
         layer_commit_opts_init(&o);
@@ -241,7 +209,7 @@ static void unpacked_layer(struct fx *f, struct layer_desc *ret)
 
 static void test_presence_without_following_symlinks(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         struct layer_desc l[3];
         t_write(f->src_fd, "a/b", "b", 0644);
         assert_int_equal(mkdirat(f->src_fd, "d", 0755), 0);
@@ -278,11 +246,11 @@ static void test_presence_without_following_symlinks(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_blob_and_unpacked_give_the_same_entries, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_compressed_blob_and_image_spec_whiteouts, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_callback_stops_the_walk, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_missing_blob_is_an_error, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_presence_without_following_symlinks, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_blob_and_unpacked_give_the_same_entries, t_fx_setup, t_fx_teardown),
+            cmocka_unit_test_setup_teardown(test_compressed_blob_and_image_spec_whiteouts, t_fx_setup, t_fx_teardown),
+            cmocka_unit_test_setup_teardown(test_callback_stops_the_walk, t_fx_setup, t_fx_teardown),
+            cmocka_unit_test_setup_teardown(test_missing_blob_is_an_error, t_fx_setup, t_fx_teardown),
+            cmocka_unit_test_setup_teardown(test_presence_without_following_symlinks, t_fx_setup, t_fx_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

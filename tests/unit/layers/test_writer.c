@@ -6,40 +6,13 @@
 #include <archive_entry.h>
 #include <dirent.h>
 
-struct fx {
-        char *root, *src;
-        int src_fd;
-        struct layer_store *s;
-        struct cb_err err;
+/* layers are written uncompressed here: a tar to read back as it is */
+static struct layer_commit_opts plain_opts(void)
+{
         struct layer_commit_opts o;
-};
-
-static int setup(void **state)
-{
-        struct fx *f = cb_xcalloc(1, sizeof(*f));
-        f->root = t_mkdtemp();
-        f->src = t_mkdtemp();
-        f->src_fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        cb_err_init(&f->err);
-        assert_int_equal(layer_store_open(f->root, &f->s, &f->err), 0);
-        layer_commit_opts_init(&f->o);
-        f->o.compression = LAYER_UNCOMPRESSED;
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        struct fx *f = *state;
-        layer_store_free(f->s);
-        close(f->src_fd);
-        t_rm(f->root);
-        t_rm(f->src);
-        free(f->root);
-        free(f->src);
-        cb_err_release(&f->err);
-        free(f);
-        return 0;
+        layer_commit_opts_init(&o);
+        o.compression = LAYER_UNCOMPRESSED;
+        return o;
 }
 
 /* opt/ (0750, uid 5) holding tree/ with files, a symlink, a hard link and an empty directory */
@@ -64,15 +37,16 @@ static int open_dir(int dfd, const char *path)
 
 static void test_writer_equals_commit_of_the_tree(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
+        const struct layer_commit_opts o = plain_opts();
         populate(f->src_fd);
         struct layer_desc want, got;
-        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &f->o, &want, &f->err), 0);
+        assert_int_equal(layer_commit_dir(f->s, f->src_fd, &o, &want, &f->err), 0);
 
         struct layer_writer *w;
         struct stat st;
         int opt = open_dir(f->src_fd, "opt"), tree = open_dir(f->src_fd, "opt/tree");
-        assert_int_equal(layer_writer_begin(f->s, &f->o, &w, &f->err), 0);
+        assert_int_equal(layer_writer_begin(f->s, &o, &w, &f->err), 0);
         assert_int_equal(fstatat(f->src_fd, "opt", &st, AT_SYMLINK_NOFOLLOW), 0);
         assert_int_equal(layer_writer_add(w, "opt", &st, f->src_fd, "opt", true, &f->err), 0);
         assert_int_equal(fstatat(opt, "tree", &st, AT_SYMLINK_NOFOLLOW), 0);
@@ -101,13 +75,14 @@ static bool drop_a(void *ud, const char *rel, struct stat *st)
 
 static void test_visit_filters_and_owns(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
+        const struct layer_commit_opts o = plain_opts();
         populate(f->src_fd);
         int tree = open_dir(f->src_fd, "opt/tree"), calls = 0;
         struct layer_writer *w;
         struct layer_desc d;
         struct stat st = { .st_mode = S_IFDIR | 0755, .st_nlink = 2 };
-        assert_int_equal(layer_writer_begin(f->s, &f->o, &w, &f->err), 0);
+        assert_int_equal(layer_writer_begin(f->s, &o, &w, &f->err), 0);
         /* a directory made of metadata alone, then the tree below it */
         assert_int_equal(layer_writer_add(w, "new", &st, -1, NULL, false, &f->err), 0);
         assert_int_equal(layer_writer_add_tree(w, "new", tree, drop_a, &calls, &f->err), 0);
@@ -145,13 +120,14 @@ static size_t count_dir(const char *path)
 
 static void test_abort_and_bad_entries_leave_nothing(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
+        const struct layer_commit_opts o = plain_opts();
         populate(f->src_fd);
         _cleanup_free_ char *blobs = cb_xasprintf("%s/blobs/sha256", f->root);
         size_t before = count_dir(blobs);
         struct layer_writer *w;
         struct stat st = { .st_mode = S_IFLNK | 0777 };
-        assert_int_equal(layer_writer_begin(f->s, &f->o, &w, &f->err), 0);
+        assert_int_equal(layer_writer_begin(f->s, &o, &w, &f->err), 0);
         /* a symlink needs a source to read its target from */
         assert_int_equal(layer_writer_add(w, "l", &st, -1, NULL, false, &f->err), -EINVAL);
         assert_non_null(strstr(cb_err_msg(&f->err), "'l'"));
@@ -164,9 +140,9 @@ static void test_abort_and_bad_entries_leave_nothing(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_writer_equals_commit_of_the_tree, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_visit_filters_and_owns, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_abort_and_bad_entries_leave_nothing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_writer_equals_commit_of_the_tree, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_visit_filters_and_owns, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_abort_and_bad_entries_leave_nothing, t_fx_setup, t_fx_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
