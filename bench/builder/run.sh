@@ -8,7 +8,8 @@
 #          either (they only wait for the step's process);
 #   tree - GNU time's %M: wait4's ru_maxrss, the largest of cubuild and every descendant (apt, pip...).
 #
-#   bench/builder/run.sh [--cubuild BIN] [--torch] [--compression gzip|zstd|none] [--also-gzip] [--pip-cache DIR] [CASES...]
+#   bench/builder/run.sh [--cubuild BIN] [--torch] [--compression gzip|zstd|none] [--also-gzip] [--pip-cache DIR]
+#                        [--repeat N] [--fresh-fs SIZE] [CASES...]
 #     cases: noop copy1g copy100k venv apt (default: all of them), torch (also with --torch: long)
 #
 # noop      cached rebuild of examples/golden (its first builds, pip from PyPI, are not measured)
@@ -23,6 +24,13 @@
 # Disk: the torch case needs about 30 GB free (two copies of the 6 GB layer per builder, the pip cache).
 # --pip-cache DIR: for torch, a warm pip cache (the cache-mounts/ directory of id=pip from an earlier
 # cubuild build of examples/pytorch-cuda) given to both builders instead of the warm-up build.
+# --repeat N: each row N times, the builders alternating (buildah, cubuild, buildah, ...); each run after the
+# first gets new data (copy1g, copy100k: the context salted; venv: another destination) or --no-cache (apt),
+# the noop row stays cached; the row shows the medians, every run's time in the last column.
+# --fresh-fs SIZE (e.g. 40G): both builders' stores on a new ext4 filesystem (default mkfs options, with a
+# journal) in a sparse file under /var/tmp, so neither pays for the inode allocator's state that earlier
+# deletions on the host's filesystem leave (on a filesystem without a journal ext4 skips recently deleted
+# inodes one by one). Not for torch (it needs ~30 GB).
 # --also-gzip: for copy1g, copy100k and apt, one more cubuild build with --no-cache --compression gzip
 # (layers gzipped at commit, what a build that pushes pays; by default a build stores its layers
 # uncompressed, as buildah does, and compresses them at push)
@@ -35,6 +43,9 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 cubuild=$src/build/builder/cubuild
 torch=0
 also_gzip=0
+repeat=1
+fresh_fs=
+loopdev=
 pip_cache=
 compression=
 cases=()
@@ -45,6 +56,8 @@ while [ $# -gt 0 ]; do
         --compression) compression=$2; shift 2 ;;
         --also-gzip) also_gzip=1; shift ;;
         --pip-cache) pip_cache=$(realpath "$2"); shift 2 ;;
+        --repeat) repeat=$2; shift 2 ;;
+        --fresh-fs) fresh_fs=$2; shift 2 ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) cases+=("$1"); shift ;;
@@ -59,6 +72,14 @@ bookworm=$(fixture_oci bookworm)
 # buildah names an oci: image after its path, which must then be a valid (lowercase) reference
 work=/var/tmp/cbbench-$$
 rm -rf "$work"; mkdir -p "$work"
+if [ -n "$fresh_fs" ]; then
+        # allocated up front and read and written around the host's page cache: the first run of a
+        # row would otherwise pay for growing a sparse file, the others not
+        fallocate -l "$fresh_fs" "$work.img"
+        mkfs.ext4 -q -F "$work.img"
+        loopdev=$(losetup --direct-io=on --show -f "$work.img")
+        mount "$loopdev" "$work"
+fi
 BH=(buildah --root "$work/buildah" --runroot "$work/buildah-run" --storage-driver overlay)
 # --network host: cubuild's RUN uses the host network by default; buildah's own network namespace failed
 # to resolve deb.debian.org in two runs here, which is not what this benchmark measures
@@ -67,6 +88,11 @@ cleanup() {
         "${BH[@]}" rm -a >/dev/null 2>&1 || true
         "${BH[@]}" rmi -a -f >/dev/null 2>&1 || true
         umount -R "$work/buildah/overlay" 2>/dev/null || true
+        if [ -n "$fresh_fs" ]; then
+                umount "$work" 2>/dev/null || umount -l "$work" 2>/dev/null || true
+                losetup -d "$loopdev" 2>/dev/null || true
+                rm -f "$work.img"
+        fi
         rm -rf "$work"
 }
 trap cleanup EXIT
@@ -124,21 +150,42 @@ time_it() {
         rm -f "$f" "$r"
 }
 
-# row NAME BUILDAH_ARGS... -- CUBUILD_ARGS...: times both builders, prints a table row; with
-# $gzip_too set, also cubuild --no-cache --compression gzip
+# median of the arguments (numbers)
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# row NAME BUILDAH_ARGS... -- CUBUILD_ARGS...: times both builders ($repeat times, alternating; runs after
+# the first with --no-cache unless $cached_row), prints a table row of medians; with $gzip_too set, also
+# cubuild --no-cache --compression gzip
 gzip_too=0
+cached_row=0
+iter_hook=
 row() {
-        local name=$1 tb mb ob tc mc oc tn mn on i extra=" – |"
+        local name=$1 tb mb ob tc mc oc tn mn on i k extra=" – |" nc=()
+        local -a TB=() TC=() OC=() MC=()
         shift
         for ((i = 1; i <= $#; i++)); do [ "${!i}" = -- ] && break; done
         local bargs=("${@:1:i-1}") cargs=("${@:i+1}")
-        time_it tb mb ob "${BH[@]}" "${BUD[@]}" "${bargs[@]}" || { echo "| $name | failed | | | | | |"; return 0; }
-        time_it tc mc oc "${CB[@]}" "${CBB[@]}" "${cargs[@]}" || { echo "| $name | | failed | | | | |"; return 0; }
+        for ((k = 1; k <= repeat; k++)); do
+                # runs after the first miss the cache through other data ($iter_hook: salt the context;
+                # @ITER@ in the arguments: a Dockerfile per run), not --no-cache: buildah then finds the
+                # layer it committed before by its digest and skips writing it; other rows use --no-cache
+                if [ $k -gt 1 ] && [ -n "$iter_hook" ]; then
+                        "$iter_hook" "$k"
+                elif [ $k -gt 1 ] && [ $cached_row = 0 ] && [[ " ${cargs[*]} " != *@ITER@* ]]; then
+                        nc=(--no-cache)
+                fi
+                time_it tb mb ob "${BH[@]}" "${BUD[@]}" ${nc[@]+"${nc[@]}"} "${bargs[@]//@ITER@/$k}" || { echo "| $name | failed | | | | | |"; return 0; }
+                time_it tc mc oc "${CB[@]}" "${CBB[@]}" ${nc[@]+"${nc[@]}"} "${cargs[@]//@ITER@/$k}" || { echo "| $name | | failed | | | | |"; return 0; }
+                TB+=("$tb") TC+=("$tc") OC+=("$oc") MC+=("$mc")
+        done
+        tb=$(median "${TB[@]}") tc=$(median "${TC[@]}")
+        oc=$(printf '%s\n' "${OC[@]}" | sort -n | tail -1) mc=$(printf '%s\n' "${MC[@]}" | sort -n | tail -1)
         if [ "$gzip_too" = 1 ]; then
                 time_it tn mn on "${CB[@]}" "${CBB[@]}" --no-cache --compression gzip "${cargs[@]}" || tn=nan
                 extra=$(printf ' %.2f s (%.1f×, own RSS %.1f MiB) |' "$tn" "$(echo "$tb / $tn" | bc -l)" \
                         "$(echo "$on / 1024" | bc -l)")
         fi
+        [ "$repeat" = 1 ] || extra="$extra buildah ${TB[*]} s; cubuild ${TC[*]} s |"
         printf '| %s | %.2f s | %.2f s | %.1f× | %.1f MiB | %.1f MiB |%s\n' "$name" "$tb" "$tc" \
                 "$(echo "$tb / $tc" | bc -l)" "$(echo "$oc / 1024" | bc -l)" "$(echo "$mc / 1024" | bc -l)" "$extra"
 }
@@ -175,12 +222,18 @@ for c in "${cases[@]}"; do
                 log "noop: first builds of examples/golden (not measured)"
                 bh "${BUD[@]}" -q "${args[@]}" >"$work/first.log" 2>&1 || { tail -20 "$work/first.log" >&2; exit 1; }
                 cb "${CBB[@]}" "${args[@]}" >"$work/first.log" 2>&1 || { tail -20 "$work/first.log" >&2; exit 1; }
+                cached_row=1
                 row "no-op rebuild of examples/golden (all cached)" -q "${args[@]}" -- "${args[@]}"
+                cached_row=0
                 ;;
         copy1g)
                 head -c 1G /dev/urandom >"$ctx/big"
                 printf 'FROM localhost/debian:bookworm\nCOPY big /big\n' >"$ctx/Dockerfile"
+                # each run another file: its last 16 bytes name the run
+                salt_big() { printf '%016d' "$1" | dd of="$ctx/big" bs=1 seek=$((1073741824 - 16)) conv=notrunc status=none; }
+                iter_hook=salt_big
                 row "COPY one 1 GiB file" -q -t bench-copy1g "$ctx" -- -t bench-copy1g "$ctx"
+                iter_hook=
                 rm -f "$ctx/big"
                 ;;
         copy100k)
@@ -192,17 +245,26 @@ for i in range(100000):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, str(i)), 'wb') as f: f.write(os.urandom(4096))"
                 printf 'FROM localhost/debian:bookworm\nCOPY files /files\n' >"$ctx/Dockerfile"
+                # each run another tree: one more small file names the run
+                salt_files() { echo "$1" >"$ctx/files/run"; }
+                iter_hook=salt_files
                 row "COPY 100,000 4 KiB files" -q -t bench-copy100k "$ctx" -- -t bench-copy100k "$ctx"
+                iter_hook=
                 rm -rf "$ctx/files"
                 ;;
         venv)
                 cp -a "$(venv_tree)" "$ctx/venv"
                 log "venv: $(du -sm "$ctx/venv" | cut -f1) MiB, $(find "$ctx/venv" | wc -l) entries"
-                printf 'FROM localhost/debian:bookworm AS builder\nCOPY venv /opt/venv\n\nFROM localhost/debian:bookworm\nCOPY --from=builder /opt/venv /opt/venv\n' \
-                        >"$ctx/Dockerfile"
-                bh "${BUD[@]}" -q --target builder -t bench-venv-builder "$ctx" >/dev/null 2>&1
-                cb "${CBB[@]}" --target builder -t bench-venv-builder "$ctx" >/dev/null 2>&1
-                row "multi-stage COPY --from of a 200 MiB venv" -q -t bench-venv "$ctx" -- -t bench-venv "$ctx"
+                # one Dockerfile per run: the same copy to another path, so that each run copies and the
+                # builder stage stays cached
+                for ((i = 1; i <= repeat; i++)); do
+                        printf 'FROM localhost/debian:bookworm AS builder\nCOPY venv /opt/venv\n\nFROM localhost/debian:bookworm\nCOPY --from=builder /opt/venv /opt/venv%s\n' \
+                                "$([ $i = 1 ] || echo "-$i")" >"$ctx/Dockerfile.$i"
+                done
+                bh "${BUD[@]}" -q -f "$ctx/Dockerfile.1" --target builder -t bench-venv-builder "$ctx" >/dev/null 2>&1
+                cb "${CBB[@]}" -f "$ctx/Dockerfile.1" --target builder -t bench-venv-builder "$ctx" >/dev/null 2>&1
+                row "multi-stage COPY --from of a 200 MiB venv" -q -f "$ctx/Dockerfile.@ITER@" -t bench-venv "$ctx" -- \
+                        -f "$ctx/Dockerfile.@ITER@" -t bench-venv "$ctx"
                 ;;
         apt)
                 printf 'FROM localhost/debian:bookworm\nRUN apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*\n' >"$ctx/Dockerfile"
