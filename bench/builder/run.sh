@@ -25,8 +25,9 @@
 # --pip-cache DIR: for torch, a warm pip cache (the cache-mounts/ directory of id=pip from an earlier
 # cubuild build of examples/pytorch-cuda) given to both builders instead of the warm-up build.
 # --repeat N: each row N times, the builders alternating (buildah, cubuild, buildah, ...); each run after the
-# first gets new data (copy1g, copy100k: the context salted; venv: another destination) or --no-cache (apt),
-# the noop row stays cached; the row shows the medians, every run's time in the last column.
+# first gets new data (copy1g, copy100k: the context salted; venv: another destination; the torch rebuild:
+# another one-line change) or --no-cache (apt, the torch cold build); the noop row stays cached; the row
+# shows the medians, every run's time in the last column.
 # --fresh-fs SIZE (e.g. 40G): both builders' stores on a new ext4 filesystem (default mkfs options, with a
 # journal) in a sparse file under /var/tmp, so neither pays for the inode allocator's state that earlier
 # deletions on the host's filesystem leave (on a filesystem without a journal ext4 skips recently deleted
@@ -204,8 +205,13 @@ venv_tree() {
         printf '%s\n' "$dir/venv"
 }
 
-echo "| case | buildah 1.28 | cubuild | buildah/cubuild | cubuild peak RSS (own) | peak RSS (tree) | cubuild --compression gzip |"
-echo "|---|---|---|---|---|---|---|"
+if [ "$repeat" = 1 ]; then
+        echo "| case | buildah 1.28 | cubuild | buildah/cubuild | cubuild peak RSS (own) | peak RSS (tree) | cubuild --compression gzip |"
+        echo "|---|---|---|---|---|---|---|"
+else
+        echo "| case | buildah 1.28 (median) | cubuild (median) | buildah/cubuild | cubuild peak RSS (own) | peak RSS (tree) | cubuild --compression gzip | every run |"
+        echo "|---|---|---|---|---|---|---|---|"
+fi
 for c in "${cases[@]}"; do
         ctx=$work/ctx-$c
         mkdir -p "$ctx"
@@ -301,7 +307,11 @@ for i in range(100000):
                 log "torch: buildah's pip cache: $(du -sm "$bcache/pip" | cut -f1) MiB"
                 row "examples/pytorch-cuda cold build (--no-cache, warm pip cache)" -q --no-cache "${args[@]}" -- --no-cache "${args[@]}"
                 sed -i 's/^print("gemm ok"/print("gemm done"/' "$ctx/check.py"
+                # each further run another one-line change
+                edit_check() { sed -i "s/^print(\"gemm [a-z0-9]*\"/print(\"gemm run$1\"/" "$ctx/check.py"; }
+                iter_hook=edit_check
                 row "examples/pytorch-cuda rebuild after a one-line change in the last step" -q "${args[@]}" -- "${args[@]}"
+                iter_hook=
                 rm -rf "$bcache/pip"
                 ;;
         *) echo "unknown case $c" >&2; exit 2 ;;
