@@ -21,7 +21,8 @@
 # torch     examples/pytorch-cuda: cold build (--no-cache) with a warm pip cache mount, then the rebuild
 #           after a one-line change of check.py, which the last step copies. The pip caches are warmed
 #           by one unmeasured cubuild build; buildah's cache mount gets a copy of that cache.
-# Disk: the torch case needs about 30 GB free (two copies of the 6 GB layer per builder, the pip cache).
+# Disk: the torch case needs about 30 GB free (two copies of the 6 GB layer per builder, the pip cache),
+# and with --repeat about 30 GB more per run (58 GB free ran out in buildah's second cold build).
 # --pip-cache DIR: for torch, a warm pip cache (the cache-mounts/ directory of id=pip from an earlier
 # cubuild build of examples/pytorch-cuda) given to both builders instead of the warm-up build.
 # --repeat N: each row N times, the builders alternating (buildah, cubuild, buildah, ...); each run after the
