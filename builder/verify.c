@@ -273,9 +273,13 @@ static bool use_extra(struct layer_store *s, const struct layer_desc *layers, si
 {
         if (!extra || n == 0 || extra->fd < 0 || !extra->path || strcmp(extra->diff_id, layers[n - 1].diff_id) != 0)
                 return false;
-        _cleanup_free_ char *dir = cb_xasprintf("layers/%s", layers[n - 1].diff_id + 7);
-        struct stat st;
-        return fstatat(layer_store_root_fd(s), dir, &st, AT_SYMLINK_NOFOLLOW) < 0;
+        struct cb_err e;
+        cb_err_init(&e);
+        int fd = layer_store_open_unpacked(s, &layers[n - 1], &e);
+        cb_err_release(&e);
+        if (fd >= 0)
+                (void) close(fd);
+        return fd == -ENOENT;
 }
 
 int bld_compat_image(struct layer_store *s, const char *tmp_dir, json_t *config, const struct layer_desc *layers,

@@ -7,6 +7,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -143,6 +144,37 @@ static inline int fake_elf(int dir_fd, const char *path, const struct fake_fatbi
 fail:
         close(fd);
         return -1;
+}
+
+/* A scratch directory tree for a test (cmocka setup and teardown: *state is the struct tree). */
+struct tree {
+        char dir[64];
+        int fd;
+};
+
+static inline int tree_setup(void **state)
+{
+        struct tree *t = calloc(1, sizeof(*t));
+
+        snprintf(t->dir, sizeof(t->dir), "/tmp/kv-compat-XXXXXX");
+        if (!mkdtemp(t->dir))
+                return -1;
+        t->fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        *state = t;
+        return t->fd < 0 ? -1 : 0;
+}
+
+static inline int tree_teardown(void **state)
+{
+        struct tree *t = *state;
+        char cmd[128];
+
+        close(t->fd);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
+        if (system(cmd) != 0)
+                return -1;
+        free(t);
+        return 0;
 }
 
 #endif

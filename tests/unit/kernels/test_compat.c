@@ -17,11 +17,6 @@
 #include "compat.h"
 #include "compat_helpers.h"
 
-struct tree {
-        char dir[64];
-        int fd;
-};
-
 static void mkdirs(int dfd, const char *path)
 {
         char buf[512];
@@ -44,31 +39,6 @@ static void put_file(int dfd, const char *path, const char *text)
         assert_true(fd >= 0);
         assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
         close(fd);
-}
-
-static int setup(void **state)
-{
-        struct tree *t = calloc(1, sizeof(*t));
-
-        snprintf(t->dir, sizeof(t->dir), "/tmp/kv-compat-XXXXXX");
-        if (!mkdtemp(t->dir))
-                return -1;
-        t->fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        *state = t;
-        return t->fd < 0 ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-        struct tree *t = *state;
-        char cmd[128];
-
-        close(t->fd);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-        if (system(cmd) != 0)
-                return -1;
-        free(t);
-        return 0;
 }
 
 /* a CUDA 11.8 runtime shaped as NVIDIA's: SASS sm_60..sm_90 and PTX for sm_90 */
@@ -406,14 +376,14 @@ static void test_union_and_opaque(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_cuda118_runtime, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_extra_tree_scans_as_if_in_place, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_torch_mismatch, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_cpu_torch_and_devel, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_no_cuda_and_symlinks, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_bad_requirements, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_cuda12_wheels_jit_driver, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_union_and_opaque, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_cuda118_runtime, tree_setup, tree_teardown),
+            cmocka_unit_test_setup_teardown(test_extra_tree_scans_as_if_in_place, tree_setup, tree_teardown),
+            cmocka_unit_test_setup_teardown(test_torch_mismatch, tree_setup, tree_teardown),
+            cmocka_unit_test_setup_teardown(test_cpu_torch_and_devel, tree_setup, tree_teardown),
+            cmocka_unit_test_setup_teardown(test_no_cuda_and_symlinks, tree_setup, tree_teardown),
+            cmocka_unit_test_setup_teardown(test_bad_requirements, tree_setup, tree_teardown),
+            cmocka_unit_test_setup_teardown(test_cuda12_wheels_jit_driver, tree_setup, tree_teardown),
+            cmocka_unit_test_setup_teardown(test_union_and_opaque, tree_setup, tree_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,36 +17,6 @@
 #include "compat.h"
 #include "compat_helpers.h"
 
-struct tree {
-        char dir[64];
-        int fd;
-};
-
-static int setup(void **state)
-{
-        struct tree *t = calloc(1, sizeof(*t));
-
-        snprintf(t->dir, sizeof(t->dir), "/tmp/kv-inert-XXXXXX");
-        if (!mkdtemp(t->dir))
-                return -1;
-        t->fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        *state = t;
-        return t->fd < 0 ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-        struct tree *t = *state;
-        char cmd[128];
-
-        close(t->fd);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-        if (system(cmd) != 0)
-                return -1;
-        free(t);
-        return 0;
-}
-
 static void put_file(int dfd, const char *path, size_t size, mode_t mode)
 {
         int fd = openat(dfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -281,8 +251,8 @@ int main(void)
             cmocka_unit_test(test_files_and_symlinks),
             cmocka_unit_test(test_odd_entries),
             cmocka_unit_test(test_counts_line_format),
-            cmocka_unit_test_setup_teardown(test_inert_entries_change_only_the_counts, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_library_name_changes_more_than_counts, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_inert_entries_change_only_the_counts, tree_setup, tree_teardown),
+            cmocka_unit_test_setup_teardown(test_library_name_changes_more_than_counts, tree_setup, tree_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

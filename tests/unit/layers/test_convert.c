@@ -1,47 +1,22 @@
 /* convert.c: recompression per output, remembered; image conversion keeps the image id. */
 #include "helpers.h"
 
-struct fx {
-        char *root, *src;
-        int src_fd;
-        struct layer_store *s;
-        struct cb_err err;
-};
-
+/* the shared fixture, its source holding 20 compressible files */
 static int setup(void **state)
 {
-        struct fx *f = cb_xcalloc(1, sizeof(*f));
-        f->root = t_mkdtemp();
-        f->src = t_mkdtemp();
-        f->src_fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        cb_err_init(&f->err);
-        assert_int_equal(layer_store_open(f->root, &f->s, &f->err), 0);
+        int r = t_fx_setup(state);
+        struct t_fx *f = *state;
         for (int i = 0; i < 20; i++) {
                 char n[32];
                 snprintf(n, sizeof(n), "d/file%02d", i);
                 t_write(f->src_fd, n, "some compressible content, some compressible content\n", 0644);
         }
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        struct fx *f = *state;
-        layer_store_free(f->s);
-        close(f->src_fd);
-        t_rm(f->root);
-        t_rm(f->src);
-        free(f->root);
-        free(f->src);
-        cb_err_release(&f->err);
-        free(f);
-        return 0;
+        return r;
 }
 
 static void test_uncompressed_commit_compressed_on_demand(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         struct layer_commit_opts o;
         layer_commit_opts_init(&o);
         o.source_date_epoch = 0;
@@ -70,7 +45,7 @@ static void test_uncompressed_commit_compressed_on_demand(void **state)
 
 static void test_convert_keeps_image_id(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         struct layer_commit_opts o;
         layer_commit_opts_init(&o);
         o.compression = LAYER_UNCOMPRESSED;
@@ -96,7 +71,7 @@ static void test_convert_keeps_image_id(void **state)
 /* An output's image: only the uncompressed layers are compressed; a gzip base and zstd layers pass. */
 static void test_compress_only_uncompressed_layers(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         struct layer_commit_opts o;
         layer_commit_opts_init(&o);
         o.source_date_epoch = 0;
@@ -149,9 +124,9 @@ static void test_compress_only_uncompressed_layers(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_uncompressed_commit_compressed_on_demand, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_convert_keeps_image_id, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_compress_only_uncompressed_layers, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_uncompressed_commit_compressed_on_demand, setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_convert_keeps_image_id, setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_compress_only_uncompressed_layers, setup, t_fx_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,40 +3,8 @@
 
 #include <dirent.h>
 
-struct fx {
-        char *root, *src;
-        int src_fd;
-        struct layer_store *s;
-        struct cb_err err;
-};
 
-static int setup(void **state)
-{
-        struct fx *f = cb_xcalloc(1, sizeof(*f));
-        f->root = t_mkdtemp();
-        f->src = t_mkdtemp();
-        f->src_fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        cb_err_init(&f->err);
-        assert_int_equal(layer_store_open(f->root, &f->s, &f->err), 0);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        struct fx *f = *state;
-        layer_store_free(f->s);
-        close(f->src_fd);
-        t_rm(f->root);
-        t_rm(f->src);
-        free(f->root);
-        free(f->src);
-        cb_err_release(&f->err);
-        free(f);
-        return 0;
-}
-
-static void make_layer(struct fx *f, struct layer_desc *d)
+static void make_layer(struct t_fx *f, struct layer_desc *d)
 {
         t_write(f->src_fd, "etc/os-release", "ID=test\n", 0644);
         t_write(f->src_fd, "bin/sh", "#!\n", 04755);
@@ -48,7 +16,7 @@ static void make_layer(struct fx *f, struct layer_desc *d)
 
 static void test_write_then_read_image(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         struct layer_desc d;
         make_layer(f, &d);
         json_t *cfg = json_pack("{s:s, s:s, s:{s:[s]}}", "architecture", "amd64", "os", "linux", "config", "Cmd", "sh");
@@ -83,7 +51,7 @@ static void test_write_then_read_image(void **state)
 
 static void test_docker_format_refuses_zstd(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         struct layer_desc d;
         t_write(f->src_fd, "x", "x", 0644);
         struct layer_commit_opts o;
@@ -99,7 +67,7 @@ static void test_docker_format_refuses_zstd(void **state)
 
 static void test_read_rejects_mismatched_config(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         char cd[CB_DIGEST_STR_LEN], md[CB_DIGEST_STR_LEN];
         const char *cfg = "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
         assert_int_equal(layer_store_put_blob(f->s, cfg, strlen(cfg), cd, &f->err), 0);
@@ -115,7 +83,7 @@ static void test_read_rejects_mismatched_config(void **state)
 
 static void test_unpacked_once_and_verified(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         struct layer_desc d;
         make_layer(f, &d);
         char *p1 = NULL, *p2 = NULL;
@@ -144,7 +112,7 @@ static void test_unpacked_once_and_verified(void **state)
 
 static void test_adopt_unpacked_renames_once(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         struct layer_desc d;
         make_layer(f, &d);
         /* the committed dir itself becomes layers/<hex>: a marker added after the commit shows that the
@@ -181,7 +149,7 @@ static void test_adopt_unpacked_renames_once(void **state)
 
 static void test_unpacked_rejects_truncated_blob(void **state)
 {
-        struct fx *f = *state;
+        struct t_fx *f = *state;
         struct layer_desc d;
         make_layer(f, &d);
         char *p = layer_store_blob_path(f->s, d.digest);
@@ -211,12 +179,12 @@ static void test_unpacked_rejects_truncated_blob(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_write_then_read_image, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_docker_format_refuses_zstd, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_read_rejects_mismatched_config, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_unpacked_once_and_verified, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_unpacked_rejects_truncated_blob, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_adopt_unpacked_renames_once, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_write_then_read_image, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_docker_format_refuses_zstd, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_read_rejects_mismatched_config, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_unpacked_once_and_verified, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_unpacked_rejects_truncated_blob, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_adopt_unpacked_renames_once, t_fx_setup, t_fx_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
