@@ -486,27 +486,31 @@ static void add_layer(struct bld_ctx *b, struct bld_stage *st, const struct df_i
         bld_config_add_history(st->config, st->last_time, in->text, false, NULL);
 }
 
-/* Upper dir → layer blob → the stage's next layer and a history entry. */
+/* Layers a step's upper directory makes above this size keep that directory as their only copy until
+ * their blob is needed (layer_commit_adopt()): CUBUILD_DIR_LAYER_MIN (a size: 0, 512m, 2g), 64 MiB by default. */
+static uint64_t dir_layer_min(void)
+{
+        const char *v = getenv("CUBUILD_DIR_LAYER_MIN");
+        uint64_t n;
+        if (v && *v && cb_parse_size(cb_str_c(v), &n) == 0)
+                return n;
+        return 64u << 20;
+}
+
+/* Upper dir → layer (the upper dir kept as its unpacked form) → the stage's next layer and a history
+ * entry. */
 static int commit_upper(struct bld_ctx *b, struct bld_stage *st, const struct df_instr *in, struct bld_rootfs *fs,
                         struct cb_err *err)
 {
-        _cleanup_close_ int ufd = open(fs->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (ufd < 0)
-                return cb_fail(err, errno, "open '%s'", fs->upper);
         struct layer_commit_opts co;
         struct layer_bytes lb;
         step_commit_opts(b, &co, &lb);
         struct layer_desc l;
-        int r = layer_commit_dir(b->store, ufd, &co, &l, err);
+        /* the upper dir already is the layer in lowerdir form: it stays as the unpacked layer instead of
+         * being removed now and extracted from the blob again for the next step */
+        int r = layer_commit_adopt(b->store, AT_FDCWD, fs->upper, &co, dir_layer_min(), &l, err);
         if (r < 0) {
                 cb_wrap(err, "%s:%u: commit the layer", b->df_name, in->start_line);
-                return r;
-        }
-        /* the upper dir already is the layer in lowerdir form: keep it as the unpacked layer instead of
-         * removing it now and extracting the blob again for the next step */
-        r = layer_store_adopt_unpacked(b->store, &l, AT_FDCWD, fs->upper, err);
-        if (r < 0) {
-                cb_wrap(err, "%s:%u: keep the layer unpacked", b->df_name, in->start_line);
                 return r;
         }
         add_layer(b, st, in, &l);

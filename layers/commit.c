@@ -596,19 +596,22 @@ static int tar_tree(int base_fd, int dir_fd, struct layer_sink *sink, const stru
         return r;
 }
 
-static int write_tar(int base_fd, int dir_fd, int out_fd, const struct layer_commit_opts *o,
-                     char ret_diff_id[CB_DIGEST_STR_LEN], char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size,
-                     struct cb_err *err)
+static int write_tar_limit(int base_fd, int dir_fd, int out_fd, const struct layer_commit_opts *o,
+                           uint64_t write_limit, bool *ret_dropped, char ret_diff_id[CB_DIGEST_STR_LEN],
+                           char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size, struct cb_err *err)
 {
         struct layer_sink *k;
         int r = layer_sink_new(o->compression, o->level, out_fd, &k, err);
         if (r < 0)
                 return r;
+        layer_sink_limit_writes(k, write_limit);
         char diff_id[CB_DIGEST_STR_LEN], digest[CB_DIGEST_STR_LEN];
         uint64_t size = 0;
         r = tar_tree(base_fd, dir_fd, k, o, err);
         if (r == 0)
                 r = layer_sink_finish(k, diff_id, digest, &size, err);
+        if (ret_dropped)
+                *ret_dropped = layer_sink_dropped(k);
         layer_sink_free(k);
         if (r < 0)
                 return r;
@@ -619,6 +622,26 @@ static int write_tar(int base_fd, int dir_fd, int out_fd, const struct layer_com
         if (ret_size)
                 *ret_size = size;
         return 0;
+}
+
+static int write_tar(int base_fd, int dir_fd, int out_fd, const struct layer_commit_opts *o,
+                     char ret_diff_id[CB_DIGEST_STR_LEN], char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size,
+                     struct cb_err *err)
+{
+        return write_tar_limit(base_fd, dir_fd, out_fd, o, UINT64_MAX, NULL, ret_diff_id, ret_digest, ret_size, err);
+}
+
+int layer_tar_dir_limit(int dir_fd, int out_fd, const struct layer_commit_opts *o, uint64_t write_limit,
+                        bool *ret_dropped, struct layer_desc *ret, struct cb_err *err)
+{
+        memset(ret, 0, sizeof(*ret));
+        int r = write_tar_limit(-1, dir_fd, out_fd, o, write_limit, ret_dropped, ret->diff_id, ret->digest, &ret->size,
+                                err);
+        if (r == 0) {
+                const char *mt = layer_compression_media_type(o->compression);
+                memcpy(ret->media_type, mt, strlen(mt) + 1);
+        }
+        return r;
 }
 
 int layer_write_tar_fd(int dir_fd, int out_fd, const struct layer_commit_opts *o, char ret_diff_id[CB_DIGEST_STR_LEN],

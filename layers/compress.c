@@ -207,6 +207,8 @@ struct layer_sink {
         bool writeback_ok;
         uint64_t writeback_done;
         struct plain_hasher *hasher; /* uncompressed: the tar hashed beside the writes, once it is large */
+        uint64_t write_limit;        /* past this many output bytes nothing more is written, only hashed */
+        bool dropped;                /* the limit was passed: out_fd holds a prefix, to be thrown away */
 };
 
 /* ---- uncompressed: the diff_id hashed on a second thread ----
@@ -318,6 +320,12 @@ static int sink_emit(struct layer_sink *k, const void *p, size_t len, struct cb_
         /* uncompressed: the blob is the tar, hashed once as diff_id */
         if (k->c != LAYER_UNCOMPRESSED)
                 cb_sha256_update(k->blob_hash, p, len);
+        if (!k->dropped && k->out_size + len > k->write_limit)
+                k->dropped = true;
+        if (k->dropped) {
+                k->out_size += len;
+                return 0;
+        }
         int r = layer_fault_hit() ? -EIO : cb_write_all(k->out_fd, p, len);
         if (r < 0)
                 return cb_fail(err, -r, "write layer blob");
@@ -370,7 +378,9 @@ int layer_sink_new(enum layer_compression c, int level, int out_fd, struct layer
         struct layer_sink *k = cb_xcalloc(1, sizeof(*k));
         k->c = c;
         k->out_fd = out_fd;
-        k->writeback_ok = lseek(out_fd, 0, SEEK_CUR) == 0;
+        k->write_limit = out_fd < 0 ? 0 : UINT64_MAX;
+        k->dropped = out_fd < 0;
+        k->writeback_ok = out_fd >= 0 && lseek(out_fd, 0, SEEK_CUR) == 0;
         k->tar_hash = cb_sha256_new();
         k->blob_hash = cb_sha256_new();
         k->out_cap = LAYER_IO_CHUNK;
@@ -431,6 +441,16 @@ int layer_sink_new(enum layer_compression c, int level, int out_fd, struct layer
         }
         *ret = k;
         return 0;
+}
+
+void layer_sink_limit_writes(struct layer_sink *k, uint64_t max)
+{
+        k->write_limit = max;
+}
+
+bool layer_sink_dropped(const struct layer_sink *k)
+{
+        return k->dropped;
 }
 
 struct layer_sink *layer_sink_free(struct layer_sink *k)

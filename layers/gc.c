@@ -145,6 +145,11 @@ static void mark(struct layer_store *s, const char *digest, struct dset *blobs, 
         json_decref(m);
 }
 
+static bool keep_diff(void *ud, const char *hex)
+{
+        return dset_has(ud, hex);
+}
+
 static int sweep(int dfd, const struct dset *keep, bool dirs, struct layer_prune_stats *st, struct cb_err *err)
 {
         int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
@@ -212,6 +217,10 @@ int layer_store_prune(struct layer_store *s, const char *const *keep, size_t nke
                 r = sweep(s->blobs_fd, &blobs, false, &st, err);
                 if (r == 0)
                         r = sweep(s->layers_fd, &diffs, true, &st, err);
+                if (r == 0)
+                        r = layer_dirlayers_sweep(s, keep_diff, &diffs, err);
+                if (r > 0)
+                        r = 0;
                 if (r == 0 && (fsync(s->blobs_fd) < 0 && errno != EINVAL))
                         r = cb_fail(err, errno, "fsync blobs");
         }

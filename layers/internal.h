@@ -39,6 +39,10 @@ int layer_sink_write(struct layer_sink *k, const void *p, size_t len, struct cb_
 int layer_sink_finish(struct layer_sink *k, char ret_diff_id[CB_DIGEST_STR_LEN], char ret_digest[CB_DIGEST_STR_LEN],
                       uint64_t *ret_size, struct cb_err *err);
 struct layer_sink *layer_sink_free(struct layer_sink *k);
+/* Output bytes past max are hashed and counted but not written (out_fd < 0 at layer_sink_new(): none is
+ * written); layer_sink_dropped() tells whether that happened, leaving out_fd with a prefix only. */
+void layer_sink_limit_writes(struct layer_sink *k, uint64_t max);
+bool layer_sink_dropped(const struct layer_sink *k);
 const char *layer_compression_media_type(enum layer_compression c);
 
 /* Test hooks: force the gzip worker count (0: one per CPU), pretend openat2 is missing. */
@@ -70,6 +74,23 @@ uint64_t layer_source_raw_bytes(const struct layer_source *src);
 
 /* Blob writer internals used by commit: write without hashing, commit with a digest the caller hashed. */
 int layer_blob_writer_commit_hashed(struct layer_blob_writer *w, const char *digest, struct cb_err *err);
+
+/* The tar of dir_fd (layer_commit_dir()'s stream) into out_fd, of which at most write_limit bytes are
+ * written (out_fd < 0: none); *ret_dropped tells whether the rest was only hashed. ret gets the digests,
+ * size and media type. */
+int layer_tar_dir_limit(int dir_fd, int out_fd, const struct layer_commit_opts *o, uint64_t write_limit,
+                        bool *ret_dropped, struct layer_desc *ret, struct cb_err *err);
+
+/* Directory-backed layers (dirlayer.c): the blob of a layer recorded in dirlayers/<hex> is written from
+ * layers/<hex>/ when first needed. layer_blob_ensure() makes sure blobs/sha256/<hex> exists (0), writing
+ * it from the directory if the layer is directory-backed (-ENOENT when there is neither). */
+int layer_blob_ensure(struct layer_store *s, const char *digest, struct cb_err *err);
+/* True (and *ret_size) when digest is a directory-backed layer whose directory is present. */
+bool layer_dirlayer_size(struct layer_store *s, const char *digest, uint64_t *ret_size);
+#define LAYER_DIRLAYERS "dirlayers"
+/* Removes the records whose directory is gone, whose blob exists, or that keep() refuses; returns how many. */
+int layer_dirlayers_sweep(struct layer_store *s, bool (*keep)(void *ud, const char *hex), void *ud,
+                          struct cb_err *err);
 
 /* Index (tags) helpers. layer_index_lock() returns the fd holding flock(op) on index.lock (close it to
  * unlock). */

@@ -166,6 +166,15 @@ const char *layer_compressor_version(enum layer_compression c);
  * directory itself is not an entry (its children are, as "name", "dir/name"). */
 int layer_commit_dir(struct layer_store *s, int dir_fd, const struct layer_commit_opts *o, struct layer_desc *ret,
                      struct cb_err *err);
+/* Commits parent_fd/name (a directory on the store's filesystem: an overlay upper directory) as
+ * layer_commit_dir() does and keeps it as the layer's unpacked form, layers/<diff_id hex>/ (renamed there).
+ * An uncompressed layer of more than dir_min bytes is directory-backed: its blob is not written now, but
+ * the first time something opens it (layer_store_open_blob(), an OCI export), made again from
+ * layers/<hex>/ and checked against the digest; until then dirlayers/<hex> records it, and the store is
+ * not a complete OCI layout for it. The tree is synced to disk (syncfs, beside the hashing) before the
+ * layer is recorded, since it is the layer's only copy. */
+int layer_commit_adopt(struct layer_store *s, int parent_fd, const char *name, const struct layer_commit_opts *o,
+                       uint64_t dir_min, struct layer_desc *ret, struct cb_err *err);
 /* Copy-and-compare fallback for when overlayfs is unavailable: the layer holds what differs between base_fd
  * (the tree before, e.g. the parent rootfs copied with mtimes kept: cp -a) and dir_fd (the tree after):
  * entries that are new or changed (type, mode, owner, mtime, size, device or link target differ; contents

@@ -140,7 +140,8 @@ int layer_export_oci_dir(struct layer_store *s, const char *manifest_digest, con
         if ((r = copy_blob(s->blobs_fd, bfd, img->config_digest + 7, err)) < 0)
                 goto out;
         for (size_t i = 0; i < img->nlayers; i++)
-                if ((r = copy_blob(s->blobs_fd, bfd, img->layers[i].digest + 7, err)) < 0)
+                if ((r = layer_blob_ensure(s, img->layers[i].digest, err)) < 0 ||
+                    (r = copy_blob(s->blobs_fd, bfd, img->layers[i].digest + 7, err)) < 0)
                         goto out;
         if ((r = copy_blob(s->blobs_fd, bfd, manifest_digest + 7, err)) < 0)
                 goto out;

@@ -263,15 +263,18 @@ bool layer_store_has_blob(struct layer_store *s, const char *digest)
 {
         if (!digest || !cb_digest_valid(digest))
                 return false;
-        return faccessat(s->blobs_fd, digest + 7, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+        return faccessat(s->blobs_fd, digest + 7, F_OK, AT_SYMLINK_NOFOLLOW) == 0 || layer_dirlayer_size(s, digest, NULL);
 }
 
 uint64_t layer_store_blob_size(struct layer_store *s, const char *digest)
 {
         struct stat st;
-        if (!digest || !cb_digest_valid(digest) || fstatat(s->blobs_fd, digest + 7, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        uint64_t size = 0;
+        if (!digest || !cb_digest_valid(digest))
                 return 0;
-        return (uint64_t) st.st_size;
+        if (fstatat(s->blobs_fd, digest + 7, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                return (uint64_t) st.st_size;
+        return layer_dirlayer_size(s, digest, &size) ? size : 0;
 }
 
 int layer_store_open_blob(struct layer_store *s, const char *digest, uint64_t *ret_size, struct cb_err *err)
@@ -279,6 +282,12 @@ int layer_store_open_blob(struct layer_store *s, const char *digest, uint64_t *r
         if (!digest || !cb_digest_valid(digest))
                 return cb_failc(err, -EINVAL, "invalid digest '%s'", digest ? digest : "(null)");
         int fd = openat(s->blobs_fd, digest + 7, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 && errno == ENOENT && layer_dirlayer_size(s, digest, NULL)) {
+                int r = layer_blob_ensure(s, digest, err);
+                if (r < 0)
+                        return r;
+                fd = openat(s->blobs_fd, digest + 7, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        }
         if (fd < 0)
                 return cb_fail(err, errno, "open blob '%s'", digest);
         if (ret_size) {
