@@ -21,8 +21,9 @@
 # torch     examples/pytorch-cuda: cold build (--no-cache) with a warm pip cache mount, then the rebuild
 #           after a one-line change of check.py, which the last step copies. The pip caches are warmed
 #           by one unmeasured cubuild build; buildah's cache mount gets a copy of that cache.
-# Disk: the torch case needs about 30 GB free (two copies of the 6 GB layer per builder, the pip cache),
-# and with --repeat about 30 GB more per run (58 GB free ran out in buildah's second cold build).
+# Disk: the torch case needs about 30 GB free (buildah keeps two copies of the 7 GB layer, cubuild one, and
+# the pip cache); with --repeat, each cold build after the first starts after what the ones before made
+# is removed (58 GB free ran out in buildah's second cold build before that).
 # --pip-cache DIR: for torch, a warm pip cache (the cache-mounts/ directory of id=pip from an earlier
 # cubuild build of examples/pytorch-cuda) given to both builders instead of the warm-up build.
 # --repeat N: each row N times, the builders alternating (buildah, cubuild, buildah, ...); each run after the
@@ -306,7 +307,24 @@ for i in range(100000):
                 mkdir -p "$bcache"
                 cp -al "$pipdir" "$bcache/pip" 2>/dev/null || cp -a "$pipdir" "$bcache/pip"
                 log "torch: buildah's pip cache: $(du -sm "$bcache/pip" | cut -f1) MiB"
+                # each run after the first starts from the stores the first found: what the cold builds
+                # before it made is removed (not measured), or three runs fill 60 GB
+                torch_reclaim() {
+                        bh rmi -f bench-torch >/dev/null 2>&1 || true
+                        bh rmi --prune >/dev/null 2>&1 || true # the untagged images of --layers steps
+                        cb rm bench-torch >/dev/null 2>&1 || true
+                        # the build cache and its layers go; the pip cache mount is kept aside and put back
+                        rm -rf "$work/pip-keep"
+                        cp -al "$pipdir" "$work/pip-keep"
+                        cb prune --all >/dev/null
+                        mkdir -p "$(dirname "$pipdir")"
+                        [ -d "$pipdir" ] || mv "$work/pip-keep" "$pipdir"
+                        rm -rf "$work/pip-keep"
+                        sync
+                }
+                iter_hook=torch_reclaim
                 row "examples/pytorch-cuda cold build (--no-cache, warm pip cache)" -q --no-cache "${args[@]}" -- --no-cache "${args[@]}"
+                iter_hook=
                 sed -i 's/^print("gemm ok"/print("gemm done"/' "$ctx/check.py"
                 # each further run another one-line change
                 edit_check() { sed -i "s/^print(\"gemm [a-z0-9]*\"/print(\"gemm run$1\"/" "$ctx/check.py"; }
