@@ -584,7 +584,7 @@ static void tarw_close(struct tarw *t)
 
 /* Writes the tar of dir_fd into sink; with base_fd >= 0 only what differs from base_fd. */
 static int tar_tree(int base_fd, int dir_fd, struct layer_sink *sink, const struct layer_commit_opts *o,
-                    struct cb_err *err)
+                    uint64_t *ret_tar_size, struct cb_err *err)
 {
         struct tarw t;
         int r = tarw_open(&t, sink, o, err);
@@ -592,13 +592,16 @@ static int tar_tree(int base_fd, int dir_fd, struct layer_sink *sink, const stru
                 r = base_fd >= 0 ? diff_walk(&t, base_fd, dir_fd, 0) : walk(&t, dir_fd, 0);
         if (r == 0 && archive_write_close(t.a) != ARCHIVE_OK)
                 r = arch_fail(&t, "close");
+        if (ret_tar_size)
+                *ret_tar_size = t.written;
         tarw_close(&t);
         return r;
 }
 
 static int write_tar_limit(int base_fd, int dir_fd, int out_fd, const struct layer_commit_opts *o,
-                           uint64_t write_limit, bool *ret_dropped, char ret_diff_id[CB_DIGEST_STR_LEN],
-                           char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size, struct cb_err *err)
+                           uint64_t write_limit, bool *ret_dropped, uint64_t *ret_tar_size,
+                           char ret_diff_id[CB_DIGEST_STR_LEN], char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size,
+                           struct cb_err *err)
 {
         struct layer_sink *k;
         int r = layer_sink_new(o->compression, o->level, out_fd, &k, err);
@@ -607,7 +610,7 @@ static int write_tar_limit(int base_fd, int dir_fd, int out_fd, const struct lay
         layer_sink_limit_writes(k, write_limit);
         char diff_id[CB_DIGEST_STR_LEN], digest[CB_DIGEST_STR_LEN];
         uint64_t size = 0;
-        r = tar_tree(base_fd, dir_fd, k, o, err);
+        r = tar_tree(base_fd, dir_fd, k, o, ret_tar_size, err);
         if (r == 0)
                 r = layer_sink_finish(k, diff_id, digest, &size, err);
         if (ret_dropped)
@@ -628,15 +631,16 @@ static int write_tar(int base_fd, int dir_fd, int out_fd, const struct layer_com
                      char ret_diff_id[CB_DIGEST_STR_LEN], char ret_digest[CB_DIGEST_STR_LEN], uint64_t *ret_size,
                      struct cb_err *err)
 {
-        return write_tar_limit(base_fd, dir_fd, out_fd, o, UINT64_MAX, NULL, ret_diff_id, ret_digest, ret_size, err);
+        return write_tar_limit(base_fd, dir_fd, out_fd, o, UINT64_MAX, NULL, NULL, ret_diff_id, ret_digest, ret_size,
+                               err);
 }
 
 int layer_tar_dir_limit(int dir_fd, int out_fd, const struct layer_commit_opts *o, uint64_t write_limit,
-                        bool *ret_dropped, struct layer_desc *ret, struct cb_err *err)
+                        bool *ret_dropped, struct layer_desc *ret, uint64_t *ret_tar_size, struct cb_err *err)
 {
         memset(ret, 0, sizeof(*ret));
-        int r = write_tar_limit(-1, dir_fd, out_fd, o, write_limit, ret_dropped, ret->diff_id, ret->digest, &ret->size,
-                                err);
+        int r = write_tar_limit(-1, dir_fd, out_fd, o, write_limit, ret_dropped, ret_tar_size, ret->diff_id,
+                                ret->digest, &ret->size, err);
         if (r == 0) {
                 const char *mt = layer_compression_media_type(o->compression);
                 memcpy(ret->media_type, mt, strlen(mt) + 1);

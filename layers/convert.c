@@ -63,6 +63,29 @@ static bool memo_get(struct layer_store *s, const char *path, struct layer_desc 
         return ok;
 }
 
+/* The converted blob w becomes d's (frees w); memo (NULL: none) remembers it for the next conversion. */
+static int keep_converted(struct layer_store *s, struct layer_blob_writer *w, const char *memo, const struct layer_desc *d,
+                          struct layer_desc *ret, struct cb_err *err)
+{
+        int r;
+        if (layer_store_has_blob(s, d->digest))
+                layer_blob_writer_abort(w);
+        else if ((r = layer_blob_writer_commit_hashed(w, d->digest, err)) < 0)
+                return r;
+        if (memo) {
+                struct cb_buf b;
+                cb_buf_init(&b, 256);
+                (void) cb_buf_addf(&b, "%s %llu\n", d->digest, (unsigned long long) d->size);
+                (void) cb_mkdir_p(s->root_fd, "cache/compressed", 0700, err);
+                r = cb_write_file_atomic(s->root_fd, memo, b.p, b.len, 0644, err);
+                cb_buf_release(&b);
+                if (r < 0)
+                        cb_err_reset(err); /* only a lost shortcut: the blob is in place */
+        }
+        *ret = *d;
+        return 0;
+}
+
 int layer_store_compress_layer(struct layer_store *s, const struct layer_desc *l, enum layer_compression c, int level,
                                struct layer_desc *ret, struct cb_err *err)
 {
@@ -94,12 +117,27 @@ int layer_store_compress_layer(struct layer_store *s, const struct layer_desc *l
                 *ret = d;
                 return 0;
         }
+        struct layer_blob_writer *w;
+        int r;
+        if (c != LAYER_UNCOMPRESSED && !strcmp(l->digest, l->diff_id) && layer_dirlayer_size(s, l->digest, NULL) &&
+            faccessat(s->blobs_fd, l->digest + 7, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+                /* a directory-backed layer is compressed straight from its directory: the uncompressed
+                 * blob, which nothing asked for, is not written on the way */
+                if ((r = layer_store_blob_begin(s, &w, err)) < 0)
+                        return r;
+                struct layer_desc z;
+                if ((r = layer_dirlayer_tar(s, l->digest, c, level, layer_blob_writer_fd(w), &z, err)) < 0) {
+                        layer_blob_writer_abort(w);
+                        return r;
+                }
+                memcpy(d.digest, z.digest, CB_DIGEST_STR_LEN);
+                d.size = z.size;
+                return keep_converted(s, w, memo, &d, ret, err);
+        }
         _cleanup_close_ int in = layer_store_open_blob(s, l->digest, NULL, err);
         if (in < 0)
                 return in;
-        struct layer_blob_writer *w;
-        int r = layer_store_blob_begin(s, &w, err);
-        if (r < 0)
+        if ((r = layer_store_blob_begin(s, &w, err)) < 0)
                 return r;
         struct layer_source *src = NULL;
         struct layer_sink *k = NULL;
@@ -128,22 +166,7 @@ int layer_store_compress_layer(struct layer_store *s, const struct layer_desc *l
         }
         layer_source_free(src);
         layer_sink_free(k);
-        if (layer_store_has_blob(s, d.digest))
-                layer_blob_writer_abort(w);
-        else if ((r = layer_blob_writer_commit_hashed(w, d.digest, err)) < 0)
-                return r;
-        if (c != LAYER_UNCOMPRESSED) {
-                struct cb_buf b;
-                cb_buf_init(&b, 256);
-                (void) cb_buf_addf(&b, "%s %llu\n", d.digest, (unsigned long long) d.size);
-                (void) cb_mkdir_p(s->root_fd, "cache/compressed", 0700, err);
-                r = cb_write_file_atomic(s->root_fd, memo, b.p, b.len, 0644, err);
-                cb_buf_release(&b);
-                if (r < 0)
-                        cb_err_reset(err); /* only a lost shortcut: the blob is in place */
-        }
-        *ret = d;
-        return 0;
+        return keep_converted(s, w, c == LAYER_UNCOMPRESSED ? NULL : memo, &d, ret, err);
 fail:
         layer_source_free(src);
         layer_sink_free(k);

@@ -86,12 +86,9 @@ bool layer_dirlayer_size(struct layer_store *s, const char *digest, uint64_t *re
         return true;
 }
 
-int layer_blob_ensure(struct layer_store *s, const char *digest, struct cb_err *err)
+int layer_dirlayer_tar(struct layer_store *s, const char *digest, enum layer_compression c, int level, int out_fd,
+                       struct layer_desc *ret, struct cb_err *err)
 {
-        if (!digest || !cb_digest_valid(digest))
-                return cb_failc(err, -EINVAL, "invalid digest '%s'", digest ? digest : "(null)");
-        if (faccessat(s->blobs_fd, digest + 7, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-                return 0;
         uint64_t size;
         struct layer_commit_opts o;
         int r = record_read(s, digest, &size, &o, err);
@@ -105,19 +102,38 @@ int layer_blob_ensure(struct layer_store *s, const char *digest, struct cb_err *
         if (dfd < 0)
                 return cb_fail(err, errno, "layer '%s' is kept as its directory '%s/layers/%s', which is gone", digest,
                                s->root, digest + 7);
-        struct layer_blob_writer *w;
-        if ((r = layer_store_blob_begin(s, &w, err)) < 0)
-                return r;
+        o.compression = c;
+        o.level = level;
         struct layer_desc d;
-        r = layer_tar_dir_limit(dfd, layer_blob_writer_fd(w), &o, UINT64_MAX, NULL, &d, err);
-        if (r == 0 && (strcmp(d.digest, digest) != 0 || d.size != size))
+        uint64_t tar_size = 0;
+        r = layer_tar_dir_limit(dfd, out_fd, &o, UINT64_MAX, NULL, &d, &tar_size, err);
+        if (r == 0 && (strcmp(d.diff_id, digest) != 0 || tar_size != size))
                 r = cb_failc(err, -EBADMSG,
                              "layer '%s': its directory '%s/layers/%s' was changed since it was committed (its tar now "
                              "hashes to %s); remove the images that use it and build them again",
-                             digest, s->root, digest + 7, d.digest);
+                             digest, s->root, digest + 7, d.diff_id);
+        if (r < 0) {
+                cb_wrap(err, "write layer '%s' from its directory", digest);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+int layer_blob_ensure(struct layer_store *s, const char *digest, struct cb_err *err)
+{
+        if (!digest || !cb_digest_valid(digest))
+                return cb_failc(err, -EINVAL, "invalid digest '%s'", digest ? digest : "(null)");
+        if (faccessat(s->blobs_fd, digest + 7, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                return 0;
+        struct layer_blob_writer *w;
+        int r = layer_store_blob_begin(s, &w, err);
+        if (r < 0)
+                return r;
+        struct layer_desc d;
+        r = layer_dirlayer_tar(s, digest, LAYER_UNCOMPRESSED, -1, layer_blob_writer_fd(w), &d, err);
         if (r < 0) {
                 layer_blob_writer_abort(w);
-                cb_wrap(err, "write blob '%s' from its directory", digest);
                 return r;
         }
         if ((r = layer_blob_writer_commit_hashed(w, digest, err)) < 0)
@@ -202,7 +218,7 @@ int layer_commit_adopt(struct layer_store *s, int parent_fd, const char *name, c
                 co.progress = on_bytes;
                 co.progress_ud = &a;
                 bool dropped = false;
-                r = layer_tar_dir_limit(dfd, layer_blob_writer_fd(w), &co, dir_min, &dropped, &d, err);
+                r = layer_tar_dir_limit(dfd, layer_blob_writer_fd(w), &co, dir_min, &dropped, &d, NULL, err);
                 if (r < 0 || dropped || layer_store_has_blob(s, d.digest))
                         layer_blob_writer_abort(w);
                 else

@@ -75,11 +75,11 @@ uint64_t layer_source_raw_bytes(const struct layer_source *src);
 /* Blob writer internals used by commit: write without hashing, commit with a digest the caller hashed. */
 int layer_blob_writer_commit_hashed(struct layer_blob_writer *w, const char *digest, struct cb_err *err);
 
-/* The tar of dir_fd (layer_commit_dir()'s stream) into out_fd, of which at most write_limit bytes are
- * written (out_fd < 0: none); *ret_dropped tells whether the rest was only hashed. ret gets the digests,
- * size and media type. */
+/* The tar of dir_fd (layer_commit_dir()'s stream, compressed as o says) into out_fd, of which at most
+ * write_limit bytes are written (out_fd < 0: none); *ret_dropped tells whether the rest was only hashed.
+ * ret gets the digests, size and media type, *ret_tar_size (may be NULL) the uncompressed size. */
 int layer_tar_dir_limit(int dir_fd, int out_fd, const struct layer_commit_opts *o, uint64_t write_limit,
-                        bool *ret_dropped, struct layer_desc *ret, struct cb_err *err);
+                        bool *ret_dropped, struct layer_desc *ret, uint64_t *ret_tar_size, struct cb_err *err);
 
 /* Directory-backed layers (dirlayer.c): the blob of a layer recorded in dirlayers/<hex> is written from
  * layers/<hex>/ when first needed. layer_blob_ensure() makes sure blobs/sha256/<hex> exists (0), writing
@@ -87,6 +87,11 @@ int layer_tar_dir_limit(int dir_fd, int out_fd, const struct layer_commit_opts *
 int layer_blob_ensure(struct layer_store *s, const char *digest, struct cb_err *err);
 /* True (and *ret_size) when digest is a directory-backed layer whose directory is present. */
 bool layer_dirlayer_size(struct layer_store *s, const char *digest, uint64_t *ret_size);
+/* The tar of directory-backed layer digest, compressed with c at level, into out_fd; its diff_id and
+ * size are checked against the record (-EBADMSG: the directory was changed). -ENOENT when digest is not
+ * directory-backed. */
+int layer_dirlayer_tar(struct layer_store *s, const char *digest, enum layer_compression c, int level, int out_fd,
+                       struct layer_desc *ret, struct cb_err *err);
 #define LAYER_DIRLAYERS "dirlayers"
 /* Removes the records whose directory is gone, whose blob exists, or that keep() refuses; returns how many. */
 int layer_dirlayers_sweep(struct layer_store *s, bool (*keep)(void *ud, const char *hex), void *ud,

@@ -57,9 +57,19 @@ run_layers() {
         again=$(CUBUILD_DIR_LAYER_MIN=0 "$CUBUILD" --root "$CB_TMP/a" build --verify skip -q \
                 --source-date-epoch 1700000000 -t dl "$CB_TMP/ctx")
         [ "$again" = "$a" ]
+        # an OCI layout (gzip layers): compressed straight from the directory, the same bytes as store b's
+        # compression of its blob, and no uncompressed blob written on the way
         "$CUBUILD" --root "$CB_TMP/a" save --format oci-dir -o "$CB_TMP/out-a" dl
         "$CUBUILD" --root "$CB_TMP/b" save --format oci-dir -o "$CB_TMP/out-b" dl
         diff -r "$CB_TMP/out-a" "$CB_TMP/out-b"
+        for l in "${ls[@]}"; do
+                [ ! -e "$CB_TMP/a/blobs/sha256/${l#sha256:}" ]
+                [ -f "$CB_TMP/a/dirlayers/${l#sha256:}" ]
+        done
+        # a docker-archive holds the tars themselves: now the blobs are written
+        "$CUBUILD" --root "$CB_TMP/a" save -o "$CB_TMP/a.tar" dl
+        "$CUBUILD" --root "$CB_TMP/b" save -o "$CB_TMP/b.tar" dl
+        cmp "$CB_TMP/a.tar" "$CB_TMP/b.tar"
         for l in "${ls[@]}"; do
                 # written now, from the directory: the blob store b wrote at build time, byte for byte
                 cmp "$CB_TMP/a/blobs/sha256/${l#sha256:}" "$CB_TMP/b/blobs/sha256/${l#sha256:}"

@@ -1,5 +1,6 @@
 /* dirlayer.c: a directory-backed layer has no blob until something opens it; the blob then written equals
- * the tar the commit hashed, byte for byte; a changed directory is refused; prune drops what no image keeps. */
+ * the tar the commit hashed, byte for byte; gzipping it reads the directory, not a blob; a changed
+ * directory is refused; prune drops what no image keeps. */
 #include "helpers.h"
 
 #include <sys/sysmacros.h>
@@ -149,6 +150,36 @@ static void test_prune_keeps_what_is_kept(void **state)
         assert_int_equal(layer_store_open_blob(f->s, dropped.digest, NULL, &f->err), -ENOENT);
 }
 
+static void test_compressed_straight_from_the_directory(void **state)
+{
+        struct t_fx *f = *state;
+        const struct layer_commit_opts o = opts();
+        populate(f->src_fd, "twin");
+        populate(f->src_fd, "tree");
+        /* the twin committed as a written blob in another store, then gzipped from that blob */
+        char *other = t_mkdtemp();
+        struct layer_store *s2;
+        assert_int_equal(layer_store_open(other, &s2, &f->err), 0);
+        int twin = openat(f->src_fd, "twin", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct layer_desc blob_l, want, dir_l, got;
+        assert_int_equal(layer_commit_dir(s2, twin, &o, &blob_l, &f->err), 0);
+        close(twin);
+        assert_int_equal(layer_store_compress_layer(s2, &blob_l, LAYER_GZIP, -1, &want, &f->err), 0);
+        layer_store_free(s2);
+        t_rm(other);
+        free(other);
+
+        assert_int_equal(layer_commit_adopt(f->s, f->src_fd, "tree", &o, 0, &dir_l, &f->err), 0);
+        assert_string_equal(dir_l.digest, blob_l.digest);
+        assert_int_equal(layer_store_compress_layer(f->s, &dir_l, LAYER_GZIP, -1, &got, &f->err), 0);
+        assert_string_equal(got.digest, want.digest);
+        assert_int_equal(got.size, want.size);
+        assert_true(blob_file(f, got.digest));
+        /* the uncompressed tar was not written on the way */
+        assert_false(blob_file(f, dir_l.digest));
+        assert_true(record(f, dir_l.digest));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -156,6 +187,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_small_layer_is_written_at_once, t_fx_setup, t_fx_teardown),
                 cmocka_unit_test_setup_teardown(test_changed_directory_is_refused, t_fx_setup, t_fx_teardown),
                 cmocka_unit_test_setup_teardown(test_prune_keeps_what_is_kept, t_fx_setup, t_fx_teardown),
+                cmocka_unit_test_setup_teardown(test_compressed_straight_from_the_directory, t_fx_setup, t_fx_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
