@@ -229,7 +229,7 @@ static const struct bld_flag system_flags[] = {
 };
 
 static const struct bld_flag fsck_flags[] = {
-        { "repair", BLD_OPT_REPAIR, NULL, "Options", "remove the blobs whose content does not match their digest", false },
+        { "repair", BLD_OPT_REPAIR, NULL, "Options", "remove the blobs, and the layers kept as directories, whose content does not match their digest", false },
         H_HELP,
         END,
 };
@@ -309,8 +309,10 @@ static const struct bld_cmdspec commands[] = {
           attest_flags },
         { "system", "df", "Show what the store holds: images, blobs, unpacked layers, build cache, cache mounts, logs",
           "Sizes are allocated bytes, as du counts them.", system_flags },
-        { "fsck", "", "Re-hash every blob of the store and report the ones that do not match",
-          "Exit status 1 when a blob is bad (0 after --repair removed them all).", fsck_flags },
+        { "fsck", "",
+          "Re-hash every blob of the store, and every layer kept as a directory, and report the ones that "
+          "do not match",
+          "Exit status 1 when one is bad (0 after --repair removed them all).", fsck_flags },
         { "version", "", "Show the version", NULL, help_only },
 };
 

@@ -151,6 +151,22 @@ int bld_cmd_system(const struct bld_global *g, int argc, char **argv)
         return rc;
 }
 
+struct fsck_tally {
+        uint64_t bad, removed;
+};
+
+/* A directory-backed layer whose directory no longer makes its tar. */
+static void fsck_dirlayer(void *ud, const char *digest, const char *why, bool removed)
+{
+        struct fsck_tally *t = ud;
+        t->bad++;
+        (void) printf("%s: %s\n", digest, why);
+        if (removed) {
+                t->removed++;
+                (void) printf("%s: removed\n", digest);
+        }
+}
+
 int bld_cmd_fsck(const struct bld_global *g, int argc, char **argv)
 {
         bool repair = false;
@@ -201,8 +217,19 @@ int bld_cmd_fsck(const struct bld_global *g, int argc, char **argv)
                 (void) closedir(d);
         else if (bfd >= 0)
                 (void) close(bfd);
-        (void) fprintf(stderr, "fsck: %llu blobs checked, %llu bad%s\n", (unsigned long long) checked,
-                       (unsigned long long) bad, repair ? (removed == bad ? ", all removed" : ", some not removed") : "");
+        struct fsck_tally t = { 0 };
+        int nd = layer_store_check_dirlayers(s, repair, fsck_dirlayer, &t, &err);
+        if (nd < 0) {
+                (void) printf("%s\n", cb_err_msg(&err));
+                cb_err_reset(&err);
+                t.bad++;
+                nd = 0;
+        }
+        bad += t.bad;
+        removed += t.removed;
+        (void) fprintf(stderr, "fsck: %llu blobs and %d layers kept as directories checked, %llu bad%s\n",
+                       (unsigned long long) checked, nd, (unsigned long long) bad,
+                       repair ? (removed == bad ? ", all removed" : ", some not removed") : "");
         if (bad && repair)
                 (void) fprintf(stderr, "fsck: images that used removed blobs need 'cubuild pull' or a rebuild\n");
         layer_store_free(s);

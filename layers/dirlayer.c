@@ -272,3 +272,52 @@ int layer_dirlayers_sweep(struct layer_store *s, bool (*keep)(void *ud, const ch
         (void) closedir(dir);
         return r < 0 ? r : n;
 }
+
+int layer_store_check_dirlayers(struct layer_store *s, bool repair, layer_check_report report, void *ud,
+                                struct cb_err *err)
+{
+        int fd = openat(s->root_fd, LAYER_DIRLAYERS, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : cb_fail(err, errno, "open '%s/" LAYER_DIRLAYERS "'", s->root);
+        DIR *dir = fdopendir(fd);
+        if (!dir) {
+                int e = errno;
+                (void) close(fd);
+                return cb_fail(err, e, "open '%s/" LAYER_DIRLAYERS "'", s->root);
+        }
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(dir))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                if (strlen(de->d_name) != CB_SHA256_HEX_LEN)
+                        continue; /* not a record */
+                char digest[CB_DIGEST_STR_LEN];
+                memcpy(digest, "sha256:", 7);
+                memcpy(digest + 7, de->d_name, CB_DIGEST_STR_LEN - 7);
+                /* a record whose blob was written, or whose directory is gone, is litter prune removes */
+                if (!cb_digest_valid(digest) || !layer_dirlayer_size(s, digest, NULL) ||
+                    faccessat(s->blobs_fd, de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                        continue;
+                n++;
+                struct layer_desc d;
+                struct cb_err e2;
+                cb_err_init(&e2);
+                /* hashed only: nothing is written */
+                if (layer_dirlayer_tar(s, digest, LAYER_UNCOMPRESSED, -1, -1, &d, &e2) < 0) {
+                        bool removed = false;
+                        if (repair) {
+                                struct cb_err e3;
+                                cb_err_init(&e3);
+                                removed = cb_rm_rf(s->layers_fd, de->d_name, &e3) == 0 &&
+                                          unlinkat(fd, de->d_name, 0) == 0;
+                                cb_err_release(&e3);
+                        }
+                        report(ud, digest, cb_err_msg(&e2), removed);
+                }
+                cb_err_release(&e2);
+        }
+        (void) closedir(dir);
+        return n;
+}
+

@@ -175,6 +175,13 @@ int layer_commit_dir(struct layer_store *s, int dir_fd, const struct layer_commi
  * layer is recorded, since it is the layer's only copy. */
 int layer_commit_adopt(struct layer_store *s, int parent_fd, const char *name, const struct layer_commit_opts *o,
                        uint64_t dir_min, struct layer_desc *ret, struct cb_err *err);
+/* Hashes the directory of every directory-backed layer that has no blob yet (nothing is written) and
+ * calls report() for each whose tar no longer matches its record or cannot be read; with repair, such a
+ * layer's directory and record are removed first (removed says whether that worked). Returns how many
+ * layers were checked, or < 0. */
+typedef void (*layer_check_report)(void *ud, const char *digest, const char *why, bool removed);
+int layer_store_check_dirlayers(struct layer_store *s, bool repair, layer_check_report report, void *ud,
+                                struct cb_err *err);
 /* Copy-and-compare fallback for when overlayfs is unavailable: the layer holds what differs between base_fd
  * (the tree before, e.g. the parent rootfs copied with mtimes kept: cp -a) and dir_fd (the tree after):
  * entries that are new or changed (type, mode, owner, mtime, size, device or link target differ; contents

@@ -2,7 +2,7 @@
 # A RUN layer above CUBUILD_DIR_LAYER_MIN keeps its upper directory as its only copy and gets its blob
 # when something first needs it (layers/dirlayer.c): the image must be the one a written blob gives, the
 # blob written later must be that blob byte for byte, the tree must be on disk before the layer is
-# recorded, and a changed tree must be refused.
+# recorded, and a changed tree must be found by fsck and refused.
 
 load helpers
 
@@ -53,6 +53,12 @@ run_layers() {
                 [ -f "$CB_TMP/b/blobs/sha256/${l#sha256:}" ]
                 [ ! -e "$CB_TMP/b/dirlayers/${l#sha256:}" ]
         done
+        # fsck hashes the two directories (nothing written) and finds them sound
+        run "$CUBUILD" --root "$CB_TMP/a" fsck
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"and 2 layers kept as directories checked, 0 bad"* ]]
+        [ ! -e "$CB_TMP/a/blobs/sha256/${ls[0]#sha256:}" ]
         # a rebuild in store a comes from its cache, layers and all
         again=$(CUBUILD_DIR_LAYER_MIN=0 "$CUBUILD" --root "$CB_TMP/a" build --verify skip -q \
                 --source-date-epoch 1700000000 -t dl "$CB_TMP/ctx")
@@ -97,15 +103,28 @@ run_layers() {
         [[ "$order" == *'syncfs( "dirlayers/ /upper" syncfs( "dirlayers/ /upper"'* ]]
 }
 
-@test "a changed layer directory is refused when its blob is needed, and prune drops unused layers" {
+@test "a changed layer directory is refused by fsck and when its blob is needed; prune drops unused layers" {
         build "$CB_TMP/c" 0 >/dev/null
         mapfile -t ls < <(run_layers "$CB_TMP/c")
         top=${ls[1]#sha256:}
         echo tampered >>"$CB_TMP/c/layers/$top/opt/x/second"
+        run "$CUBUILD" --root "$CB_TMP/c" fsck
+        echo "$output"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"sha256:$top: "*"was changed since it was committed"* ]]
+        [[ "$output" == *"and 2 layers kept as directories checked, 1 bad"* ]]
         run "$CUBUILD" --root "$CB_TMP/c" save --format oci-dir -o "$CB_TMP/out-c" dl
         [ "$status" -ne 0 ]
         [[ "$output" == *"layer 'sha256:$top': its directory '$CB_TMP/c/layers/$top' was changed since it was committed"* ]]
         [ ! -e "$CB_TMP/c/blobs/sha256/$top" ]
+        # fsck --repair removes the changed layer's directory and record
+        run "$CUBUILD" --root "$CB_TMP/c" fsck --repair
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"sha256:$top: removed"* ]]
+        [ ! -e "$CB_TMP/c/layers/$top" ]
+        [ ! -e "$CB_TMP/c/dirlayers/$top" ]
+        [ -d "$CB_TMP/c/layers/${ls[0]#sha256:}" ]
         # the image goes, and prune takes its directory-backed layers with it
         "$CUBUILD" --root "$CB_TMP/c" rm dl
         "$CUBUILD" --root "$CB_TMP/c" prune --all
