@@ -241,17 +241,28 @@ int layer_commit_adopt(struct layer_store *s, int parent_fd, const char *name, c
         return 0;
 }
 
-int layer_dirlayers_sweep(struct layer_store *s, bool (*keep)(void *ud, const char *hex), void *ud, struct cb_err *err)
+/* dirlayers/ opened for readdir into *ret: 1, 0 when there is none, or < 0. */
+static int open_records(struct layer_store *s, DIR **ret, struct cb_err *err)
 {
         int fd = openat(s->root_fd, LAYER_DIRLAYERS, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return errno == ENOENT ? 0 : cb_fail(err, errno, "open '%s/" LAYER_DIRLAYERS "'", s->root);
-        DIR *dir = fdopendir(fd);
-        if (!dir) {
+        *ret = fdopendir(fd);
+        if (!*ret) {
                 int e = errno;
                 (void) close(fd);
                 return cb_fail(err, e, "open '%s/" LAYER_DIRLAYERS "'", s->root);
         }
+        return 1;
+}
+
+int layer_dirlayers_sweep(struct layer_store *s, bool (*keep)(void *ud, const char *hex), void *ud, struct cb_err *err)
+{
+        DIR *dir = NULL;
+        int o = open_records(s, &dir, err);
+        if (o <= 0)
+                return o;
+        int fd = dirfd(dir);
         int r = 0, n = 0;
         struct dirent *de;
         while ((de = readdir(dir))) {
@@ -276,15 +287,11 @@ int layer_dirlayers_sweep(struct layer_store *s, bool (*keep)(void *ud, const ch
 int layer_store_check_dirlayers(struct layer_store *s, bool repair, layer_check_report report, void *ud,
                                 struct cb_err *err)
 {
-        int fd = openat(s->root_fd, LAYER_DIRLAYERS, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : cb_fail(err, errno, "open '%s/" LAYER_DIRLAYERS "'", s->root);
-        DIR *dir = fdopendir(fd);
-        if (!dir) {
-                int e = errno;
-                (void) close(fd);
-                return cb_fail(err, e, "open '%s/" LAYER_DIRLAYERS "'", s->root);
-        }
+        DIR *dir = NULL;
+        int o = open_records(s, &dir, err);
+        if (o <= 0)
+                return o;
+        int fd = dirfd(dir);
         int n = 0;
         struct dirent *de;
         while ((de = readdir(dir))) {
