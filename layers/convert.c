@@ -119,20 +119,23 @@ int layer_store_compress_layer(struct layer_store *s, const struct layer_desc *l
         }
         struct layer_blob_writer *w;
         int r;
-        if (c != LAYER_UNCOMPRESSED && !strcmp(l->digest, l->diff_id) && layer_dirlayer_size(s, l->digest, NULL) &&
+        if (c != LAYER_UNCOMPRESSED && !strcmp(l->digest, l->diff_id) &&
             faccessat(s->blobs_fd, l->digest + 7, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
                 /* a directory-backed layer is compressed straight from its directory: the uncompressed
-                 * blob, which nothing asked for, is not written on the way */
+                 * blob, which nothing asked for, is not written on the way (-ENOENT: not one) */
                 if ((r = layer_store_blob_begin(s, &w, err)) < 0)
                         return r;
                 struct layer_desc z;
-                if ((r = layer_dirlayer_tar(s, l->digest, c, level, layer_blob_writer_fd(w), &z, err)) < 0) {
-                        layer_blob_writer_abort(w);
-                        return r;
+                r = layer_dirlayer_tar(s, l->digest, c, level, layer_blob_writer_fd(w), &z, err);
+                if (r == 0) {
+                        memcpy(d.digest, z.digest, CB_DIGEST_STR_LEN);
+                        d.size = z.size;
+                        return keep_converted(s, w, memo, &d, ret, err);
                 }
-                memcpy(d.digest, z.digest, CB_DIGEST_STR_LEN);
-                d.size = z.size;
-                return keep_converted(s, w, memo, &d, ret, err);
+                layer_blob_writer_abort(w);
+                if (r != -ENOENT)
+                        return r;
+                cb_err_reset(err);
         }
         _cleanup_close_ int in = layer_store_open_blob(s, l->digest, NULL, err);
         if (in < 0)

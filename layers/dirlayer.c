@@ -126,6 +126,9 @@ int layer_blob_ensure(struct layer_store *s, const char *digest, struct cb_err *
                 return cb_failc(err, -EINVAL, "invalid digest '%s'", digest ? digest : "(null)");
         if (faccessat(s->blobs_fd, digest + 7, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 return 0;
+        _cleanup_free_ char *rel = record_path(digest);
+        if (faccessat(s->root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+                return cb_failc(err, -ENOENT, "no blob '%s' in '%s'", digest, s->root);
         struct layer_blob_writer *w;
         int r = layer_store_blob_begin(s, &w, err);
         if (r < 0)
@@ -138,7 +141,6 @@ int layer_blob_ensure(struct layer_store *s, const char *digest, struct cb_err *
         }
         if ((r = layer_blob_writer_commit_hashed(w, digest, err)) < 0)
                 return r;
-        _cleanup_free_ char *rel = record_path(digest);
         (void) unlinkat(s->root_fd, rel, 0);
         return 0;
 }

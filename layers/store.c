@@ -282,10 +282,12 @@ int layer_store_open_blob(struct layer_store *s, const char *digest, uint64_t *r
         if (!digest || !cb_digest_valid(digest))
                 return cb_failc(err, -EINVAL, "invalid digest '%s'", digest ? digest : "(null)");
         int fd = openat(s->blobs_fd, digest + 7, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0 && errno == ENOENT && layer_dirlayer_size(s, digest, NULL)) {
+        if (fd < 0 && errno == ENOENT) {
+                /* a directory-backed layer gets its blob now; anything else stays missing */
                 int r = layer_blob_ensure(s, digest, err);
-                if (r < 0)
+                if (r < 0 && r != -ENOENT)
                         return r;
+                cb_err_reset(err);
                 fd = openat(s->blobs_fd, digest + 7, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         }
         if (fd < 0)
